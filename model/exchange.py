@@ -28,11 +28,13 @@ import numpy as np
 from model.accounts import AccountBook
 from model.events import EventLog
 from model.funding import funding_payments_usd
+from model.liquidation import Liquidator
 from model.margin import maintenance_margin
 from model.marks import MarketPrices
 from model.orderbook import OrderBook
 from model.orders import Order, OrderOutcome
 from model.positions import trade_effect
+from model.risk_config import LiquidationConfig
 from model.specs import MarketSpec, SpotSpec
 from model.stops import StopBook
 from model.types import FloatArray, OrderKind, RejectReason, Venue
@@ -54,7 +56,10 @@ class Exchange:
         spots: Spot market specifications (optional).
         step_minutes: Minutes per model step.
         market_order_band: Price protection of market orders, fraction from the best price.
-        rng: Generator for queue priority among orders of one step (`submit_many`).
+        spot_of_perp: Spot asset underlying each perp (-1: none); default perp k ↔ spot k.
+        liquidation: Liquidation, insurance and loss-absorption configuration.
+        rng: Generator for queue priority among orders of one step (`submit_many`) and the
+            order in which liquidations of one round are processed.
     """
 
     def __init__(
@@ -65,6 +70,8 @@ class Exchange:
         *,
         step_minutes: int = 1,
         market_order_band: float = 0.1,
+        spot_of_perp: Sequence[int] | None = None,
+        liquidation: LiquidationConfig | None = None,
         rng: np.random.Generator | None = None,
     ) -> None:
         self.perps = tuple(perps)
@@ -85,13 +92,20 @@ class Exchange:
         self.deposits_usd = 0.0
         self.withdrawals_usd = 0.0
         self.spot_deposits_lots = np.zeros(len(self.spots), dtype=np.int64)
-        self.is_system = np.zeros(0, dtype=bool)
-        self.order_margin_usd = np.zeros(0)
-        self.spot_reserved_lots = np.zeros((0, len(self.spots)), dtype=np.int64)
+        self._is_system = np.zeros(0, dtype=bool)
+        self._order_margin_usd = np.zeros(0)
+        self._spot_reserved_lots = np.zeros((0, len(self.spots)), dtype=np.int64)
         # (venue, market, order id) -> [account, side, reserve per lot, lots resting]
         self._orders: dict[tuple, list] = {}
         self._funding_residual_usd = 0.0
+        self._funding_gross_usd = 0.0
+        self.spot_of_perp = (
+            tuple(spot_of_perp)
+            if spot_of_perp is not None
+            else tuple(k if k < len(self.spots) else -1 for k in range(len(self.perps)))
+        )
         self.fee_account = self.open_account(is_system=True)
+        self.liquidator = Liquidator(self, liquidation or LiquidationConfig())
 
     # ---------------------------------------------------------------------------- accounts
     def open_account(self, deposit_usd: float = 0.0, *, is_system: bool = False) -> int:
@@ -104,16 +118,31 @@ class Exchange:
         """Open `count` accounts at once (vectorised), each with its deposit; return ids."""
         ids = self.accounts.add(count)
         n = self.accounts.n
-        self.is_system = _resize(self.is_system, n, False)
-        self.is_system[ids] = is_system
-        self.order_margin_usd = _resize(self.order_margin_usd, n, 0.0)
-        self.spot_reserved_lots = _resize(self.spot_reserved_lots, n, 0)
+        self._is_system = _resize(self._is_system, n, False)
+        self._is_system[ids] = is_system
+        self._order_margin_usd = _resize(self._order_margin_usd, n, 0.0)
+        self._spot_reserved_lots = _resize(self._spot_reserved_lots, n, 0)
         deposits = np.broadcast_to(np.asarray(deposit_usd, dtype=float), (count,))
         if np.any(~np.isfinite(deposits)) or np.any(deposits < 0):
             raise ValueError(f"deposit_usd must be finite and >= 0, got {deposit_usd!r}")
         self.accounts.collateral_usd[ids] += deposits
         self.deposits_usd += float(deposits.sum())
         return ids
+
+    @property
+    def is_system(self) -> np.ndarray:
+        """True for the engine's own rows: fee account, insurance pools, vault."""
+        return self._is_system[: self.accounts.n]
+
+    @property
+    def order_margin_usd(self) -> FloatArray:
+        """Margin (USD) reserved by each account's resting orders."""
+        return self._order_margin_usd[: self.accounts.n]
+
+    @property
+    def spot_reserved_lots(self) -> np.ndarray:
+        """Spot lots reserved by each account's resting sell orders."""
+        return self._spot_reserved_lots[: self.accounts.n]
 
     def deposit(self, account: int, usd: float) -> None:
         """Credit a USD deposit to an account."""
@@ -496,6 +525,47 @@ class Exchange:
         self.accounts.collateral_usd[src] -= usd
         self.accounts.collateral_usd[dst] += usd
 
+    def _collect(self, payers: np.ndarray, amounts_usd: FloatArray, dst: int) -> None:
+        """Move `amounts_usd[i]` from each payer's wallet to `dst` (vectorised haircut)."""
+        np.subtract.at(self.accounts.collateral_usd, payers, amounts_usd)
+        self.accounts.collateral_usd[dst] += float(np.sum(amounts_usd))
+
+    def _transfer_position(
+        self, src: int, dst: int, k: int, src_lots: int, price_usd: float
+    ) -> None:
+        """Move a position between two accounts at a set price, no fee (takeover, ADL)."""
+        self._apply_position(src, k, src_lots, price_usd, 0.0)
+        self._apply_position(dst, k, -src_lots, price_usd, 0.0)
+
+    def _system_ioc(
+        self, acct: int, k: int, side: int, lots: int, limit_usd: float, *, is_liquidation: bool
+    ) -> tuple[int, float]:
+        """Engine-initiated IOC (liquidation, pool unwind): no margin check, no taker fee for
+        liquidations (the clearance fee is charged separately). Returns (lots, USD notional)."""
+        spec, book = self.perps[k], self.perp_books[k]
+        ticks = limit_usd / spec.tick_size
+        limit = max(1, int(np.floor(ticks + 1e-9)) if side > 0 else int(np.ceil(ticks - 1e-9)))
+        res = book.submit(acct, side, lots, limit, ioc=True)
+        for oid in res.stp_cancelled:
+            self._forget_order(Venue.PERP, k, oid, None)
+        notional = 0.0
+        for f in res.fills:
+            price = f.price_ticks * spec.tick_size
+            notional += price * f.qty_lots * spec.lot_size
+            self._fill(
+                Venue.PERP,
+                k,
+                acct,
+                side,
+                f.maker_owner,
+                f.maker_order_id,
+                f.qty_lots,
+                price,
+                taker_fee_rate=0.0 if is_liquidation else None,
+                is_liquidation=is_liquidation,
+            )
+        return res.filled_lots, notional
+
     # ------------------------------------------------------------------ prices & funding
     def set_index(self, index_usd: Sequence[float]) -> None:
         """Set the index price of every perp (an input until spot feeds it)."""
@@ -556,6 +626,53 @@ class Exchange:
             )
         return due
 
+    # ----------------------------------------------------------------- liquidation phase
+    def liquidate(self) -> int:
+        """Run the liquidation loop (liquidation.py); return the number of units closed."""
+        return self.liquidator.run()
+
+    def unwind_system_positions(self) -> None:
+        """Pools and vault sell a fraction of what they took over back into the books."""
+        frac = self.liquidator.cfg.pool_unwind_fraction
+        pools = self.liquidator.pools
+        holders = [*pools.accounts, *([pools.vault] if pools.vault is not None else [])]
+        for acct in holders:
+            for k in np.flatnonzero(self.accounts.qty_lots[acct]):
+                lots = int(self.accounts.qty_lots[acct, k])
+                n = max(1, int(abs(lots) * frac)) if frac > 0 else 0
+                side = -1 if lots > 0 else 1
+                mark = float(self.prices.mark_usd[k])
+                if n:
+                    self._system_ioc(
+                        acct,
+                        int(k),
+                        side,
+                        n,
+                        mark * (1 + side * self.market_order_band),
+                        is_liquidation=False,
+                    )
+        pools.record_step()
+
+    def spot_price_usd(self) -> FloatArray:
+        """USD value of one coin of each spot asset: the index of its perp (NaN if none)."""
+        out = np.full(len(self.spots), np.nan)
+        for k, a in enumerate(self.spot_of_perp):
+            if a >= 0:
+                out[a] = self.prices.index_usd[k]
+        return out
+
+    def delta_usd(self, account: int) -> tuple[float, float]:
+        """Return (net USD delta, gross USD exposure) of an account over spot and perps."""
+        lot_sizes = np.array([s.lot_size for s in self.perps])
+        perp = self.accounts.qty_lots[account] * lot_sizes * self.prices.mark_usd
+        spot = np.zeros(0)
+        if self.spots:
+            spot_lots = np.array([s.lot_size for s in self.spots])
+            spot = np.nan_to_num(
+                self.accounts.spot_lots[account] * spot_lots * self.spot_price_usd()
+            )
+        return float(perp.sum() + spot.sum()), float(np.abs(perp).sum() + np.abs(spot).sum())
+
     # ------------------------------------------------------------------------------ stops
     def _place_stop(self, order: Order) -> OrderOutcome:
         sid = self.stops.add(order)
@@ -567,27 +684,40 @@ class Exchange:
         return [self.submit(o) for o in fired]
 
     # ------------------------------------------------------------------------- invariants
-    def check_invariants(self) -> None:
-        """Raise `InvariantError` unless cash, open interest and spot coins all balance.
+    def total_equity_usd(self) -> float:
+        """Σ wallets + Σ isolated margins + Σ unrealised PnL at the marks, over every row.
 
-        - cash: Σ wallets + Σ isolated margins == deposits − withdrawals (pools, vault and fee
-          account are rows too), to REL_TOL relative;
+        Realised PnL of a closing trade is paid out of the counterparty's unrealised PnL, not
+        its cash, so wallets alone are not conserved; total equity is. With zero net open
+        interest Σ q·(mark − entry) = −Σ q·entry, so the value does not depend on the marks.
+        """
+        acc = self.accounts
+        lot_sizes = np.array([s.lot_size for s in self.perps])
+        upnl = (acc.qty_lots * lot_sizes * (self.prices.mark_usd - acc.entry_price_usd)).sum()
+        return float(acc.collateral_usd.sum() + acc.isolated_margin_usd.sum() + upnl)
+
+    def check_invariants(self) -> None:
+        """Raise `InvariantError` unless money, open interest and spot coins all balance.
+
+        - money: total equity (wallets + isolated margins + unrealised PnL; the fee account,
+          pools and vault are rows too) == deposits − withdrawals, to REL_TOL relative;
         - zero net open interest per perp market (integer lots, exact);
         - spot coins: Σ holdings == coins deposited, per asset (exact);
         - the last funding settlement summed to zero (to REL_TOL of its gross).
         """
         acc = self.accounts
-        cash = float(acc.collateral_usd.sum() + acc.isolated_margin_usd.sum())
+        total = self.total_equity_usd()
         expected = self.deposits_usd - self.withdrawals_usd
-        if abs(cash - expected) > REL_TOL * max(1.0, self.deposits_usd):
-            raise InvariantError(f"cash not conserved: books hold {cash!r}, expected {expected!r}")
+        if abs(total - expected) > REL_TOL * max(1.0, self.deposits_usd):
+            raise InvariantError(
+                f"money not conserved: books hold {total!r}, expected {expected!r}"
+            )
         net = acc.qty_lots.sum(axis=0)
         if np.any(net != 0):
             raise InvariantError(f"net open interest not zero per market: {net.tolist()}")
         if np.any(acc.spot_lots.sum(axis=0) != self.spot_deposits_lots):
             raise InvariantError("spot coins not conserved")
-        gross = getattr(self, "_funding_gross_usd", 0.0)
-        if abs(self._funding_residual_usd) > REL_TOL * max(1.0, gross):
+        if abs(self._funding_residual_usd) > REL_TOL * max(1.0, self._funding_gross_usd):
             raise InvariantError(f"funding not zero-sum: residual {self._funding_residual_usd!r}")
 
 

@@ -1,0 +1,298 @@
+"""Loss-absorption policies: what happens to a bankrupt position the book and pool could not take.
+
+One interface, chosen per run (`LiquidationConfig.policy`); ranking and allocation rules are
+the pure functions of `adl.py`; every transfer is an `Exchange` primitive.
+
+- adl_queue: opposite-side positions ranked by score, closed in contract space at the
+  bankruptcy price of the liquidated order, highest first, the last partially (Binance §2.6,
+  BitMEX §3.4; TV-R1).
+- adl_pro_rata: wealth space (default): the position is closed against the opposite side
+  pro rata by contracts at the mark, and the deficit D = |BP − mark|·Q is haircut from the
+  opposite side's unrealised profit pro rata, capped at 100 % (Chitra §7.3); contract space:
+  closed pro rata by contracts at the bankruptcy price (Drift §6.3).
+- adl_min_max_leverage: contract space at BP, most-levered winners first until leverages
+  equalise (Campbell, Hey, Moallemi & Nutz 2026 water-filling).
+- socialized_loss: the pool takes the position whatever its capacity; when its equity is
+  negative at the end of a round, the gap is clawed back pro rata from every account in
+  profit (BitMEX before Oct 2016, §3.1).
+- backstop_vault: a vault with its own capital takes the position at BP (Hyperliquid's
+  liquidator vault, §5.3) within its capacity; below its equity floor, adl_queue applies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model import adl
+from model.risk_config import LiquidationConfig
+
+
+class Policy:
+    """Shared machinery: candidates, ADL closes, haircuts, hedge-break detection."""
+
+    name = "base"
+
+    def __init__(self, ex, pools, cfg: LiquidationConfig) -> None:
+        self.ex, self.pools, self.cfg = ex, pools, cfg
+
+    # -- interface -----------------------------------------------------------------------
+    def absorb(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> None:
+        """Take `lots` of `acct`'s position (side `side`) in market k off its hands at `bp`."""
+        raise NotImplementedError
+
+    def cover_deficit(self, acct: int, k: int, usd: float, rnd: int) -> None:
+        """Cover a cash deficit left after a close: pool first, then bad debt."""
+        paid = min(usd, self.pools.cash_usd(k))
+        if paid > 0:
+            self.ex._move_cash(self.pools.account(k), acct, paid)
+            self._pool_event(k, -paid, "shortfall", rnd)
+        if usd - paid > 1e-6:
+            self.ex.events.add("bad_debt", self.ex.t, rnd, acct, k, usd - paid)
+
+    def end_round(self) -> None:
+        """Hook run after every liquidation round."""
+
+    # -- helpers -------------------------------------------------------------------------
+    def _candidates(self, acct: int, k: int, side: int) -> np.ndarray:
+        """Accounts holding the opposite side of market k (users first, system last)."""
+        lots = self.ex.accounts.qty_lots[:, k]
+        ids = np.flatnonzero(lots * side < 0)
+        ids = ids[ids != acct]
+        system = self.ex.is_system[ids]
+        return np.concatenate([ids[~system], ids[system]])
+
+    def _scores(self, ids: np.ndarray, k: int) -> np.ndarray:
+        """ADL ranking score of each candidate (system accounts last)."""
+        ex, acc = self.ex, self.ex.accounts
+        r = ex.risk_arrays()
+        mark = float(ex.prices.mark_usd[k])
+        qty = acc.qty_lots[ids, k] * ex.perps[k].lot_size
+        side = np.sign(qty)
+        iso = acc.is_isolated[ids, k]
+        equity = np.where(iso, r["iso_equity_usd"][ids, k], r["cross_equity_usd"][ids])
+        if self.cfg.adl_score == "binance":
+            wallet = np.where(iso, acc.isolated_margin_usd[ids, k], acc.collateral_usd[ids])
+            mm = np.where(iso, r["mm_usd"][ids, k], r["cross_mm_usd"][ids])
+            score = adl.binance_leverage_pnl_score(r["upnl_usd"][ids, k], wallet, mm)
+        else:
+            safe_equity = np.maximum(equity, 1e-9)
+            bankrupt = mark - side * safe_equity / np.abs(qty)
+            score = adl.bitmex_score(
+                side, acc.entry_price_usd[ids, k], mark, np.maximum(bankrupt, 0.0)
+            )
+        return np.where(ex.is_system[ids], -np.inf, score)
+
+    def _close_against(
+        self,
+        acct: int,
+        cands: np.ndarray,
+        alloc: np.ndarray,
+        k: int,
+        side: int,
+        price: float,
+        scores: np.ndarray,
+        rnd: int,
+        bp: float | None = None,
+    ) -> None:
+        """Close `alloc` lots of each candidate against `acct` at `price` (an ADL fill).
+
+        Logged per fill: value taken from the winner, (price − mark)·side·q, and the budget
+        the deficit needed, (BP − mark)_+·side·q (Chitra §7.3: needed vs taken).
+        """
+        bp = price if bp is None else bp
+        ex = self.ex
+        mark = float(ex.prices.mark_usd[k])
+        lot = ex.perps[k].lot_size
+        for cand, lots, score in zip(cands, alloc, scores, strict=True):
+            if lots <= 0:
+                continue
+            cand = int(cand)
+            was_hedged = self.is_hedged(cand)
+            ex.cancel_all(cand)
+            ex._transfer_position(acct, cand, k, -side * int(lots), price)
+            taken = int(lots) * lot * (price - mark) * side
+            needed = int(lots) * lot * max(0.0, (bp - mark) * side)
+            broke = was_hedged and not self.is_hedged(cand)
+            ex.events.add(
+                "adl",
+                ex.t,
+                rnd,
+                self.name,
+                cand,
+                k,
+                -side,
+                int(lots) * lot,
+                price,
+                mark,
+                float(score),
+                taken,
+                needed,
+                broke,
+            )
+
+    def is_hedged(self, acct: int) -> bool:
+        """|net USD delta over spot and perps| ≤ hedge_band × gross exposure."""
+        delta, gross = self.ex.delta_usd(acct)
+        return gross > 0 and abs(delta) <= self.cfg.hedge_band * gross
+
+    def _haircut(
+        self, payers: np.ndarray, profits: np.ndarray, budget: float, acct: int, k: int, rnd: int
+    ) -> float:
+        """Move h_i·w_i from each payer to `acct` (pro-rata haircut); return the amount."""
+        if budget <= 0 or len(payers) == 0:
+            return 0.0
+        h = adl.pro_rata_haircut(profits, budget)
+        amounts = h * np.maximum(profits, 0.0)
+        self.ex._collect(payers, amounts, acct)
+        for p, a in zip(payers[amounts > 0], amounts[amounts > 0], strict=True):
+            self.ex.events.add("haircut", self.ex.t, rnd, self.name, int(p), k, float(a))
+        return float(amounts.sum())
+
+    def _pool_event(self, k: int, delta: float, cause: str, rnd: int) -> None:
+        pool = self.pools.account(k)
+        self.ex.events.add(
+            "insurance",
+            self.ex.t,
+            rnd,
+            self.pools.pool_of_market[k],
+            k,
+            delta,
+            self.pools.equity_usd(pool),
+            cause,
+        )
+
+    def _queue(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> int:
+        cands = self._candidates(acct, k, side)
+        if not len(cands):
+            return lots
+        scores = self._scores(cands, k)
+        avail = np.abs(self.ex.accounts.qty_lots[cands, k]).astype(np.int64)
+        alloc = adl.queue_allocation(scores, avail, lots)
+        self._close_against(acct, cands, alloc, k, side, bp, scores, rnd)
+        return lots - int(alloc.sum())
+
+
+class AdlQueue(Policy):
+    name = "adl_queue"
+
+    def absorb(self, acct, k, side, lots, bp, rnd):
+        left = self._queue(acct, k, side, lots, bp, rnd)
+        if left:  # nobody left to close against: the deficit stays with the account
+            gap = left * self.ex.perps[k].lot_size * abs(bp - float(self.ex.prices.mark_usd[k]))
+            self.ex.events.add("bad_debt", self.ex.t, rnd, acct, k, gap)
+
+
+class AdlProRata(Policy):
+    name = "adl_pro_rata"
+
+    def absorb(self, acct, k, side, lots, bp, rnd):
+        cands = self._candidates(acct, k, side)
+        avail = np.abs(self.ex.accounts.qty_lots[cands, k]).astype(np.int64)
+        alloc = adl.contract_pro_rata(avail, lots)
+        scores = np.zeros(len(cands))
+        if self.cfg.pro_rata_space == "contract":
+            self._close_against(acct, cands, alloc, k, side, bp, scores, rnd)
+            return
+        mark = float(self.ex.prices.mark_usd[k])
+        profits = self.ex.risk_arrays()["upnl_usd"][cands, k]
+        self._close_against(acct, cands, alloc, k, side, mark, scores, rnd, bp=bp)
+        deficit = max(0.0, -float(self.ex.accounts.collateral_usd[acct]))
+        self._haircut(cands, profits, deficit, acct, k, rnd)
+
+
+class AdlMinMaxLeverage(Policy):
+    name = "adl_min_max_leverage"
+
+    def absorb(self, acct, k, side, lots, bp, rnd):
+        cands = self._candidates(acct, k, side)
+        r = self.ex.risk_arrays()
+        equity = np.where(
+            self.ex.accounts.is_isolated[cands, k],
+            r["iso_equity_usd"][cands, k],
+            r["cross_equity_usd"][cands],
+        )
+        ok = (equity > 0) & ~self.ex.is_system[cands]
+        cands_ok = cands[ok]
+        if len(cands_ok):
+            avail = np.abs(self.ex.accounts.qty_lots[cands_ok, k]).astype(np.int64)
+            alloc = adl.min_max_leverage_allocation(
+                r["notional_usd"][cands_ok, k],
+                equity[ok],
+                avail,
+                float(self.ex.prices.mark_usd[k]),
+                lots,
+            )
+            lev = r["notional_usd"][cands_ok, k] / equity[ok]
+            self._close_against(acct, cands_ok, alloc, k, side, bp, lev, rnd)
+            lots -= int(alloc.sum())
+        if lots:
+            AdlQueue.absorb(self, acct, k, side, lots, bp, rnd)
+
+
+class SocializedLoss(Policy):
+    name = "socialized_loss"
+
+    def absorb(self, acct, k, side, lots, bp, rnd):
+        pool = self.pools.account(k)
+        self.ex._transfer_position(acct, pool, k, -side * lots, bp)
+        self._pool_event(k, 0.0, "takeover_uncapped", rnd)
+
+    def cover_deficit(self, acct, k, usd, rnd):
+        self.ex._move_cash(self.pools.account(k), acct, usd)
+        self._pool_event(k, -usd, "shortfall", rnd)
+
+    def end_round(self):
+        """Claw back every pool's negative equity from accounts in profit, pro rata."""
+        rnd = self.ex.liquidator.round
+        for k_pool, pool in enumerate(self.pools.accounts):
+            gap = -self.pools.equity_usd(pool)
+            if gap <= 0:
+                continue
+            upnl = self.ex.risk_arrays()["upnl_usd"].sum(axis=1)
+            payers = np.flatnonzero((upnl > 0) & ~self.ex.is_system[: len(upnl)])
+            k = self.pools.pool_of_market.index(k_pool)
+            self._haircut(payers, upnl[payers], gap, pool, k, rnd)
+
+
+class BackstopVault(Policy):
+    name = "backstop_vault"
+
+    def absorb(self, acct, k, side, lots, bp, rnd):
+        vault = self.pools.vault
+        equity = self.pools.equity_usd(vault)
+        take = 0
+        if equity > self.cfg.vault_equity_floor_usd and bp > 0:
+            take = min(
+                lots, self.pools.takeover_lots(vault, k, self.cfg.vault_max_position_ratio, bp)
+            )
+        if take:
+            self.ex._transfer_position(acct, vault, k, -side * take, bp)
+            lot = self.ex.perps[k].lot_size
+            self.ex.events.add(
+                "liquidation",
+                self.ex.t,
+                rnd,
+                acct,
+                k,
+                side,
+                take * lot,
+                bp,
+                bp,
+                take * lot * bp,
+                0.0,
+                0.0,
+                0.0,
+                "vault",
+            )
+        if lots - take:
+            AdlQueue.absorb(self, acct, k, side, lots - take, bp, rnd)
+
+
+_POLICIES = {
+    p.name: p for p in (AdlQueue, AdlProRata, AdlMinMaxLeverage, SocializedLoss, BackstopVault)
+}
+
+
+def make_policy(name: str, ex, pools, cfg: LiquidationConfig) -> Policy:
+    """Build the policy named in the configuration."""
+    return _POLICIES[name](ex, pools, cfg)

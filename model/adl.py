@@ -1,0 +1,376 @@
+"""Auto-deleveraging (ADL): rank opposite-side positions and allocate closes or haircuts.
+
+Pure numpy; the exchange engine moves all money. Ties go to the lower index first. Bad arguments
+(NaN/inf, negative quantities, mismatched shapes) raise ValueError naming argument and value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+QtyArray = npt.NDArray[np.float64] | npt.NDArray[np.integer]
+
+SCORE_RULES: tuple[str, ...] = ("bitmex", "binance")
+_SNAP_TOL = 1e-9  # a continuous lot count this close to an integer is taken as that integer
+
+
+def _array(name: str, values, *, nonneg=False, positive=False, ndim=None) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite, got {arr[~np.isfinite(arr)][0]}")
+    if nonneg and (arr < 0).any():
+        raise ValueError(f"{name} must be >= 0, got {arr[arr < 0][0]}")
+    if positive and (arr <= 0).any():
+        raise ValueError(f"{name} must be > 0, got {arr[arr <= 0][0]}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    return arr
+
+
+def _same_shape(**arrays: np.ndarray) -> None:
+    shapes = {name: arr.shape for name, arr in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"shapes do not match: {shapes}")
+
+
+def _broadcast(**arrays: np.ndarray) -> list[np.ndarray]:
+    try:
+        return np.broadcast_arrays(*arrays.values())
+    except ValueError:
+        shapes = {name: arr.shape for name, arr in arrays.items()}
+        raise ValueError(f"shapes do not match: {shapes}") from None
+
+
+def _scalar(name: str, value: float, *, integral: bool = False) -> float | int:
+    arr = _array(name, value, nonneg=True, ndim=0)
+    if not integral:
+        return float(arr)
+    if not float(arr).is_integer():
+        raise ValueError(f"{name} must be a whole number of lots (int quantities), got {value}")
+    return int(arr)
+
+
+def _is_lots(available: np.ndarray) -> bool:
+    return bool(np.issubdtype(available.dtype, np.integer))
+
+
+def _top_up(floors: np.ndarray, capacity: np.ndarray, keys: np.ndarray, n_extra: int):
+    # one extra lot each to the n_extra highest keys that still have room; ties: lower index
+    room = np.flatnonzero(floors < capacity)
+    chosen = room[np.argsort(-keys[room], kind="stable")[:n_extra]]
+    out = floors.copy()
+    out[chosen] += 1
+    return out
+
+
+def queue_allocation(
+    scores: npt.ArrayLike, available_qty: npt.ArrayLike, qty_to_close: float
+) -> QtyArray:
+    """Close contracts from the highest-scored candidate down (the production ADL queue).
+
+    Candidates are taken by descending score (ties: lower index first), each closed up to its
+    available quantity, the last one partially, until `qty_to_close` is met. If candidates run
+    out, the total is sum(available_qty) < qty_to_close and the caller sees the shortfall.
+    Source: BitMEX/Binance ranking queue (exchange-mechanics §2.6, §3.4; Chitra §7.3 "Queue").
+
+    Args:
+        scores: (n,) ADL score per candidate (e.g. `bitmex_score`); highest is closed first.
+        available_qty: (n,) contracts each candidate can give up, >= 0; int dtype = exact lots.
+        qty_to_close: contracts to close, >= 0 (a whole number if `available_qty` is int).
+
+    Returns:
+        (n,) contracts closed, each in [0, available_qty]; int dtype of `available_qty` if it
+        is an integer array, else float64.
+    """
+    score_arr = _array("scores", scores, ndim=1).astype(np.float64)
+    available = _array("available_qty", available_qty, nonneg=True, ndim=1)
+    _same_shape(scores=score_arr, available_qty=available)
+    lots = _is_lots(available)
+    qty = _scalar("qty_to_close", qty_to_close, integral=lots)
+    work = available.astype(np.int64 if lots else np.float64)
+    order = np.argsort(-score_arr, kind="stable")
+    in_order = work[order]
+    before = np.concatenate(([0], np.cumsum(in_order)[:-1])).astype(work.dtype)
+    closed = np.zeros_like(work)
+    closed[order] = np.clip(qty - before, 0, in_order)
+    return closed.astype(available.dtype) if lots else closed
+
+
+def pro_rata_haircut(profits: npt.ArrayLike, budget: float) -> FloatArray:
+    """Return the haircut fraction of profit per account under wealth-space pro-rata.
+
+    h_i = min(1, B / U) if w_i > 0 else 0, with w_i = (profit_i)_+ and U = sum w_i (Chitra §7.3
+    "Pro-rata"; the socialized-loss clawback rate of exchange-mechanics §3.1). If B >= U every
+    winner loses all profit and the caller sees the residual B - U.
+
+    Args:
+        profits: (n,) profit (PnL) per account in USD; accounts with profit <= 0 get 0.
+        budget: USD to raise, B = severity * deficit, >= 0.
+
+    Returns:
+        (n,) haircut fractions in [0, 1]; USD taken per account is h * max(profits, 0).
+    """
+    weights_usd = np.maximum(_array("profits", profits, ndim=1).astype(np.float64), 0.0)
+    budget_usd = _scalar("budget", budget)
+    total_usd = weights_usd.sum()
+    fraction = 1.0 if budget_usd >= total_usd else budget_usd / total_usd
+    return np.where(weights_usd > 0, fraction, 0.0)
+
+
+def capped_pro_rata_haircut(
+    profits: npt.ArrayLike, budget: float, caps: npt.ArrayLike
+) -> FloatArray:
+    """Return haircut fractions under capped pro-rata (water-filling on the haircut level).
+
+    h_i = min(eta, cap_i) for w_i = (profit_i)_+ > 0 (else 0), eta solving sum h_i w_i = B;
+    if B >= sum cap_i w_i every cap binds (h = caps) and the caller sees the residual.
+    Source: Chitra §7.3 "Capped pro-rata", the unique Sybil-resistant, scale-invariant and
+    monotone rule. `pro_rata_haircut` is the case caps = 1.
+
+    Args:
+        profits: (n,) profit per account in USD.
+        budget: USD to raise, >= 0.
+        caps: (n,) largest haircut fraction per account, each in [0, 1].
+
+    Returns:
+        (n,) haircut fractions, each in [0, cap_i].
+    """
+    weights_usd = np.maximum(_array("profits", profits, ndim=1).astype(np.float64), 0.0)
+    cap_arr = _array("caps", caps, nonneg=True, ndim=1).astype(np.float64)
+    if (cap_arr > 1).any():
+        raise ValueError(f"caps must be <= 1, got {cap_arr[cap_arr > 1][0]}")
+    _same_shape(profits=weights_usd, caps=cap_arr)
+    eta = _water_level(weights_usd, cap_arr, _scalar("budget", budget))
+    return np.where(weights_usd > 0, np.minimum(eta, cap_arr), 0.0)
+
+
+def _water_level(weights: np.ndarray, caps: np.ndarray, budget: float) -> float:
+    w, c = weights[weights > 0], caps[weights > 0]
+    if budget >= np.dot(c, w):
+        return 1.0
+    order = np.argsort(c, kind="stable")
+    w, c = w[order], c[order]
+    filled = np.cumsum(c * w)  # sum_{j<=k} c_j w_j
+    above = np.concatenate((np.cumsum(w[::-1])[::-1][1:], [0.0]))  # sum_{j>k} w_j
+    k = int(np.argmax(filled + c * above >= budget))  # first breakpoint eta = c_k reaching B
+    fixed = filled[k - 1] if k > 0 else 0.0
+    return float((budget - fixed) / w[k:].sum())
+
+
+def contract_pro_rata(available_qty: npt.ArrayLike, qty_to_close: float) -> QtyArray:
+    """Close contracts pro-rata to position size (contract space, Drift style).
+
+    dq_i = Q * q_i / sum q with Q = min(qty_to_close, sum q) (exchange-mechanics §6.3:
+    loss_i = q_i * L / sum q). Int lots: round each dq_i down, then hand the leftover lots out
+    one each by largest exact remainder (Q * q_i mod sum q), ties lower index first (Hamilton's
+    method), so the total is exactly Q; Chitra §7.3 notes round-down alone under-shoots.
+
+    Args:
+        available_qty: (n,) contracts each candidate holds, >= 0; int dtype = exact lots.
+        qty_to_close: contracts to close, >= 0.
+
+    Returns:
+        (n,) contracts closed, each in [0, available_qty], summing to Q.
+    """
+    available = _array("available_qty", available_qty, nonneg=True, ndim=1)
+    lots = _is_lots(available)
+    qty = _scalar("qty_to_close", qty_to_close, integral=lots)
+    held = available.astype(np.int64 if lots else np.float64)
+    total = held.sum()
+    if total == 0:
+        return np.zeros_like(available if lots else held)
+    if not lots:
+        return np.minimum(min(qty, total) * held / total, held)
+    target = min(qty, int(total))
+    numerators = target * held
+    floors = numerators // total
+    closed = _top_up(floors, held, numerators % total, target - int(floors.sum()))
+    return closed.astype(available.dtype)
+
+
+def leverage_after_close(
+    notional_usd: npt.ArrayLike,
+    equity_usd: npt.ArrayLike,
+    closed_qty: npt.ArrayLike,
+    price_usd: float,
+) -> FloatArray:
+    """Return leverage (N - dq * p) / E after closing dq contracts, equity held fixed.
+
+    The price gap of the ADL fill is booked by the engine and ignored here, as in
+    `min_max_leverage_allocation`. Broadcasts over its array arguments.
+    """
+    notional, equity, closed = _broadcast(
+        notional_usd=_array("notional_usd", notional_usd),
+        equity_usd=_array("equity_usd", equity_usd, positive=True),
+        closed_qty=_array("closed_qty", closed_qty, nonneg=True),
+    )
+    return (notional - closed * _scalar("price_usd", price_usd)) / equity
+
+
+def min_max_leverage_allocation(
+    notional_usd: npt.ArrayLike,
+    equity_usd: npt.ArrayLike,
+    available_qty: npt.ArrayLike,
+    price_usd: float,
+    qty_to_close: float,
+) -> QtyArray:
+    """Close contracts so that the largest leverage left is as small as possible.
+
+    Water-filling ("leverage draining") of Campbell, Hey, Moallemi & Nutz (2026), the unique
+    optimum under a risk-neutral expected-loss objective (literature §2.3): drain the most
+    levered account to the next one's leverage, then both, and so on, down to the level L with
+        dq_i = clip((N_i - L * E_i) / p, 0, a_i),   sum dq_i = Q = min(qty_to_close, sum a_i).
+    Simplification: leverage is (N - dq * p) / E with equity E held fixed, i.e. the cost of
+    closing at the liquidated order's bankruptcy price rather than p is booked by the engine
+    and not charged to E here; this keeps L piecewise linear and solvable in closed form.
+    Int lots: round each dq_i down, then give the leftover lots one each to the accounts with
+    the highest leverage after rounding (ties lower index first): the largest-remainder step
+    of `contract_pro_rata`, keyed by leverage left (= L + frac_i * p / E_i), which is what this
+    rule minimises. This is not the exact integer (ILP) optimum; its max leverage exceeds the
+    continuous one by less than max_i p / E_i.
+
+    Args:
+        notional_usd: (n,) position notional N_i = |size| * p in USD, >= 0.
+        equity_usd: (n,) account equity E_i in USD, > 0.
+        available_qty: (n,) contracts each candidate can give up, a_i >= 0; int dtype = lots.
+        price_usd: price p (USD per contract) the notional is valued at, normally the mark.
+        qty_to_close: contracts to close, >= 0.
+
+    Returns:
+        (n,) contracts closed, each in [0, a_i], summing to Q.
+    """
+    notional = _array("notional_usd", notional_usd, nonneg=True, ndim=1).astype(np.float64)
+    equity = _array("equity_usd", equity_usd, positive=True, ndim=1).astype(np.float64)
+    available = _array("available_qty", available_qty, nonneg=True, ndim=1)
+    _same_shape(notional_usd=notional, equity_usd=equity, available_qty=available)
+    price = float(_array("price_usd", price_usd, positive=True, ndim=0))
+    lots = _is_lots(available)
+    qty = _scalar("qty_to_close", qty_to_close, integral=lots)
+    held = available.astype(np.float64)
+    if qty == 0 or qty >= held.sum():
+        closed = available if qty else np.zeros_like(available)
+        return closed.copy() if lots else closed.astype(np.float64)
+    level = _leverage_level(notional, equity, held, price, qty)
+    exact = np.clip((notional - level * equity) / price, 0.0, held)
+    if not lots:
+        return exact
+    nearest = np.rint(exact)
+    is_whole = np.abs(exact - nearest) <= _SNAP_TOL * np.maximum(1.0, nearest)
+    exact = np.where(is_whole, nearest, exact)
+    capacity = available.astype(np.int64)
+    floors = np.minimum(np.floor(exact).astype(np.int64), capacity)
+    left = (notional - floors * price) / equity
+    closed = _top_up(floors, capacity, left, max(int(qty) - int(floors.sum()), 0))
+    return closed.astype(available.dtype)
+
+
+def _leverage_level(notional, equity, held, price: float, qty: float) -> float:
+    # f(L) = sum clip((N - L E)/p, 0, a) is piecewise linear and non-increasing in L: account i
+    # starts draining at N_i/E_i and is empty below (N_i - a_i p)/E_i. Walk the breakpoints
+    # downward, then interpolate inside the segment where f reaches qty.
+    levels = np.concatenate((notional / equity, (notional - held * price) / equity))
+    slope_changes = np.concatenate((equity / price, -equity / price))
+    order = np.argsort(-levels, kind="stable")
+    levels, slope_changes = levels[order], slope_changes[order]
+    slopes = np.cumsum(slope_changes)  # contracts per unit of leverage just below levels[k]
+    closed_at = np.concatenate(([0.0], np.cumsum(slopes[:-1] * -np.diff(levels))))
+    hits = closed_at >= qty
+    if not hits.any():  # float round-off with qty ~ sum a: close everything
+        return float(levels[-1])
+    k = int(np.argmax(hits)) - 1
+    return float(levels[k] - (qty - closed_at[k]) / slopes[k])
+
+
+def bitmex_score(
+    side: npt.ArrayLike,
+    entry_price: npt.ArrayLike,
+    mark_price: npt.ArrayLike,
+    bankruptcy_price: npt.ArrayLike,
+) -> FloatArray:
+    """Return the BitMEX ADL ranking score (highest is deleveraged first).
+
+    score = PnL% * EffLev if PnL% > 0 else PnL% / EffLev, PnL% = side * (mark - entry) / entry,
+    EffLev = mark / |mark - bankruptcy| (exchange-mechanics §3.4, TV-X5). BitMEX writes
+    |MarkValue| / (MarkValue - BankruptValue) on signed position values; a short's values are
+    negative and its bankruptcy price lies above mark, so for linear contracts both sides
+    reduce to the absolute price distance. Broadcasts over its arguments.
+
+    Args:
+        side: +1 long, -1 short.
+        entry_price: average entry price in USD, > 0.
+        mark_price: mark price in USD, > 0.
+        bankruptcy_price: the position's own bankruptcy price in USD, >= 0 and != mark.
+
+    Returns:
+        Score per position (float64, broadcast shape).
+    """
+    sides, entry, mark, bankrupt = _broadcast(
+        side=_array("side", side),
+        entry_price=_array("entry_price", entry_price, positive=True),
+        mark_price=_array("mark_price", mark_price, positive=True),
+        bankruptcy_price=_array("bankruptcy_price", bankruptcy_price, nonneg=True),
+    )
+    if (np.abs(sides) != 1).any():
+        raise ValueError(f"side must be +1 or -1, got {sides[np.abs(sides) != 1][0]}")
+    distance = np.abs(mark - bankrupt).astype(np.float64)
+    if (distance == 0).any():
+        raise ValueError(f"bankruptcy_price equals mark_price, got {bankrupt[distance == 0][0]}")
+    pnl_pct = sides * (mark - entry) / entry
+    effective_leverage = mark / distance
+    return np.where(pnl_pct > 0, pnl_pct * effective_leverage, pnl_pct / effective_leverage)
+
+
+def binance_leverage_pnl_score(
+    unrealized_profit: npt.ArrayLike,
+    wallet_balance: npt.ArrayLike,
+    maintenance_margin: npt.ArrayLike,
+) -> FloatArray:
+    """Return Binance's documented "LeveragePnl" ADL score (highest is deleveraged first).
+
+    PnlPercent = max(0, UPnL) / max(1, WB); MarginRatio = 0 if WB + UPnL <= 0 else
+    MM / (WB + UPnL); score = PnlPercent * MarginRatio (exchange-mechanics §2.6, TV-B11; the 1
+    is 1 USDT). The live production formula is unconfirmed (§10 item 1). Broadcasts.
+
+    Args:
+        unrealized_profit: unrealized PnL in USD (USDT).
+        wallet_balance: wallet balance in USD (USDT).
+        maintenance_margin: maintenance margin in USD, >= 0.
+
+    Returns:
+        Score per account (float64, broadcast shape).
+    """
+    upnl, wallet, mm = _broadcast(
+        unrealized_profit=_array("unrealized_profit", unrealized_profit).astype(np.float64),
+        wallet_balance=_array("wallet_balance", wallet_balance).astype(np.float64),
+        maintenance_margin=_array("maintenance_margin", maintenance_margin, nonneg=True),
+    )
+    pnl_percent = np.maximum(upnl, 0.0) / np.maximum(1.0, wallet)
+    balance = wallet + upnl
+    margin_ratio = np.divide(mm, balance, out=np.zeros(balance.shape), where=balance > 0)
+    return pnl_percent * margin_ratio
+
+
+def adl_budget_usd(
+    closed_qty: npt.ArrayLike, bankruptcy_price: npt.ArrayLike, mark_price: npt.ArrayLike
+) -> float:
+    """Return the needed ADL budget, sum |mark - bankruptcy| * |dq| over ADL fills, in USD.
+
+    The profit counterparties really give up by being closed at the liquidated order's
+    bankruptcy price instead of mark (Chitra §7.3 "needed budget"; $15.1M on 10 Oct 2025).
+    """
+    closed, bankrupt, mark = _broadcast(
+        closed_qty=_array("closed_qty", closed_qty),
+        bankruptcy_price=_array("bankruptcy_price", bankruptcy_price, nonneg=True),
+        mark_price=_array("mark_price", mark_price, nonneg=True),
+    )
+    return float(np.sum(np.abs(mark - bankrupt) * np.abs(closed)))
+
+
+def adl_overshoot_usd(value_taken_usd: float, needed_budget_usd: float) -> float:
+    """Return (value taken - needed budget)_+ in USD (Chitra §7.3 overshoot; $45.0M in v3)."""
+    taken_usd = _scalar("value_taken_usd", value_taken_usd)
+    return max(taken_usd - _scalar("needed_budget_usd", needed_budget_usd), 0.0)

@@ -1,0 +1,265 @@
+"""The liquidation engine: find accounts below maintenance, close them, absorb the losses.
+
+Process (exchange-mechanics.md §1, §2.3, §3.2, §5.2; each step in the README assumptions):
+
+1. Trigger at the MARK price: a cross account whose equity is below its total maintenance
+   margin; an isolated position whose isolated margin + unrealised PnL is below its own.
+2. Cancel the account's open orders (Binance, BitMEX, Bybit).
+3. Partial first where the rule allows: `binance` sends one IOC sized to restore margin
+   (closing a fraction f with f ≥ (MM − E) / (MM − N·fee), Binance "Smart Liquidation");
+   `chunks` closes 20 % of a position above 100k per round (Hyperliquid). If the account is
+   still below maintenance afterwards, it is closed in full.
+4. A full close is an IOC into the real book no worse than the bankruptcy price BP (stage 1),
+   then, while the insurance pool can pay the gap, down to `price_band` from the mark
+   (stage 2: BitMEX "spend the insurance fund on aggressing the position"; TV-X1). Each
+   position's BP shares the unit's equity E in proportion to notional:
+   BP_k = mark_k − side_k · E · share_k / Q_k (the usual BP for a single position).
+5. What the book could not take is taken over by the pool at BP within its capacity
+   (gross notional ≤ ratio × equity), then by the loss-absorption policy (`absorption.py`).
+6. The liquidation fee (on the amount closed in the book) goes to the pool, capped by what
+   the account has left; then a share of the residual margin goes to the pool.
+7. Re-mark (the fills moved the last price) and rescan; repeat up to `max_rounds`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from model.absorption import make_policy
+from model.insurance import InsurancePools
+from model.margin import maintenance_margin
+from model.risk_config import LiquidationConfig
+
+DUST_USD = 1e-6
+"""Equity closer to zero than this is rounding, not bad debt."""
+
+
+class Liquidator:
+    """Runs the liquidation loop of one step on an `Exchange` (which does every transfer)."""
+
+    def __init__(self, ex, cfg: LiquidationConfig) -> None:
+        self.ex, self.cfg = ex, cfg
+        self.pools = InsurancePools(ex, cfg)
+        self.policy = make_policy(cfg.policy, ex, self.pools, cfg)
+        self.round = 0
+
+    # ----------------------------------------------------------------------------- loop
+    def run(self) -> int:
+        """Liquidate until nobody is below maintenance or the round cap; return units closed."""
+        if not self.cfg.enabled:
+            return 0
+        done = 0
+        for r in range(1, self.cfg.max_rounds + 1):
+            self.round = r
+            self.ex.update_marks()
+            units = self.scan()
+            if not units:
+                break
+            for i in self.ex.rng.permutation(len(units)):
+                self._liquidate(*units[i])
+            done += len(units)
+            self.policy.end_round()
+        return done
+
+    def scan(self) -> list[tuple[int, int | None]]:
+        """Units below maintenance: (account, None) for cross, (account, market) for isolated."""
+        r = self.ex.risk_arrays()
+        user = ~self.ex.is_system[: self.ex.accounts.n]
+        cross = user & r["is_cross"].any(axis=1) & (r["cross_equity_usd"] < r["cross_mm_usd"])
+        iso = (self.ex.accounts.qty_lots != 0) & self.ex.accounts.is_isolated
+        iso &= (r["iso_equity_usd"] < r["mm_usd"]) & user[:, None]
+        units: list[tuple[int, int | None]] = [(int(a), None) for a in np.flatnonzero(cross)]
+        units += [(int(a), int(k)) for a, k in zip(*np.nonzero(iso), strict=True)]
+        return units
+
+    # --------------------------------------------------------------------- unit helpers
+    def _markets(self, acct: int, iso_market: int | None) -> list[int]:
+        if iso_market is not None:
+            return [iso_market]
+        acc = self.ex.accounts
+        return [int(k) for k in np.flatnonzero((acc.qty_lots[acct] != 0) & ~acc.is_isolated[acct])]
+
+    def _unit_state(self, acct: int, iso_market: int | None) -> tuple[float, float, dict]:
+        """Return (equity, maintenance, {market: notional}) of one liquidation unit."""
+        ex, acc = self.ex, self.ex.accounts
+        notional, equity, mm = {}, 0.0, 0.0
+        for k in self._markets(acct, iso_market):
+            spec, mark = ex.perps[k], float(ex.prices.mark_usd[k])
+            qty = int(acc.qty_lots[acct, k]) * spec.lot_size
+            notional[k] = abs(qty) * mark
+            equity += qty * (mark - float(acc.entry_price_usd[acct, k]))
+            mm += float(maintenance_margin(notional[k], spec.tiers))
+        base = (
+            acc.isolated_margin_usd[acct, iso_market]
+            if iso_market is not None
+            else acc.collateral_usd[acct]
+        )
+        return equity + float(base), mm, notional
+
+    # ------------------------------------------------------------------------ liquidate
+    def _liquidate(self, acct: int, iso_market: int | None) -> None:
+        equity, mm, notional = self._unit_state(acct, iso_market)
+        if not notional or equity >= mm:
+            return  # an earlier unit of this round already fixed it
+        self.ex.cancel_all(acct)
+        cash_before = float(self.ex.accounts.collateral_usd[acct])
+        if self._try_partial(acct, iso_market, equity, mm, notional):
+            return
+        equity, _, notional = self._unit_state(acct, iso_market)
+        gross = sum(notional.values())
+        book_usd = 0.0
+        for k in sorted(notional, key=notional.get, reverse=True):
+            book_usd += self._close_position(acct, k, equity * notional[k] / gross)
+        main = max(notional, key=notional.get)
+        self._settle_residual(acct, main, iso_market is not None, cash_before, book_usd)
+
+    def _try_partial(self, acct, iso_market, equity, mm, notional) -> bool:
+        """Partial liquidation; True if the unit is healthy afterwards."""
+        rule, fee = self.cfg.partial_rule, None
+        fractions = {}
+        for k, n in notional.items():
+            fee = self.ex.perps[k].liquidation_fee
+            if rule == "chunks" and n > self.cfg.chunk_threshold_usd:
+                fractions[k] = self.cfg.chunk_fraction
+            elif rule == "binance" and equity > 0 and mm - n * fee > 0:
+                fractions[k] = min(1.0, (mm - equity) / (mm - sum(notional.values()) * fee))
+        if (
+            not fractions
+            or any(f >= 1.0 for f in fractions.values())
+            or len(fractions) < len(notional)
+        ):
+            return False
+        for k, f in fractions.items():
+            lots = abs(int(self.ex.accounts.qty_lots[acct, k]))
+            chunk = min(lots, max(1, math.ceil(f * lots)))
+            self._book_close(acct, k, chunk, kind="partial")
+        equity, mm, notional = self._unit_state(acct, iso_market)
+        return not notional or equity >= mm
+
+    def _book_close(
+        self, acct: int, k: int, lots: int, kind: str, limit_usd: float | None = None
+    ) -> tuple[int, float]:
+        """IOC-close `lots` of a position in the book; charge the liquidation fee; log."""
+        ex = self.ex
+        side = 1 if ex.accounts.qty_lots[acct, k] > 0 else -1
+        mark = float(ex.prices.mark_usd[k])
+        band = mark * (1 - side * self.cfg.price_band)
+        limit = band if limit_usd is None else limit_usd
+        filled, notional = ex._system_ioc(acct, k, -side, lots, limit, is_liquidation=True)
+        if filled and kind == "partial":
+            fee = min(
+                notional * ex.perps[k].liquidation_fee,
+                max(0.0, float(ex.accounts.collateral_usd[acct])),
+            )
+            ex._move_cash(acct, self.pools.account(k), fee)
+            self._log(acct, k, side, filled, notional, math.nan, fee, 0.0, fee, kind)
+        return filled, notional
+
+    def _close_position(self, acct: int, k: int, equity_share: float) -> float:
+        """Fully close one position (book, pool-paid book, pool takeover, policy)."""
+        ex, spec = self.ex, self.ex.perps[k]
+        lots = int(ex.accounts.qty_lots[acct, k])
+        side, qty = (1 if lots > 0 else -1), abs(lots) * spec.lot_size
+        mark = float(ex.prices.mark_usd[k])
+        bp = mark - side * equity_share / qty
+        band = mark * (1 - side * self.cfg.price_band)
+        # stage 1: no worse than the bankruptcy price (and within the band)
+        lim1 = max(bp, band) if side > 0 else min(bp, band)
+        f1, n1 = self._book_close(acct, k, abs(lots), "book", lim1) if lim1 > 0 else (0, 0.0)
+        book_usd = n1
+        self._log(acct, k, side, f1, n1, bp, 0.0, 0.0, 0.0, "book") if f1 else None
+        rest = abs(lots) - f1
+        if rest and self.pools.is_available(k):
+            rest, book_usd = self._pool_paid_close(acct, k, side, rest, bp, band, book_usd)
+        if rest:
+            rest = self._pool_takeover(acct, k, side, rest, bp)
+        if rest:
+            self.policy.absorb(acct, k, side, rest, bp, self.round)
+        return book_usd
+
+    def _pool_paid_close(self, acct, k, side, lots, bp, band, book_usd) -> tuple[int, float]:
+        """Stage 2: walk past the bankruptcy price while the pool can pay each lot's gap."""
+        ex, spec = self.ex, self.ex.perps[k]
+        cash = self.pools.cash_usd(k)
+        book = ex.perp_books[k]
+        n_ok, cost = 0, 0.0
+        for price_ticks, level_lots in book.levels(-side):
+            price = price_ticks * spec.tick_size
+            if side * (price - band) < 0:
+                break
+            gap = max(0.0, side * (bp - price)) * spec.lot_size
+            take = level_lots if gap == 0 else min(level_lots, int((cash - cost) // gap))
+            take = min(take, lots - n_ok)
+            n_ok, cost = n_ok + take, cost + take * gap
+            if n_ok == lots or take < level_lots:
+                break
+        if n_ok == 0:
+            return lots, book_usd
+        filled, notional = self._book_close(acct, k, n_ok, "book", band)
+        shortfall = max(0.0, side * (bp * filled * spec.lot_size - notional))
+        ex._move_cash(self.pools.account(k), acct, shortfall)
+        self._log(acct, k, side, filled, notional, bp, 0.0, shortfall, -shortfall, "book")
+        return lots - filled, book_usd + notional
+
+    def _pool_takeover(self, acct: int, k: int, side: int, lots: int, bp: float) -> int:
+        """The pool takes what the book could not, at the bankruptcy price, within capacity."""
+        if not self.pools.is_available(k) or bp <= 0:
+            return lots
+        pool = self.pools.account(k)
+        take = min(lots, self.pools.takeover_lots(pool, k, self.cfg.pool_max_position_ratio, bp))
+        if take:
+            self.ex._transfer_position(acct, pool, k, -side * take, bp)
+            notional = take * self.ex.perps[k].lot_size * bp
+            self._log(acct, k, side, take, notional, bp, 0.0, 0.0, 0.0, "pool_takeover")
+        return lots - take
+
+    def _settle_residual(
+        self, acct: int, k: int, is_isolated: bool, cash_before: float, book_usd: float
+    ) -> None:
+        """Charge the liquidation fee and pass the residual share to the pool; cover a gap.
+
+        The pool is the one of the unit's largest position `k`.
+        """
+        ex = self.ex
+        left = float(ex.accounts.collateral_usd[acct])
+        if is_isolated:
+            left -= cash_before  # what the isolated position brought back to the wallet
+        pool = self.pools.account(k)
+        fee = min(book_usd * ex.perps[k].liquidation_fee, max(0.0, left))
+        to_pool = fee + max(0.0, left - fee) * self.cfg.residual_to_pool
+        if to_pool > 0:
+            ex._move_cash(acct, pool, to_pool)
+            ex.events.add(
+                "insurance",
+                ex.t,
+                self.round,
+                self.pools.pool_of_market[k],
+                k,
+                to_pool,
+                self.pools.equity_usd(pool),
+                "fee_and_residual",
+            )
+        elif left < -DUST_USD:
+            self.policy.cover_deficit(acct, k, -left, self.round)
+
+    def _log(self, acct, k, side, lots, notional, bp, fee, shortfall, to_pool, kind) -> None:
+        ex = self.ex
+        qty = lots * ex.perps[k].lot_size
+        ex.events.add(
+            "liquidation",
+            ex.t,
+            self.round,
+            acct,
+            k,
+            side,
+            qty,
+            notional / qty if qty else math.nan,
+            bp,
+            notional,
+            fee,
+            shortfall,
+            to_pool,
+            kind,
+        )
