@@ -176,6 +176,8 @@ class Liquidator:
         if rest:
             rest = self._pool_takeover(acct, k, side, rest, bp)
         if rest:
+            notional = rest * spec.lot_size * bp
+            self._log(acct, k, side, rest, notional, bp, 0.0, 0.0, 0.0, self.policy.name)
             self.policy.absorb(acct, k, side, rest, bp, self.round)
         return book_usd
 
@@ -185,7 +187,7 @@ class Liquidator:
         cash = self.pools.cash_usd(k)
         book = ex.perp_books[k]
         n_ok, cost = 0, 0.0
-        for price_ticks, level_lots in book.levels(-side):
+        for price_ticks, level_lots in book.levels(side):  # the bids a long sells into
             price = price_ticks * spec.tick_size
             if side * (price - band) < 0:
                 break
@@ -198,6 +200,8 @@ class Liquidator:
         if n_ok == 0:
             return lots, book_usd
         filled, notional = self._book_close(acct, k, n_ok, "book", band)
+        if not filled:
+            return lots, book_usd
         shortfall = max(0.0, side * (bp * filled * spec.lot_size - notional))
         ex._move_cash(self.pools.account(k), acct, shortfall)
         self._log(acct, k, side, filled, notional, bp, 0.0, shortfall, -shortfall, "book")
