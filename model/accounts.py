@@ -57,7 +57,7 @@ class AccountBook:
             if self._cap:
                 new[: self.n] = getattr(self, "_" + name)[: self.n]
             setattr(self, "_" + name, new)
-        self._leverage[self._cap :] = self.default_leverage
+        self._leverage[self.n :] = self.default_leverage
         self._cap = new_cap
 
     def add(self, count: int = 1) -> IntArray:

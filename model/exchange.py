@@ -116,15 +116,15 @@ class Exchange:
         self, count: int, deposit_usd: float | FloatArray = 0.0, *, is_system: bool = False
     ) -> np.ndarray:
         """Open `count` accounts at once (vectorised), each with its deposit; return ids."""
+        deposits = np.broadcast_to(np.asarray(deposit_usd, dtype=float), (count,))
+        if np.any(~np.isfinite(deposits)) or np.any(deposits < 0):
+            raise ValueError(f"deposit_usd must be finite and >= 0, got {deposit_usd!r}")
         ids = self.accounts.add(count)
         n = self.accounts.n
         self._is_system = _resize(self._is_system, n, False)
         self._is_system[ids] = is_system
         self._order_margin_usd = _resize(self._order_margin_usd, n, 0.0)
         self._spot_reserved_lots = _resize(self._spot_reserved_lots, n, 0)
-        deposits = np.broadcast_to(np.asarray(deposit_usd, dtype=float), (count,))
-        if np.any(~np.isfinite(deposits)) or np.any(deposits < 0):
-            raise ValueError(f"deposit_usd must be finite and >= 0, got {deposit_usd!r}")
         self.accounts.collateral_usd[ids] += deposits
         self.deposits_usd += float(deposits.sum())
         return ids
@@ -277,6 +277,18 @@ class Exchange:
             return RejectReason.OFF_TICK
         if order.leverage is not None and not _is_positive_number(order.leverage):
             return RejectReason.INVALID_LEVERAGE
+        is_resting = order.kind == OrderKind.LIMIT and not order.ioc
+        # stops follow the perp mark; a resting reduce-only order could open a position later
+        if (order.kind == OrderKind.STOP_MARKET and order.venue == Venue.SPOT) or (
+            order.reduce_only and is_resting
+        ):
+            return RejectReason.INVALID_KIND
+        if order.post_only and is_resting:
+            book = (self.perp_books if order.venue == Venue.PERP else self.spot_books)[order.market]
+            best = book.best_ask() if order.side > 0 else book.best_bid()
+            limit = _to_ticks(order.price_usd, specs[order.market].tick_size)
+            if best is not None and order.side * (limit - best) >= 0:
+                return RejectReason.POST_ONLY_WOULD_CROSS
         return None
 
     def _reject(self, order: Order, reason: RejectReason) -> OrderOutcome:
@@ -335,7 +347,13 @@ class Exchange:
         opening = lots - min(lots, abs(pos)) if reducing else lots
         notional = lots * spec.lot_size * price_usd
         required = opening * spec.lot_size * price_usd / lev + notional * spec.taker_fee
-        if opening and required > self.available_usd(order.account):
+        acct, k = order.account, order.market
+        old_lev = float(self.accounts.leverage[acct, k])
+        if pos and lev != old_lev and not self.accounts.is_isolated[acct, k]:
+            # the new setting applies to the open position too (Binance changes it in place)
+            held = abs(pos) * spec.lot_size * float(self.prices.mark_usd[k])
+            required += held * (1.0 / lev - 1.0 / old_lev)
+        if (opening or lev != old_lev) and required > self.available_usd(acct):
             return RejectReason.INSUFFICIENT_MARGIN
         return None
 
@@ -611,7 +629,7 @@ class Exchange:
             pay = funding_payments_usd(qty, mark, rate)
             iso = acc.is_isolated[:, k]
             acc.isolated_margin_usd[:, k] -= np.where(iso, pay, 0.0)
-            acc.collateral_usd -= np.where(iso, 0.0, pay)
+            acc.collateral_usd[:] -= np.where(iso, 0.0, pay)
             acc.funding_paid_usd[:, k] += pay
             self._funding_residual_usd = float(pay.sum())
             self._funding_gross_usd = float(np.abs(pay).sum())
