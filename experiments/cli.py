@@ -36,9 +36,11 @@ def _run(args: argparse.Namespace) -> None:
     pd.set_option("display.width", 160)
     pd.set_option("display.max_columns", 20)
     pd.set_option("display.float_format", lambda x: f"{x:,.2f}")
-    print(f"Scripted cascade: {scripted.N_LONGS} crowded longs (10/20/50x) on a thin long-tail "
-          f"perp, index falls {scripted.CRASH:.0%} over 3 minutes; pool ${args.pool_usd:,.0f}, "
-          f"policy {args.policy}.\n")
+    print(
+        f"Scripted cascade: {scripted.N_LONGS} crowded longs (10/20/50x) on a thin long-tail "
+        f"perp, index falls {scripted.CRASH:.0%} over 3 minutes; pool ${args.pool_usd:,.0f}, "
+        f"policy {args.policy}.\n"
+    )
     print(scripted.step_table(args.policy, args.pool_usd, args.seed).to_string(index=False))
     print("\nThe same crash under every loss-absorption policy:\n")
     print(scripted.policy_table(args.pool_usd, args.seed).to_string(index=False))

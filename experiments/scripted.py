@@ -78,20 +78,22 @@ def step_table(policy: str = "adl_queue", pool_usd: float = POOL_USD, seed: int 
         adl = ex.events.frame("adl").query("t == @t")
         cut = ex.events.frame("haircut").query("t == @t")
         by_kind = liq.groupby("kind").notional_usd.sum()
-        rows.append({
-            "minute": t,
-            "index_usd": ex.prices.index_usd[0],
-            "accounts_liquidated": liq.account.nunique(),
-            "rounds": int(liq["round"].max()) if len(liq) else 0,
-            "book_usd": by_kind.get("book", 0.0) + by_kind.get("partial", 0.0),
-            "pool_takeover_usd": by_kind.get("pool_takeover", 0.0),
-            "policy_usd": by_kind.get(policy, 0.0),
-            "adl_closes": len(adl),
-            "adl_taken_usd": adl.value_taken_usd.sum(),
-            "haircuts_usd": cut.haircut_usd.sum(),
-            "pool_usd": ex.liquidator.pools.balances_usd()[0],
-            "bid_depth_5pct_left": ex.perp_books[0].depth_usd(0.05, side=1) / depth0,
-        })
+        rows.append(
+            {
+                "minute": t,
+                "index_usd": ex.prices.index_usd[0],
+                "accounts_liquidated": liq.account.nunique(),
+                "rounds": int(liq["round"].max()) if len(liq) else 0,
+                "book_usd": by_kind.get("book", 0.0) + by_kind.get("partial", 0.0),
+                "pool_takeover_usd": by_kind.get("pool_takeover", 0.0),
+                "policy_usd": by_kind.get(policy, 0.0),
+                "adl_closes": len(adl),
+                "adl_taken_usd": adl.value_taken_usd.sum(),
+                "haircuts_usd": cut.haircut_usd.sum(),
+                "pool_usd": ex.liquidator.pools.balances_usd()[0],
+                "bid_depth_5pct_left": ex.perp_books[0].depth_usd(0.05, side=1) / depth0,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -105,16 +107,18 @@ def policy_table(pool_usd: float = POOL_USD, seed: int = 0):
     for policy in POLICIES:
         ex = run(policy, pool_usd, seed)
         liq, adl = ex.events.frame("liquidation"), ex.events.frame("adl")
-        rows.append({
-            "policy": policy,
-            "liquidated_usd": liq.notional_usd.sum(),
-            "adl_closes": len(adl),
-            "adl_needed_usd": adl.needed_usd.sum(),
-            "adl_taken_usd": adl.value_taken_usd.sum(),
-            "haircuts_usd": ex.events.frame("haircut").haircut_usd.sum(),
-            "hedge_breaks": int(adl.is_hedge_break.sum()),
-            "bad_debt_usd": ex.events.frame("bad_debt").amount_usd.sum(),
-            "pool_end_usd": ex.liquidator.pools.balances_usd()[0],
-            "min_user_equity_usd": ex.equity_usd()[~ex.is_system].min(),
-        })
+        rows.append(
+            {
+                "policy": policy,
+                "liquidated_usd": liq.notional_usd.sum(),
+                "adl_closes": len(adl),
+                "adl_needed_usd": adl.needed_usd.sum(),
+                "adl_taken_usd": adl.value_taken_usd.sum(),
+                "haircuts_usd": ex.events.frame("haircut").haircut_usd.sum(),
+                "hedge_breaks": int(adl.is_hedge_break.sum()),
+                "bad_debt_usd": ex.events.frame("bad_debt").amount_usd.sum(),
+                "pool_end_usd": ex.liquidator.pools.balances_usd()[0],
+                "min_user_equity_usd": ex.equity_usd()[~ex.is_system].min(),
+            }
+        )
     return pd.DataFrame(rows)
