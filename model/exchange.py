@@ -320,7 +320,13 @@ class Exchange:
         limit = self._limit_ticks(order, self.perp_books[k], spec.tick_size)
         if limit is None:
             return self._reject(order, RejectReason.NO_LIQUIDITY)
-        reason = self._perp_margin_check(order, lots, pos, lev, limit * spec.tick_size)
+        book = self.perp_books[k]
+        ref_ticks = (
+            limit
+            if order.kind == OrderKind.LIMIT
+            else (book.best_ask() if order.side > 0 else book.best_bid())
+        )  # market: the best price
+        reason = self._perp_margin_check(order, lots, pos, lev, ref_ticks * spec.tick_size)
         if reason is not None:
             return self._reject(order, reason)
         if pos == 0 and order.isolated is not None:

@@ -1,0 +1,104 @@
+"""Small shared builders for engine tests: an exchange, a seeded book and balance snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from model.exchange import Exchange
+from model.orders import Order, OrderOutcome
+from model.specs import MarketSpec, SpotSpec, btc_perp
+from model.types import BUY, SELL, OrderKind, Venue
+
+MAKER_DEPOSIT_USD = 100_000_000.0
+"""A maker this rich never hits a margin check in the scenarios (100M USD)."""
+
+BALANCE_FIELDS = (
+    "collateral_usd",
+    "isolated_margin_usd",
+    "qty_lots",
+    "entry_price_usd",
+    "spot_lots",
+)
+"""Per-account arrays that hold money, contracts or coins."""
+
+
+def make_exchange(
+    perps: Sequence[MarketSpec] = (),
+    index: Sequence[float] = (100_000.0,),
+    spots: Sequence[SpotSpec] = (),
+    **kwargs: object,
+) -> Exchange:
+    """Build an exchange; with no perps given, one BTCUSDT perp (2025 brackets)."""
+    return Exchange(tuple(perps) or (btc_perp(),), index, spots, **kwargs)  # type: ignore[arg-type]
+
+
+def open_maker(ex: Exchange, deposit_usd: float = MAKER_DEPOSIT_USD) -> int:
+    """Open a well-capitalised market-maker account."""
+    return ex.open_account(deposit_usd)
+
+
+def seed_book(
+    ex: Exchange,
+    market: int,
+    maker: int,
+    bids: Sequence[tuple[float, float]] = (),
+    asks: Sequence[tuple[float, float]] = (),
+    venue: Venue = Venue.PERP,
+) -> list[OrderOutcome]:
+    """Rest `maker`'s limit orders [(price_usd, qty), ...] through `Exchange.submit`.
+
+    Raises AssertionError if any seeding order is not accepted, or trades instead of resting.
+    """
+    outcomes = []
+    for side, levels in ((BUY, bids), (SELL, asks)):
+        for price_usd, qty in levels:
+            order = Order(maker, market, side, qty, OrderKind.LIMIT, price_usd, venue=venue)
+            out = ex.submit(order)
+            assert out.accepted and out.rested_qty == qty, f"seeding {order} gave {out}"
+            outcomes.append(out)
+    return outcomes
+
+
+def limit(
+    account: int, side: int, qty: float, price_usd: float, market: int = 0, **kw: object
+) -> Order:
+    """A perp limit order (keyword overrides: leverage, isolated, post_only, venue, ...)."""
+    return Order(account, market, side, qty, OrderKind.LIMIT, price_usd, **kw)  # type: ignore[arg-type]
+
+
+def market_order(account: int, side: int, qty: float, market: int = 0, **kw: object) -> Order:
+    """A market order (keyword overrides: reduce_only, leverage, isolated, venue, ...)."""
+    return Order(account, market, side, qty, OrderKind.MARKET, **kw)  # type: ignore[arg-type]
+
+
+def balances(ex: Exchange, *, with_reserves: bool = False) -> dict[str, np.ndarray]:
+    """Copy every money/contract/coin array of every account (and order reserves on request)."""
+    snap = {name: getattr(ex.accounts, name).copy() for name in BALANCE_FIELDS}
+    if with_reserves:
+        snap["order_margin_usd"] = ex.order_margin_usd[: ex.accounts.n].copy()
+        snap["spot_reserved_lots"] = ex.spot_reserved_lots[: ex.accounts.n].copy()
+    return snap
+
+
+def changed_accounts(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> set[int]:
+    """Ids of the accounts whose row differs in any snapshot array."""
+    rows: set[int] = set()
+    for name, old in before.items():
+        diff = after[name] != old
+        rows |= {int(i) for i in np.flatnonzero(diff.reshape(len(old), -1).any(axis=1))}
+    return rows
+
+
+def assert_same_balances(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> None:
+    """Assert two `balances` snapshots are identical, naming the first array that differs."""
+    for name, old in before.items():
+        np.testing.assert_array_equal(after[name], old, err_msg=f"{name} changed")
+
+
+def assert_invariants(ex: Exchange) -> None:
+    """Assert `check_invariants` passes and no wallet or isolated margin is NaN/inf."""
+    ex.check_invariants()
+    assert np.all(np.isfinite(ex.accounts.collateral_usd)), "non-finite collateral"
+    assert np.all(np.isfinite(ex.accounts.isolated_margin_usd)), "non-finite isolated margin"
