@@ -1,0 +1,44 @@
+"""The `cascade-lab` command and the scripted cascade that `make run` shows."""
+
+import pytest
+
+from experiments import scripted
+from experiments.cli import main
+from model.risk_config import POLICIES
+
+
+def test_cascade_demo_prints_both_tables(capsys):
+    assert main(["run", "cascade-demo", "--policy", "adl_queue"]) == 0
+    out = capsys.readouterr().out
+    assert "accounts_liquidated" in out
+    for policy in POLICIES:
+        assert policy in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "cascade-dem"], "did you mean cascade-demo"),
+        (["run", "cascade-demo", "--policy", "adl_qeue"], "did you mean adl_queue"),
+        (["run", "cascade-demo", "--pool-usd", "-5"], "--pool-usd must be >= 0"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_small_pool_runs_dry_and_policy_fires_large_pool_absorbs_all():
+    """Setup: the scripted crash (−4 %, −8 %, −12 %) with 40 longs at 10/20/50x.
+
+    With a $100 pool the book and the pool cannot absorb the longs and ADL closes winners;
+    with a $1M pool (capacity 10x its equity) everything is taken over and ADL never fires.
+    """
+    small = scripted.run("adl_queue", pool_usd=100.0)
+    large = scripted.run("adl_queue", pool_usd=1_000_000.0)
+    assert small.events.count("adl") > 0
+    assert min(small.liquidator.pools.balances_usd()) < 100.0
+    assert large.events.count("adl") == 0
+    assert large.events.frame("liquidation").query("kind == 'pool_takeover'").qty.sum() > 0

@@ -1,0 +1,67 @@
+"""Market specifications: bad venue rules are refused at construction, naming the field."""
+
+import math
+
+import pytest
+
+from model.specs import FundingSpec, MarketSpec, SpotSpec, btc_perp, small_cap_perp
+from model.tiers import BTCUSDT_2025, TierTable
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"tick_size": 0.0}, "tick_size"),
+        ({"tick_size": -0.1}, "tick_size"),
+        ({"lot_size": math.nan}, "lot_size"),
+        ({"taker_fee": -0.0001}, "taker_fee"),
+        ({"maker_fee": math.inf}, "maker_fee"),
+        ({"liquidation_fee": 1.0}, "liquidation_fee"),
+        ({"mark_rule": "oracle"}, "mark_rule"),
+        ({"impact_notional_usd": -1.0}, "impact_notional_usd"),
+        ({"symbol": ""}, "symbol"),
+    ],
+)
+def test_invalid_market_spec_names_the_field(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        btc_perp(**overrides)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        (
+            {
+                "floors_usd": (0, 5_000, 5_000),
+                "mmr": (0.01, 0.02, 0.03),
+                "max_leverage": (50, 20, 10),
+            },
+            "floors_usd",
+        ),
+        ({"floors_usd": (0, 5_000), "mmr": (0.01, 0.06), "max_leverage": (50, 20)}, "mmr"),
+        ({"floors_usd": (0, 5_000), "mmr": (0.01, math.nan), "max_leverage": (50, 20)}, "mmr"),
+    ],
+)
+def test_invalid_tier_table_names_the_field(kwargs, field):
+    # 6 % MMR at 20x: MMR at or above the 5 % initial margin rate is refused.
+    with pytest.raises(ValueError, match=field):
+        TierTable(**kwargs)
+
+
+def test_invalid_funding_and_spot_specs_name_the_field():
+    with pytest.raises(ValueError, match=r"funding\.interval_minutes"):
+        FundingSpec(interval_minutes=0)
+    with pytest.raises(ValueError, match=r"funding\.cap"):
+        FundingSpec(cap=0.0)
+    with pytest.raises(ValueError, match="tick_size"):
+        SpotSpec("BTC", tick_size=0.0, lot_size=0.001)
+
+
+def test_impact_notional_defaults_to_binance_rule():
+    # 200 USD / IMR at max leverage: BTCUSDT 2025 first bracket 150x → 200 / (1/150) = 30,000;
+    # the 50x small-cap template → 200 · 50 = 10,000.
+    assert btc_perp().impact_usd == pytest.approx(30_000.0)
+    assert small_cap_perp().impact_usd == pytest.approx(10_000.0)
+    assert (
+        MarketSpec("X", 0.1, 1.0, BTCUSDT_2025, impact_notional_usd=5_000.0).impact_usd == 5_000.0
+    )
