@@ -49,15 +49,22 @@ def build(policy: str = "adl_queue", pool_usd: float = POOL_USD, seed: int = 0) 
     return ex
 
 
-def run(policy: str = "adl_queue", pool_usd: float = POOL_USD, seed: int = 0):
-    """Drop the index by CRASH in three steps, liquidating after each; return the exchange."""
-    ex = build(policy, pool_usd, seed)
+def crash_steps(ex: Exchange):
+    """Drop the index by CRASH in three one-minute steps, liquidating after each; yield t."""
     for t, drop in enumerate((0.04, 0.08, CRASH), start=1):
         ex.t = t
         ex.set_index([PRICE_USD * (1 - drop)])
         ex.liquidate()
         ex.unwind_system_positions()
         ex.check_invariants()
+        yield t
+
+
+def run(policy: str = "adl_queue", pool_usd: float = POOL_USD, seed: int = 0) -> Exchange:
+    """Build the scene, run the whole crash and return the exchange."""
+    ex = build(policy, pool_usd, seed)
+    for _ in crash_steps(ex):
+        pass
     return ex
 
 
@@ -68,12 +75,7 @@ def step_table(policy: str = "adl_queue", pool_usd: float = POOL_USD, seed: int 
     ex = build(policy, pool_usd, seed)
     depth0 = ex.perp_books[0].depth_usd(0.05, side=1)
     rows = []
-    for t, drop in enumerate((0.04, 0.08, CRASH), start=1):
-        ex.t = t
-        ex.set_index([PRICE_USD * (1 - drop)])
-        ex.liquidate()
-        ex.unwind_system_positions()
-        ex.check_invariants()
+    for t in crash_steps(ex):
         liq = ex.events.frame("liquidation").query("t == @t")
         adl = ex.events.frame("adl").query("t == @t")
         cut = ex.events.frame("haircut").query("t == @t")
