@@ -1,0 +1,162 @@
+"""Liquidation engine, pools and policies: reference vectors and scenarios with named constants."""
+
+import numpy as np
+import pytest
+
+from model.exchange import Exchange
+from model.orders import Order
+from model.risk_config import POLICIES, LiquidationConfig
+from model.specs import small_cap_perp
+from model.tiers import BTCUSDT_2025
+from model.types import OrderKind
+
+ENTRY = 100.0
+LOT = 1.0
+
+
+def _exchange(pool_usd: float = 0.0, tiers=None, **cfg) -> Exchange:
+    extra = {"tiers": tiers} if tiers is not None else {}
+    spec = small_cap_perp(
+        "TEST", tick_size=0.01, lot_size=LOT, mark_rule="index", liquidation_fee=0.0, **extra
+    )
+    config = LiquidationConfig(
+        pool_mode="shared", pool_initial_usd=pool_usd, partial_rule="none", **cfg
+    )
+    return Exchange([spec], [ENTRY], liquidation=config, rng=np.random.default_rng(0))
+
+
+def _open_pair(
+    ex: Exchange, long_margin: float, qty: float, price: float = ENTRY, leverage: float = 50.0
+) -> tuple[int, int]:
+    """A long with `long_margin` and a well-funded short trade `qty` at `price`."""
+    long_, short = ex.open_account(long_margin), ex.open_account(1e6)
+    ex.submit(Order(short, 0, -1, qty, OrderKind.LIMIT, price, leverage=2.0))
+    out = ex.submit(Order(long_, 0, 1, qty, OrderKind.LIMIT, price, leverage=leverage))
+    assert out.filled_qty == qty
+    return long_, short
+
+
+def _bid(ex: Exchange, price: float, qty: float) -> None:
+    maker = ex.open_account(1e6)
+    ex.submit(Order(maker, 0, 1, qty, OrderKind.LIMIT, price, leverage=2.0))
+
+
+def _crash(ex: Exchange, price: float) -> None:
+    ex.t += 1
+    ex.set_index([price])
+    ex.update_marks()
+    ex.liquidate()
+    ex.check_invariants()
+
+
+def test_x1_insurance_accounting():
+    """TV-X1 (BitMEX): long 1 at 100x, margin 1 → bankruptcy price 99 (BTC tiers allow 100x).
+
+    Index 99.3: equity 1 − 0.7 = 0.3 < maintenance 0.4 % · 99.3 = 0.397 → liquidated.
+    Trader A closes into a bid at 99.25: the pool gains (99.25 − 99)·1 = 0.25.
+    Trader B (entry 99.5, margin 1 → bankruptcy 98.5) at index 98.8 closes into a bid at 98.25:
+    the pool pays (98.5 − 98.25)·1 = 0.25 and ends at 0; no ADL.
+    """
+    ex = _exchange(pool_usd=0.0, tiers=BTCUSDT_2025, residual_to_pool=1.0)
+    pool = ex.liquidator.pools.accounts[0]
+    a, _ = _open_pair(ex, long_margin=1.0 + 0.05, qty=1.0, leverage=100.0)  # + 0.05 taker fee
+    _bid(ex, 99.25, 1.0)
+    _crash(ex, 99.3)
+    assert ex.accounts.qty_lots[a, 0] == 0
+    assert ex.liquidator.pools.equity_usd(pool) == pytest.approx(0.25)
+    b, _ = _open_pair(ex, long_margin=1.0 + 0.04975, qty=1.0, price=99.5, leverage=100.0)
+    _bid(ex, 98.25, 1.0)
+    _crash(ex, 98.8)
+    assert ex.accounts.qty_lots[b, 0] == 0
+    assert ex.liquidator.pools.equity_usd(pool) == pytest.approx(0.0, abs=1e-9)
+    assert ex.events.count("adl") == 0
+
+
+def test_r1_contract_space_adl_takes_750_from_each_long():
+    """TV-R1: a 2 ETH short bankrupt with a $1,500 deficit against two 1 ETH longs.
+
+    Short 2 @ 2,000 with 500 margin; mark jumps to 3,000: equity 500 − 2·1,000 = −1,500,
+    bankruptcy price 2,000 + 500/2 = 2,250. No book, no pool: the queue closes each long's
+    1 ETH at 2,250 instead of 3,000, taking 750 from each.
+    """
+    spec = small_cap_perp(
+        "ETH", tick_size=0.01, lot_size=1.0, mark_rule="index", liquidation_fee=0.0
+    )
+    ex = Exchange(
+        [spec],
+        [2_000.0],
+        liquidation=LiquidationConfig(
+            pool_mode="shared", pool_initial_usd=0.0, partial_rule="none"
+        ),
+    )
+    short = ex.open_account(500.0 + 2.0)
+    longs = [ex.open_account(10_000.0), ex.open_account(10_000.0)]
+    for acct in longs:
+        ex.submit(Order(acct, 0, 1, 1.0, OrderKind.LIMIT, 2_000.0, leverage=5.0))
+    ex.submit(Order(short, 0, -1, 2.0, leverage=10.0))
+    ex.t = 1
+    ex.set_index([3_000.0])
+    ex.liquidate()
+    ex.check_invariants()
+    adl = ex.events.frame("adl")
+    assert sorted(adl.account) == sorted(longs)
+    assert adl.value_taken_usd.tolist() == pytest.approx([750.0, 750.0], rel=1e-3)
+    assert ex.accounts.qty_lots[short, 0] == 0
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_policy_keeps_invariants_and_no_negative_equity(policy):
+    """Setup: 6 longs at ~50x (margin 2.05 for 1 @ 100), only a 1-lot bid at 97, pool 0.5.
+
+    CRASH to 95 puts every long past bankruptcy (98); the book takes 1 lot, the pool a
+    little, the policy the rest.
+    """
+    ex = _exchange(pool_usd=0.5, vault_initial_usd=50.0, policy=policy)
+    longs = [_open_pair(ex, 2.05, 1.0)[0] for _ in range(6)]
+    _bid(ex, 97.0, 1.0)
+    _crash(ex, 95.0)
+    assert all(ex.accounts.qty_lots[a, 0] == 0 for a in longs)
+    equity = ex.equity_usd()[~ex.is_system]
+    if policy != "socialized_loss":
+        assert equity.min() > -1e-6
+    kinds = set(ex.events.frame("liquidation").kind)
+    assert policy in kinds
+
+
+def test_pool_first_then_policy():
+    """With a large pool (capacity 100 % of equity) no ADL; with an empty pool ADL fires."""
+    rich = _exchange(pool_usd=10_000.0)
+    poor = _exchange(pool_usd=0.0)
+    for ex in (rich, poor):
+        for _ in range(4):
+            _open_pair(ex, 2.05, 1.0)
+        _crash(ex, 95.0)
+    assert rich.events.count("adl") == 0
+    assert set(rich.events.frame("liquidation").kind) == {"pool_takeover"}
+    assert poor.events.count("adl") > 0
+
+
+def test_liquidation_switched_off_leaves_accounts_negative():
+    on, off = _exchange(pool_usd=0.0), _exchange(pool_usd=0.0, enabled=False)
+    for ex in (on, off):
+        long_, _ = _open_pair(ex, 2.05, 1.0)
+        _crash(ex, 95.0)
+    assert on.accounts.qty_lots[long_, 0] == 0
+    assert off.accounts.qty_lots[long_, 0] == 1
+    assert off.equity_usd()[long_] < 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"policy": "adl_lottery"}, "liquidation.policy"),
+        ({"pool_mode": "global"}, "liquidation.pool_mode"),
+        ({"pool_initial_usd": -1.0}, "liquidation.pool_initial_usd"),
+        ({"max_rounds": 0}, "liquidation.max_rounds"),
+        ({"price_band": 0.0}, "liquidation.price_band"),
+        ({"price_band": 1.0}, "liquidation.price_band"),
+    ],
+)
+def test_bad_liquidation_config_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        LiquidationConfig(**kwargs)
