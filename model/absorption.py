@@ -26,6 +26,9 @@ import numpy as np
 from model import adl
 from model.risk_config import LiquidationConfig
 
+SYSTEM_SCORE = -1e300
+"""Score of pools and the vault in the ADL queue: always last (finite for adl.py's checks)."""
+
 
 class Policy:
     """Shared machinery: candidates, ADL closes, haircuts, hedge-break detection."""
@@ -36,8 +39,11 @@ class Policy:
         self.ex, self.pools, self.cfg = ex, pools, cfg
 
     # -- interface -----------------------------------------------------------------------
-    def absorb(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> None:
-        """Take `lots` of `acct`'s position (side `side`) in market k off its hands at `bp`."""
+    def absorb(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> int:
+        """Take `lots` of `acct`'s position (side `side`) in market k off its hands at `bp`.
+
+        Returns the lots a backstop (the vault) took, which the liquidator logs apart.
+        """
         raise NotImplementedError
 
     def cover_deficit(self, acct: int, k: int, usd: float, rnd: int) -> None:
@@ -80,7 +86,9 @@ class Policy:
             score = adl.bitmex_score(
                 side, acc.entry_price_usd[ids, k], mark, np.maximum(bankrupt, 0.0)
             )
-        return np.where(ex.is_system[ids], -np.inf, score)
+        # an account that is itself bankrupt is closed against only after every solvent one
+        score = np.where(equity < 0, SYSTEM_SCORE / 2, score)
+        return np.where(ex.is_system[ids], SYSTEM_SCORE, score)
 
     def _close_against(
         self,
@@ -196,7 +204,8 @@ class AdlProRata(Policy):
         mark = float(self.ex.prices.mark_usd[k])
         profits = self.ex.risk_arrays()["upnl_usd"][cands, k]
         self._close_against(acct, cands, alloc, k, side, mark, scores, rnd, bp=bp)
-        deficit = max(0.0, -float(self.ex.accounts.collateral_usd[acct]))
+        # closing at the mark instead of BP leaves exactly this deficit on the account
+        deficit = lots * self.ex.perps[k].lot_size * max(0.0, side * (bp - mark))
         self._haircut(cands, profits, deficit, acct, k, rnd)
 
 
@@ -267,25 +276,9 @@ class BackstopVault(Policy):
             )
         if take:
             self.ex._transfer_position(acct, vault, k, -side * take, bp)
-            lot = self.ex.perps[k].lot_size
-            self.ex.events.add(
-                "liquidation",
-                self.ex.t,
-                rnd,
-                acct,
-                k,
-                side,
-                take * lot,
-                bp,
-                bp,
-                take * lot * bp,
-                0.0,
-                0.0,
-                0.0,
-                "vault",
-            )
         if lots - take:
             AdlQueue.absorb(self, acct, k, side, lots - take, bp, rnd)
+        return take
 
 
 _POLICIES = {

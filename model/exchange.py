@@ -32,7 +32,7 @@ from model.liquidation import Liquidator
 from model.margin import maintenance_margin
 from model.marks import MarketPrices
 from model.orderbook import OrderBook
-from model.orders import Order, OrderOutcome
+from model.orders import Order, OrderOutcome, Quotes
 from model.positions import trade_effect
 from model.risk_config import LiquidationConfig
 from model.specs import MarketSpec, SpotSpec
@@ -69,7 +69,7 @@ class Exchange:
         spots: Sequence[SpotSpec] = (),
         *,
         step_minutes: int = 1,
-        market_order_band: float = 0.1,
+        market_order_band: float = 0.05,
         spot_of_perp: Sequence[int] | None = None,
         liquidation: LiquidationConfig | None = None,
         rng: np.random.Generator | None = None,
@@ -92,6 +92,7 @@ class Exchange:
         self.deposits_usd = 0.0
         self.withdrawals_usd = 0.0
         self.spot_deposits_lots = np.zeros(len(self.spots), dtype=np.int64)
+        self.spot_last_usd = np.full(len(self.spots), np.nan)
         self._is_system = np.zeros(0, dtype=bool)
         self._order_margin_usd = np.zeros(0)
         self._spot_reserved_lots = np.zeros((0, len(self.spots)), dtype=np.int64)
@@ -299,14 +300,21 @@ class Exchange:
         return OrderOutcome(accepted=False, reason=reason)
 
     def _limit_ticks(self, order: Order, book: OrderBook, tick: float) -> int | None:
-        """Limit price in ticks; market orders get the protection band from the best price."""
+        """Limit price in ticks; a market order may trade no further than the protection band
+        from its reference price: the mark (perp) or the index of the asset (spot), falling
+        back to the best price (Binance's percent-price filter / price protection)."""
         if order.kind == OrderKind.LIMIT:
             return _to_ticks(order.price_usd, tick)
         best = book.best_ask() if order.side > 0 else book.best_bid()
         if best is None:
             return None
-        band = 1.0 + order.side * self.market_order_band
-        return max(1, int(np.floor(best * band)) if order.side > 0 else int(np.ceil(best * band)))
+        if order.venue == Venue.PERP:
+            ref_usd = float(self.prices.mark_usd[order.market])
+        else:
+            ref_usd = float(self.spot_price_usd()[order.market])
+        ref = ref_usd / tick if np.isfinite(ref_usd) and ref_usd > 0 else float(best)
+        edge = ref * (1.0 + order.side * self.market_order_band)
+        return max(1, int(np.floor(edge)) if order.side > 0 else int(np.ceil(edge)))
 
     def _submit_perp(self, order: Order) -> OrderOutcome:
         acct, k, spec = order.account, order.market, self.perps[order.market]
@@ -410,7 +418,15 @@ class Exchange:
                 price,
             )
         if res.rested_lots:
-            self._remember_order(venue, order, res.order_id, res.rested_lots, reserve_per_lot)
+            self._remember_order(
+                venue,
+                order.market,
+                res.order_id,
+                order.account,
+                order.side,
+                res.rested_lots,
+                reserve_per_lot,
+            )
         if res.filled_lots == 0 and not is_resting:
             return self._reject(order, RejectReason.NO_LIQUIDITY)
         return OrderOutcome(
@@ -422,13 +438,73 @@ class Exchange:
             expired_qty=res.expired_lots * spec.lot_size,
         )
 
+    def post_quotes(self, quotes: Quotes) -> int:
+        """Replace a maker's orders in one book with a ladder; return the levels posted.
+
+        One margin check for the ladder: the larger side's notional / leverage must fit the
+        available balance (perp), the bids' cost must fit it and the asks are clipped to free
+        coins (spot); levels beyond what fits are dropped from the far end. Crossing levels
+        are skipped (post-only).
+        """
+        acct, m, venue = quotes.account, quotes.market, quotes.venue
+        if not self._is_account(acct) or self.is_system[acct]:
+            return 0
+        is_perp = venue == Venue.PERP
+        spec = (self.perps if is_perp else self.spots)[m]
+        book = (self.perp_books if is_perp else self.spot_books)[m]
+        for oid in book.open_orders(acct):
+            book.cancel(oid)
+            self._forget_order(venue, m, oid, None)
+        if is_perp:
+            self.accounts.leverage[acct, m] = quotes.leverage
+        budget = max(0.0, self.available_usd(acct))
+        coins = (
+            int(self.accounts.spot_lots[acct, m] - self.spot_reserved_lots[acct, m])
+            if not is_perp
+            else 0
+        )
+        posted = 0
+        for side, levels in ((1, quotes.bids), (-1, quotes.asks)):
+            room = budget
+            best = book.best_ask() if side > 0 else book.best_bid()  # its own side is empty
+            for price, qty in levels:
+                ratio = price / spec.tick_size  # 1e-9 absorbs float error of n·tick
+                ticks = int(np.floor(ratio + 1e-9)) if side > 0 else int(np.ceil(ratio - 1e-9))
+                lots = int(qty / spec.lot_size + 1e-9)
+                if ticks <= 0 or lots <= 0 or (best is not None and side * (ticks - best) >= 0):
+                    continue
+                notional = lots * spec.lot_size * ticks * spec.tick_size
+                if is_perp:
+                    cost = notional / quotes.leverage
+                elif side > 0:
+                    cost = notional * (1 + spec.taker_fee)
+                else:
+                    lots, cost = min(lots, coins), 0.0
+                    coins -= lots
+                if lots <= 0 or cost > room:
+                    break
+                room -= cost
+                res = book.submit(acct, side, lots, ticks, post_only=True)
+                self._remember_order(
+                    venue, m, res.order_id, acct, side, res.rested_lots, cost / lots
+                )
+                posted += 1
+        return posted
+
     # ------------------------------------------------------------- resting order reserves
     def _remember_order(
-        self, venue: Venue, order: Order, oid: int, lots: int, reserve_per_lot: float
+        self,
+        venue: Venue,
+        market: int,
+        oid: int,
+        account: int,
+        side: int,
+        lots: int,
+        reserve_per_lot: float,
     ) -> None:
         """Record a resting order and reserve its margin (perp, spot buy) or coins (spot sell)."""
-        key = (venue, order.market, oid)
-        self._orders[key] = [order.account, order.side, reserve_per_lot, 0]
+        key = (venue, market, oid)
+        self._orders[key] = [account, side, reserve_per_lot, 0]
         self._reserve(key, lots)
 
     def _reserve(self, key: tuple, lots: int) -> None:
@@ -498,6 +574,7 @@ class Exchange:
         else:
             self._spot_transfer(market, taker, taker_side * lots, price_usd, taker_fee)
             self._spot_transfer(market, maker, -taker_side * lots, price_usd, maker_fee)
+            self.spot_last_usd[market] = price_usd
         self.events.add(
             "fill",
             self.t,

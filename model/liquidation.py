@@ -101,30 +101,61 @@ class Liquidator:
     # ------------------------------------------------------------------------ liquidate
     def _liquidate(self, acct: int, iso_market: int | None) -> None:
         equity, mm, notional = self._unit_state(acct, iso_market)
-        if not notional or equity >= mm:
+        if not notional:
+            if iso_market is None and equity < -DUST_USD:  # closed away by ADL while bankrupt
+                self.policy.cover_deficit(acct, 0, -equity, self.round)
+            return
+        if equity >= mm:
             return  # an earlier unit of this round already fixed it
         self.ex.cancel_all(acct)
         cash_before = float(self.ex.accounts.collateral_usd[acct])
         if self._try_partial(acct, iso_market, equity, mm, notional):
             return
         equity, _, notional = self._unit_state(acct, iso_market)
-        gross = sum(notional.values())
+        shares = self._equity_shares(acct, equity, notional)
         book_usd = 0.0
         for k in sorted(notional, key=notional.get, reverse=True):
-            book_usd += self._close_position(acct, k, equity * notional[k] / gross)
+            book_usd += self._close_position(acct, k, equity * shares[k])
         main = max(notional, key=notional.get)
         self._settle_residual(acct, main, iso_market is not None, cash_before, book_usd)
 
+    def _equity_shares(self, acct: int, equity: float, notional: dict) -> dict:
+        """How the unit's equity is split over its legs to price each leg's bankruptcy.
+
+        Positive equity: by notional. Negative equity (a deficit): by each losing leg's loss,
+        so every bankruptcy price lies between the leg's entry and the mark and no winning
+        leg's counterparties are closed at a loss.
+        """
+        ex = self.ex
+        if equity >= 0:
+            weights = dict(notional)
+        else:
+            weights = {}
+            for k in notional:
+                qty = int(ex.accounts.qty_lots[acct, k]) * ex.perps[k].lot_size
+                loss = -qty * (float(ex.prices.mark_usd[k]) - ex.accounts.entry_price_usd[acct, k])
+                if loss > 0:
+                    weights[k] = loss
+            weights = weights or dict(notional)
+        total = sum(weights.values())
+        return {k: weights.get(k, 0.0) / total for k in notional}
+
     def _try_partial(self, acct, iso_market, equity, mm, notional) -> bool:
-        """Partial liquidation; True if the unit is healthy afterwards."""
-        rule, fee = self.cfg.partial_rule, None
+        """Partial liquidation; True if the unit is healthy afterwards.
+
+        Only a solvent unit (equity > 0) is partially liquidated, and never below its
+        bankruptcy price, so the partial close cannot reach into the cross wallet.
+        """
+        if equity <= 0:
+            return False
+        rule, gross = self.cfg.partial_rule, sum(notional.values())
         fractions = {}
         for k, n in notional.items():
             fee = self.ex.perps[k].liquidation_fee
             if rule == "chunks" and n > self.cfg.chunk_threshold_usd:
                 fractions[k] = self.cfg.chunk_fraction
-            elif rule == "binance" and equity > 0 and mm - n * fee > 0:
-                fractions[k] = min(1.0, (mm - equity) / (mm - sum(notional.values()) * fee))
+            elif rule == "binance" and mm - gross * fee > 0:
+                fractions[k] = min(1.0, (mm - equity) / (mm - gross * fee))
         if (
             not fractions
             or any(f >= 1.0 for f in fractions.values())
@@ -132,9 +163,14 @@ class Liquidator:
         ):
             return False
         for k, f in fractions.items():
-            lots = abs(int(self.ex.accounts.qty_lots[acct, k]))
-            chunk = min(lots, max(1, math.ceil(f * lots)))
-            self._book_close(acct, k, chunk, kind="partial")
+            lots = int(self.ex.accounts.qty_lots[acct, k])
+            side, qty = (1 if lots > 0 else -1), abs(lots) * self.ex.perps[k].lot_size
+            mark = float(self.ex.prices.mark_usd[k])
+            bp = mark - side * equity * notional[k] / gross / qty
+            band = mark * (1 - side * self.cfg.price_band)
+            limit = max(bp, band) if side > 0 else min(bp, band)
+            chunk = min(abs(lots), max(1, math.ceil(f * abs(lots))))
+            self._book_close(acct, k, chunk, kind="partial", limit_usd=limit)
         equity, mm, notional = self._unit_state(acct, iso_market)
         return not notional or equity >= mm
 
@@ -176,9 +212,11 @@ class Liquidator:
         if rest:
             rest = self._pool_takeover(acct, k, side, rest, bp)
         if rest:
-            notional = rest * spec.lot_size * bp
-            self._log(acct, k, side, rest, notional, bp, 0.0, 0.0, 0.0, self.policy.name)
-            self.policy.absorb(acct, k, side, rest, bp, self.round)
+            backstop = self.policy.absorb(acct, k, side, rest, bp, self.round) or 0
+            for lots, kind in ((backstop, "vault"), (rest - backstop, self.policy.name)):
+                if lots:
+                    notional = lots * spec.lot_size * bp
+                    self._log(acct, k, side, lots, notional, bp, 0.0, 0.0, 0.0, kind)
         return book_usd
 
     def _pool_paid_close(self, acct, k, side, lots, bp, band, book_usd) -> tuple[int, float]:

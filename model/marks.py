@@ -32,6 +32,7 @@ class MarketPrices:
         self.interval_minutes = np.array([s.funding.interval_minutes for s in self.specs])
         self._basis = BasisAverager(n, max(1, BASIS_WINDOW_MINUTES // step_minutes))
         self._premium = [PremiumAccumulator(1) for _ in self.specs]
+        self.premium = np.zeros(n)
 
     def minutes_to_funding(self, t: int) -> FloatArray:
         """Minutes until each market's next settlement at step t."""
@@ -57,6 +58,7 @@ class MarketPrices:
     def sample_premium(self, impact_bid_usd: FloatArray, impact_ask_usd: FloatArray) -> None:
         """Add this step's premium index (impact prices against the index) per market."""
         premium = premium_index(impact_bid_usd, impact_ask_usd, self.index_usd)
+        self.premium = np.asarray(premium, dtype=np.float64)
         for k, acc in enumerate(self._premium):
             acc.add(premium[k])
 

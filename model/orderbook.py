@@ -51,6 +51,8 @@ class OrderResult:
 
 def _as_int(field: str, value: object) -> int:
     """Return `value` as a positive int, or raise ValueError naming the field (bools rejected)."""
+    if type(value) is int and value > 0:  # the common case, without the slow ABC check
+        return value
     if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
         raise ValueError(f"{field} must be a positive int, got {value!r}")
     return int(value)

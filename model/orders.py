@@ -52,3 +52,27 @@ class OrderOutcome:
     avg_price_usd: float = float("nan")
     rested_qty: float = 0.0
     expired_qty: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Quotes:
+    """A maker's full ladder for one book; it replaces that account's orders in the book.
+
+    Prices are rounded onto the tick grid away from the mid (bids down, asks up) and sizes
+    down to whole lots; levels that would cross the opposite side are skipped (post-only).
+
+    Attributes:
+        account: Maker account id.
+        market: Perp market or spot asset index.
+        bids: (price_usd, qty) per level, best first.
+        asks: (price_usd, qty) per level, best first.
+        leverage: Leverage setting for perp quotes.
+        venue: perp or spot.
+    """
+
+    account: int
+    market: int
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+    leverage: float = 5.0
+    venue: Venue = Venue.PERP

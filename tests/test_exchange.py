@@ -489,9 +489,10 @@ def test_regression_resting_reduce_only_order_never_opens_a_position():
     clipped to the position only when submitted; once the position was gone it still rested
     and, when lifted, opened a new position with no margin check and no reserve.
 
-    Setup: A (20,000 USD) is long 1 BTC @ 100,000 and sends a reduce-only sell 1 @ 105,000
+    Setup: A (20,000 USD) is long 1 BTC @ 100,000 and sends a reduce-only sell 1 @ 103,000
     (it may rest or be refused); A closes the long with a market sell into a 100,000 bid;
-    B then market-buys 1 BTC (the maker also offers 1 @ 106,000, so B fills either way).
+    B then market-buys 1 BTC (the maker also offers 1 @ 104,000, inside the 5 % market-order
+    band, so B fills either way).
     A must stay flat.
     """
     # Arrange
@@ -500,8 +501,8 @@ def test_regression_resting_reduce_only_order_never_opens_a_position():
     a_acct, b_acct = ex.open_account(20_000.0), ex.open_account(1_000_000.0)
     seed_book(ex, 0, maker, asks=[(INDEX_USD, 1.0)])
     ex.submit(market_order(a_acct, BUY, 1.0))
-    ex.submit(limit(a_acct, SELL, 1.0, 105_000.0, reduce_only=True))
-    seed_book(ex, 0, maker, bids=[(INDEX_USD, 1.0)], asks=[(106_000.0, 1.0)])
+    ex.submit(limit(a_acct, SELL, 1.0, 103_000.0, reduce_only=True))
+    seed_book(ex, 0, maker, bids=[(INDEX_USD, 1.0)], asks=[(104_000.0, 1.0)])
     ex.submit(market_order(a_acct, SELL, 1.0))
     assert ex.accounts.qty_lots[a_acct, 0] == 0
 

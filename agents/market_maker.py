@@ -1,0 +1,291 @@
+"""Market makers: one account quoting a concave perp and spot ladder per asset around the index.
+
+The maker widens with volatility and risk-off, thins with risk-off and lost capital, skews
+against its inventory, pulls its quotes when volatility spikes (returning over
+`RAMP_MINUTES`) and hedges net perp + spot inventory with spot market orders.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from agents.base import Intent, Trader
+from model.orders import Order, Quotes
+from model.types import FloatArray, OrderKind, Venue
+from model.views import AccountsView, MarketView
+
+if TYPE_CHECKING:
+    from model.config import AssetConfig, MakerConfig
+
+DEPTH_EXPONENT = math.log(4.7) / math.log(10.0)
+"""γ ≈ 0.672 of cumulative depth D(x) ∝ x^γ: 10× the distance holds 4.7× the depth
+(Binance BTC spot, Amberdata 2025; exchange-mechanics.md §8)."""
+RISK_OFF_WIDEN = 4.0
+"""Spacing multiplier per unit risk-off: full risk-off quotes 5× wider (assumed; stressed
+books only populate ±4–10 % bands, §7.1)."""
+MAX_SKEW_LEVELS = 20.0
+MAX_INVENTORY_DEPTHS = 3.0
+"""Past this multiple of its own per-side depth in net inventory, a maker shrinks the
+side that would add to it (a risk limit, assumed)."""
+OVER_LIMIT_SIZE = 0.25
+"""Share of normal size quoted on the inventory-adding side past the limit (assumed)."""
+"""Inventory skew is capped at this many level spacings (assumed)."""
+RAMP_MINUTES = 30
+"""Minutes for pulled quotes to return to full depth, linearly (assumed)."""
+REPULL_FACTOR = 2.0
+"""While the 1-h volatility is still above pull_vol after a pull, quotes are pulled again
+only if it reaches this multiple of its level at the last pull (assumed)."""
+MAX_VOL_WIDEN = 10.0
+"""Cap on the volatility factor (1 + vol_widen · vol_1h) of the spacing (assumed)."""
+HEDGE_TRIGGER = 0.5
+"""Hedge once |net inventory| exceeds this share of the maker's own per-side depth (assumed)."""
+HEDGE_FRACTION = 0.2
+"""Share of the net inventory offset per minute by a spot market order (half-life ≈ 3 min;
+assumed)."""
+HEDGE_MAX_DEPTH = 0.25
+"""A hedge order is at most this share of the maker's own per-side depth, USD (assumed): makers
+mostly hedge against each other's ladders, so big hedges would only pass inventory around."""
+
+
+def level_weights(levels: int) -> FloatArray:
+    """Return each level's share of one side's depth, summing to one.
+
+    Notes:
+        w_k = (k/L)^γ − ((k−1)/L)^γ, k = 1..L, so the cumulative depth out to level k is
+        (k/L)^γ of the total: concave in distance (γ = DEPTH_EXPONENT), with the most size
+        at the touch. Source: exchange-mechanics.md §8 (10× distance → 4.7× depth).
+    """
+    edges = (np.arange(levels + 1) / levels) ** DEPTH_EXPONENT
+    return np.diff(edges)
+
+
+def spacing_fraction(
+    spread_bps: FloatArray, vol_1h: FloatArray, risk_off: float, vol_widen: float
+) -> FloatArray:
+    """Return the distance between ladder levels as a fraction of the reference price.
+
+    Notes:
+        spacing = spread_bps · 1e-4 · min(1 + vol_widen · vol_1h, MAX_VOL_WIDEN)
+        · (1 + RISK_OFF_WIDEN · risk_off); NaN volatility (start of the run) counts as zero.
+    """
+    vol = np.nan_to_num(np.asarray(vol_1h, dtype=float))
+    widen = np.minimum(1.0 + vol_widen * vol, MAX_VOL_WIDEN)
+    return spread_bps * 1e-4 * widen * (1.0 + RISK_OFF_WIDEN * risk_off)
+
+
+def skew_fraction(
+    inventory_usd: FloatArray, depth_usd: FloatArray, spacing: FloatArray, inventory_skew: float
+) -> FloatArray:
+    """Return the shift of both ladder sides, a fraction of the reference price (+ = up).
+
+    Notes:
+        skew = −inventory_skew · inventory_usd / depth_usd · spacing, clipped to
+        ±MAX_SKEW_LEVELS · spacing: a long maker lowers bids and asks (Avellaneda–Stoikov
+        reservation price, linearised).
+    """
+    raw = -inventory_skew * inventory_usd / depth_usd * spacing
+    cap = MAX_SKEW_LEVELS * spacing
+    return np.clip(raw, -cap, cap)
+
+
+def grid_values(units: FloatArray, step: FloatArray, rounding: int) -> FloatArray:
+    """Return units·step nudged by ulps so the exchange's floor (-1) or ceil (+1) gives `units`."""
+    x = units * step
+    for _ in range(4):
+        ratio = x / step
+        if rounding < 0:
+            x = np.where(ratio < units, np.nextafter(x, np.inf), x)
+        else:
+            x = np.where(ratio > units, np.nextafter(x, -np.inf), x)
+    return x
+
+
+def reference_usd(view: MarketView) -> FloatArray:
+    """Return the index per asset, or the fundamental where the index is NaN."""
+    return np.where(np.isfinite(view.index_usd), view.index_usd, view.fundamental_usd)
+
+
+class MarketMaker(Trader):
+    """One maker account quoting every asset's perp and spot book.
+
+    Args:
+        model: The Mesa model (registration only).
+        accounts: The maker's exchange account, `accounts[0]`.
+        rng: The agent's random stream (unused: the policy is deterministic).
+        cfg: Maker configuration (levels, leverage, skew, widening, pull threshold).
+        assets: The asset universe, in market order (depth_usd, spread_bps per asset).
+
+    Notes:
+        Each of the `cfg.n_makers` makers quotes depth_usd / n_makers per side, so together
+        they rebuild each asset's configured depth. Per-side depth =
+        depth_usd / n_makers · (1 − risk_off) · min(1, capital / initial capital) · ramp, where
+        ramp = min(1, (t − last pull) / RAMP_MINUTES): zero at a pull, which happens when vol_1h
+        crosses pull_vol from below or reaches REPULL_FACTOR × its level at the last pull;
+        capital = equity + spot coins at the reference price and the initial values
+        (capital, spot coins) are those first seen. Inventory = perp + spot − initial spot.
+        Hedge: beyond HEDGE_TRIGGER · own depth, a spot market order of −HEDGE_FRACTION ·
+        inventory, capped at HEDGE_MAX_DEPTH · own depth, is sent before the ladders. If the
+        exchange posts the ladders first, the hedge expires the maker's own fresh spot quotes
+        it crosses (self-trade prevention, EXPIRE_MAKER) and fills against other makers.
+    """
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        accounts: np.ndarray,
+        rng: np.random.Generator,
+        cfg: MakerConfig,
+        assets: tuple[AssetConfig, ...],
+    ) -> None:
+        super().__init__(model, accounts, rng)
+        self.cfg = cfg
+        self.assets = tuple(assets)
+        self.asset_depth_usd = np.array([a.depth_usd for a in self.assets])
+        # this maker's share of each asset's per-side depth
+        self.depth_usd = self.asset_depth_usd / max(1, cfg.n_makers)
+        self.spread_bps = np.array([a.spread_bps for a in self.assets])
+        self.weights = level_weights(cfg.levels)
+        self.last_pull_minute = np.full(len(self.assets), -np.inf)
+        self.pull_vol_level = np.zeros(len(self.assets))
+        self.is_pull_armed = np.ones(len(self.assets), dtype=bool)
+        self.start_spot_qty: FloatArray | None = None
+        self.start_capital_usd = 0.0
+
+    @property
+    def account(self) -> int:
+        """The maker's exchange account id."""
+        return int(self.account_ids[0])
+
+    def decide(self, view: MarketView, accounts: AccountsView) -> list[Intent]:
+        """Requote every `requote_minutes` (pulls at once) and hedge large inventory."""
+        ref = reference_usd(view)
+        self._remember_start(accounts, ref)
+        newly_pulled = self._update_pulls(view)
+        due = view.t % self.cfg.requote_minutes == 0
+        todo = np.arange(view.n_assets) if due else np.flatnonzero(newly_pulled)
+        if todo.size == 0:
+            return []
+        inventory = self.inventory_qty(accounts)
+        hedges = self._hedge_qty(view, inventory, ref, accounts)
+        bids, asks, sizes = self._ladders(view, accounts, ref, inventory)
+        # hedges first: they should reach the books before the new ladders, or the exchange's
+        # self-trade prevention cancels the maker's fresh quotes the hedge would cross
+        intents: list[Intent] = [
+            self._hedge_order(int(a), float(hedges[a])) for a in todo if hedges[a] != 0
+        ]
+        for a in todo:
+            side_sizes = (sizes[0][a], sizes[1][a])
+            intents += self._quotes(view, int(a), bids[a], asks[a], side_sizes, hedges[a], accounts)
+        return intents
+
+    def inventory_qty(self, accounts: AccountsView) -> FloatArray:
+        """Return net coins per asset: perp qty + spot qty − spot held at the start."""
+        acct = self.account
+        return accounts.qty[acct] + accounts.spot_qty[acct] - self.start_spot_qty
+
+    def depth_multiplier(self, view: MarketView, accounts: AccountsView) -> FloatArray:
+        """Return (1 − risk_off) · capital scale · ramp per asset (0 while pulled)."""
+        ref = reference_usd(view)
+        self._remember_start(accounts, ref)
+        capital = self._capital_usd(accounts, ref)
+        scale = min(1.0, max(0.0, capital / self.start_capital_usd))
+        ramp = np.clip((view.t - self.last_pull_minute) / RAMP_MINUTES, 0.0, 1.0)
+        return (1.0 - view.risk_off) * scale * ramp
+
+    def _remember_start(self, accounts: AccountsView, ref: FloatArray) -> None:
+        if self.start_spot_qty is None:
+            self.start_spot_qty = np.array(accounts.spot_qty[self.account], dtype=float)
+            self.start_capital_usd = max(self._capital_usd(accounts, ref), 1e-12)
+
+    def _capital_usd(self, accounts: AccountsView, ref: FloatArray) -> float:
+        spot_usd = np.nan_to_num(accounts.spot_qty[self.account] * ref).sum()
+        return float(accounts.equity_usd[self.account] + spot_usd)
+
+    def _update_pulls(self, view: MarketView) -> np.ndarray:
+        # pull when the 1-h vol crosses pull_vol (or doubles since the last pull); re-arm once
+        # it is back below: the 1-h window lags, so one jump must not keep quotes out an hour
+        vol = np.nan_to_num(view.vol_1h)
+        is_hot = vol > self.cfg.pull_vol
+        pull = is_hot & (self.is_pull_armed | (vol > REPULL_FACTOR * self.pull_vol_level))
+        self.last_pull_minute = np.where(pull, view.t, self.last_pull_minute)
+        self.pull_vol_level = np.where(pull, vol, self.pull_vol_level)
+        self.is_pull_armed = ~is_hot
+        return pull
+
+    def _ladders(
+        self, view: MarketView, accounts: AccountsView, ref: FloatArray, inventory: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        # (assets, levels) raw bid and ask prices and USD sizes, before tick/lot rounding
+        spacing = spacing_fraction(self.spread_bps, view.vol_1h, view.risk_off, self.cfg.vol_widen)
+        inventory_usd = np.nan_to_num(inventory * ref)
+        skew = skew_fraction(inventory_usd, self.asset_depth_usd, spacing, self.cfg.inventory_skew)
+        k = np.arange(1, self.cfg.levels + 1)
+        bids = ref[:, None] * (1.0 + skew[:, None] - spacing[:, None] * k)
+        asks = ref[:, None] * (1.0 + skew[:, None] + spacing[:, None] * k)
+        mult = self.depth_multiplier(view, accounts)
+        sizes = (self.depth_usd * mult)[:, None] * self.weights[None, :]
+        # inventory limit: past MAX_INVENTORY_DEPTHS of its own depth, the side that would
+        # add to it is quoted at OVER_LIMIT_SIZE of its size (the skew already moves it away)
+        limit = MAX_INVENTORY_DEPTHS * self.depth_usd
+        bid_sizes = np.where((inventory_usd > limit)[:, None], OVER_LIMIT_SIZE * sizes, sizes)
+        ask_sizes = np.where((inventory_usd < -limit)[:, None], OVER_LIMIT_SIZE * sizes, sizes)
+        return bids, asks, (bid_sizes, ask_sizes)
+
+    def _quotes(
+        self,
+        view: MarketView,
+        a: int,
+        bids: FloatArray,
+        asks: FloatArray,
+        sizes_usd: FloatArray,
+        hedge_qty: float,
+        accounts: AccountsView,
+    ) -> list[Intent]:
+        free_coins = accounts.spot_qty[self.account, a] + min(hedge_qty, 0.0)
+        out: list[Intent] = []
+        for venue, tick, lot in (
+            (Venue.PERP, view.perp_tick[a], view.perp_lot[a]),
+            (Venue.SPOT, view.spot_tick[a], view.spot_lot[a]),
+        ):
+            bid_side = _side_ladder(bids, sizes_usd[0], tick, lot, -1, np.inf)
+            cap = free_coins if venue == Venue.SPOT else np.inf
+            ask_side = _side_ladder(asks, sizes_usd[1], tick, lot, 1, cap)
+            out.append(Quotes(self.account, a, bid_side, ask_side, self.cfg.leverage, venue))
+        return out
+
+    def _hedge_qty(
+        self, view: MarketView, inventory: FloatArray, ref: FloatArray, accounts: AccountsView
+    ) -> FloatArray:
+        # signed spot coins to trade: −HEDGE_FRACTION · inventory once |inventory| is beyond
+        # the trigger, at most HEDGE_MAX_DEPTH of own depth, sells capped at the coins held,
+        # rounded down to whole lots
+        is_large = np.nan_to_num(np.abs(inventory) * ref) > HEDGE_TRIGGER * self.depth_usd
+        cap = np.nan_to_num(HEDGE_MAX_DEPTH * self.depth_usd / ref)
+        qty = np.clip(np.where(is_large, -HEDGE_FRACTION * inventory, 0.0), -cap, cap)
+        qty = np.maximum(qty, -np.maximum(accounts.spot_qty[self.account], 0.0))
+        lots = np.floor(np.abs(qty) / view.spot_lot + 1e-9)
+        return np.sign(qty) * lots * view.spot_lot
+
+    def _hedge_order(self, a: int, qty: float) -> Order:
+        side = 1 if qty > 0 else -1
+        return Order(self.account, a, side, abs(qty), OrderKind.MARKET, venue=Venue.SPOT)
+
+
+def _side_ladder(
+    prices_usd: FloatArray, sizes_usd: FloatArray, tick: float, lot: float, side: int, cap: float
+) -> tuple[tuple[float, float], ...]:
+    """Round one side onto the grid (away from mid), size in whole lots, total ≤ cap coins."""
+    rounder = np.ceil if side > 0 else np.floor
+    ticks = rounder(np.nan_to_num(prices_usd / tick) - side * 1e-9)
+    ok = (ticks > 0) & (sizes_usd > 0)
+    ticks, usd = ticks[ok], sizes_usd[ok]
+    price = grid_values(ticks, tick, side)
+    lots = np.floor(usd / price / lot + 1e-9)
+    max_lots = np.floor(max(cap, 0.0) / lot + 1e-9) if np.isfinite(cap) else np.inf
+    lots = np.diff(np.minimum(np.cumsum(lots), max_lots), prepend=0.0)
+    qty = grid_values(lots, lot, -1)
+    return tuple((float(p), float(q)) for p, q, n in zip(price, qty, lots, strict=True) if n > 0)

@@ -1,0 +1,328 @@
+"""The model's configuration: one frozen dataclass tree, each field with unit, source and range.
+
+Ranges are declared once, in field metadata, and serve validation, the CLI's `list` and the
+teaching page's sliders. `with_overrides(cfg, {"retail.high_leverage_share": 0.4})` returns
+a validated copy; unknown keys get the closest valid names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+from model.risk_config import LiquidationConfig
+
+INF = math.inf
+_DEFERRED = [False]  # set while `with_overrides` applies several keys
+
+
+def param(default: Any, unit: str, source: str, lo: float = -INF, hi: float = INF) -> Any:
+    """A config field with its unit, source and closed range [lo, hi] in metadata."""
+    return field(default=default, metadata={"unit": unit, "source": source, "range": (lo, hi)})
+
+
+def _check_ranges(obj: Any, prefix: str) -> None:
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        lo, hi = f.metadata.get("range", (-INF, INF))
+        values = value if isinstance(value, tuple) else (value,)
+        for x in values:
+            if isinstance(x, bool) or not isinstance(x, int | float):
+                continue
+            if not math.isfinite(x) or not lo <= x <= hi:
+                raise ValueError(f"{prefix}{f.name} must be in [{lo}, {hi}], got {value!r}")
+
+
+class _Validated:
+    _prefix = ""
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, self._prefix)
+
+
+@dataclass(frozen=True)
+class AssetConfig(_Validated):
+    """One asset of the universe: its spot and perp markets and its exogenous dynamics."""
+
+    _prefix = "asset."
+    symbol: str = "BTC"
+    price_usd: float = param(100_000.0, "USD", "BTC ~100–122k in Oct 2025 (literature §2.4)", 1e-6)
+    kind: str = "major"
+    """major (BTCUSDT 2025 tiers), alt (BTCUSDT 2021 tiers), tail (50x small-cap template)."""
+    beta: float = param(1.0, "factor loading", "majors ≈1, long tail 1.5–3 (issue 4)", 0.0, 10.0)
+    idio_vol: float = param(0.0003, "per minute", "idiosyncratic noise, assumed", 0.0, 0.05)
+    depth_usd: float = param(
+        2_000_000.0,
+        "USD per side within ~1 %",
+        "scaled from BTC $16.5M within 100 bp (exchange-mechanics §8)",
+        1.0,
+    )
+    spread_bps: float = param(
+        2.0, "bp between ladder levels", "majors single-digit bp (§7.1)", 0.1, 500.0
+    )
+    liquidation_fee: float = param(0.005, "fraction", "Binance 0.5 % (§2.3)", 0.0, 0.1)
+
+
+@dataclass(frozen=True)
+class ShockConfig(_Validated):
+    """A macro shock: the common factor falls by `size` over `duration_minutes`."""
+
+    _prefix = "shock."
+    start_minute: int = param(720, "minute", "the tariff post hit at ~20:50 UTC (§7.1)", 0)
+    duration_minutes: int = param(30, "minutes", "70 % of liquidations in 40 min (§7.1)", 1)
+    size: float = param(0.10, "fraction of the factor", "BTC −10–15 % on 10 Oct (§7.1)", 0.0, 0.9)
+    mm_risk_off: float = param(
+        0.8, "fraction of depth withdrawn", "depth −90–98 % (§7.1)", 0.0, 1.0
+    )
+    recovery_minutes: int = param(240, "minutes", "depth returned over hours, assumed", 1)
+    sell_flow_usd: float = param(
+        0.0,
+        "USD per minute per unit depth",
+        "exogenous sellers, fraction of each asset's depth",
+        0.0,
+        5.0,
+    )
+
+
+@dataclass(frozen=True)
+class WorldConfig(_Validated):
+    """Exogenous fundamentals: log return = beta · factor + idiosyncratic noise."""
+
+    _prefix = "world."
+    factor_vol: float = param(0.0006, "per minute", "BTC ~2.3 % daily vol", 0.0, 0.05)
+
+
+@dataclass(frozen=True)
+class RetailConfig(_Validated):
+    """The retail crowd (vectorised cohorts)."""
+
+    _prefix = "retail."
+    n_accounts: int = param(2_000, "accounts", "scaled; 1.6M liquidated on 10 Oct (§7.1)", 1)
+    deposit_usd: float = param(300.0, "USD median", "assumed retail ticket", 1.0)
+    deposit_sigma: float = param(1.0, "lognormal sigma", "heavy-tailed account sizes", 0.0, 3.0)
+    high_leverage_share: float = param(
+        0.2, "share of accounts at 50–100x", "the main leverage-concentration knob", 0.0, 1.0
+    )
+    low_leverage: tuple[float, float] = param((3.0, 20.0), "x", "assumed", 1.0, 150.0)
+    high_leverage: tuple[float, float] = param((50.0, 100.0), "x", "the seeds' 50–100x", 1.0, 150.0)
+    long_bias: float = param(0.7, "share of entries long", "crowded longs before 10 Oct", 0.0, 1.0)
+    position_fraction: float = param(0.6, "share of equity used as margin", "assumed", 0.01, 1.0)
+    open_at_start: float = param(
+        0.8, "share of accounts that open during the warm-up", "assumed", 0.0, 1.0
+    )
+    warmup_minutes: int = param(
+        360,
+        "minutes over which the opening entries are spread",
+        "open interest is built up, not dropped on the book at once",
+        1,
+    )
+    trade_prob: float = param(0.003, "per account per minute", "assumed activity", 0.0, 1.0)
+    momentum: float = param(
+        20.0, "entry tilt per unit 15-min return", "FOMO, assumed", 0.0, 1_000.0
+    )
+    take_profit: float = param(1.0, "gain / margin", "assumed", 0.0, 100.0)
+    stop_loss_share: float = param(0.1, "share of accounts with a stop-loss", "assumed", 0.0, 1.0)
+    stop_loss: float = param(0.5, "loss / margin that triggers the stop", "assumed", 0.01, 1.0)
+    isolated_share: float = param(0.3, "share of accounts in isolated margin", "assumed", 0.0, 1.0)
+    funding_aware_share: float = param(
+        0.2,
+        "share that skips longs when funding is high",
+        "funding-blind by default (seeds)",
+        0.0,
+        1.0,
+    )
+    reentry_prob: float = param(
+        0.002, "per ruined account per minute", "new deposits after ruin, assumed", 0.0, 1.0
+    )
+    asset_weights: tuple[float, ...] = param(
+        (0.35, 0.25, 0.12, 0.12, 0.08, 0.08), "share of accounts per asset", "assumed", 0.0, 1.0
+    )
+
+
+@dataclass(frozen=True)
+class MakerConfig(_Validated):
+    """Market makers quoting spot and perp ladders."""
+
+    _prefix = "makers."
+    n_makers: int = param(2, "agents", "assumed", 0, 20)
+    capital_usd: float = param(50_000_000.0, "USD each", "assumed", 0.0)
+    levels: int = param(6, "levels per side", "assumed", 1, 50)
+    leverage: float = param(5.0, "x on perp quotes", "assumed", 1.0, 20.0)
+    inventory_skew: float = param(
+        2.0, "spread shift per unit of inventory / depth", "assumed", 0.0, 10.0
+    )
+    vol_widen: float = param(300.0, "spread multiplier per unit 1-h vol", "assumed", 0.0, 1e6)
+    pull_vol: float = param(0.01, "1-min vol above which quotes are pulled", "assumed", 0.0, 1.0)
+    requote_minutes: int = param(2, "minutes between requotes", "assumed", 1, 60)
+
+
+@dataclass(frozen=True)
+class BasisConfig(_Validated):
+    """Basis traders: long spot, short perp while carry pays."""
+
+    _prefix = "basis."
+    n_traders: int = param(3, "agents", "assumed", 0, 50)
+    capital_usd: float = param(2_000_000.0, "USD each", "assumed", 0.0)
+    leverage: float = param(3.0, "x on the short perp leg", "2–5x (issue 4)", 1.0, 20.0)
+    entry_apr: float = param(0.15, "annualised funding to enter", "assumed", -1.0, 10.0)
+    exit_apr: float = param(0.0, "annualised funding to unwind", "assumed", -1.0, 10.0)
+    naked_spot: str = "immediate"
+    """What to do with spot left naked after the short leg was liquidated or ADL'd:
+    immediate (sell at once) or gradual (sell over `unwind_minutes`)."""
+    unwind_minutes: int = param(30, "minutes", "assumed", 1)
+
+
+@dataclass(frozen=True)
+class FundConfig(_Validated):
+    """Market-neutral funds: long alts vs short majors at a hedge ratio, cross margin."""
+
+    _prefix = "funds."
+    n_funds: int = param(2, "agents", "assumed", 0, 50)
+    capital_usd: float = param(2_000_000.0, "USD each", "assumed", 0.0)
+    gross_leverage: float = param(2.0, "gross notional / equity", "assumed", 0.1, 20.0)
+    hedge_ratio: float = param(1.0, "short / long notional", "assumed", 0.0, 3.0)
+    rebalance_band: float = param(0.1, "relative drift before rebalancing", "assumed", 0.0, 1.0)
+    drawdown_limit: float = param(0.2, "equity drawdown that halves gross", "assumed", 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class BackgroundConfig(_Validated):
+    """Noise, value and arbitrage flow tying spot to the fundamental and perp to spot."""
+
+    _prefix = "background."
+    noise_usd: float = param(0.02, "USD per minute per unit depth", "assumed", 0.0, 10.0)
+    value_strength: float = param(0.5, "fraction of the gap closed per minute", "assumed", 0.0, 1.0)
+    arb_threshold: float = param(0.002, "perp–spot gap that arbitrage trades", "assumed", 0.0, 1.0)
+    arb_usd: float = param(0.2, "USD per minute per unit depth", "assumed", 0.0, 10.0)
+
+
+def default_assets() -> tuple[AssetConfig, ...]:
+    """Two majors, two large alts, two long-tail perps (issue 4)."""
+    return (
+        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, 0.005),
+        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005),
+        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005),
+        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005),
+        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0008, 150_000.0, 15.0, 0.0075),
+        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.001, 100_000.0, 20.0, 0.0075),
+    )
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Validated):
+    """Everything a run needs. One step is one minute."""
+
+    horizon_minutes: int = param(1_440, "minutes", "one simulated day", 1)
+    assets: tuple[AssetConfig, ...] = field(default_factory=default_assets)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    shocks: tuple[ShockConfig, ...] = ()
+    retail: RetailConfig = field(default_factory=RetailConfig)
+    makers: MakerConfig = field(default_factory=MakerConfig)
+    basis: BasisConfig = field(default_factory=BasisConfig)
+    funds: FundConfig = field(default_factory=FundConfig)
+    background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    liquidation: LiquidationConfig = field(
+        default_factory=lambda: LiquidationConfig(
+            pool_initial_usd=(2_000_000.0, 1_000_000.0, 300_000.0)
+        )
+    )
+    mark_rule: str = "binance"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if _DEFERRED[0]:
+            return  # several overrides are being applied; checked once at the end
+        if len(self.retail.asset_weights) != len(self.assets):
+            raise ValueError(
+                f"retail.asset_weights needs {len(self.assets)} weights (one per asset), got "
+                f"{self.retail.asset_weights!r}"
+            )
+        for i, shock in enumerate(self.shocks):
+            if shock.start_minute >= self.horizon_minutes:
+                raise ValueError(
+                    f"shocks.{i}.start_minute={shock.start_minute} is after the "
+                    f"horizon ({self.horizon_minutes} minutes)"
+                )
+        for name in ("low_leverage", "high_leverage"):
+            lo, hi = getattr(self.retail, name)
+            if not 0 < lo <= hi:
+                raise ValueError(
+                    f"retail.{name} must be (min, max) with 0 < min <= max, got {(lo, hi)!r}"
+                )
+        for a in self.assets:
+            if a.kind not in ("major", "alt", "tail"):
+                raise ValueError(
+                    f"assets.{a.symbol}.kind must be major, alt or tail, got {a.kind!r}"
+                )
+
+
+def flat_fields(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf field as {"dotted.key": value} (tuples of dataclasses indexed by position)."""
+    out: dict[str, Any] = {}
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        key = f"{prefix}{f.name}"
+        if is_dataclass(value):
+            out.update(flat_fields(value, key + "."))
+        elif isinstance(value, tuple) and value and is_dataclass(value[0]):
+            for i, item in enumerate(value):
+                out.update(flat_fields(item, f"{key}.{i}."))
+        else:
+            out[key] = value
+    return out
+
+
+def field_metadata(cfg: Any) -> dict[str, dict]:
+    """{"dotted.key": metadata} for every leaf field that declares a unit and range."""
+    out: dict[str, dict] = {}
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            elif "range" in f.metadata:
+                out[f"{prefix}{f.name}"] = dict(f.metadata)
+
+    walk(cfg, "")
+    return out
+
+
+def with_overrides(cfg: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
+    """Return `cfg` with dotted keys replaced (e.g. "shocks.0.size", "retail.trade_prob")."""
+    valid = list(flat_fields(cfg))
+    for key in overrides:
+        if key not in valid:
+            near = difflib.get_close_matches(key, valid, n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ValueError(f"unknown parameter {key!r}{hint}")
+    _DEFERRED[0] = True
+    try:
+        for key, value in overrides.items():
+            cfg = _replace_path(cfg, key.split("."), value)
+    finally:
+        _DEFERRED[0] = False
+    return dataclasses.replace(cfg)  # cross-field checks on the final configuration
+
+
+def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
+    head, rest = path[0], path[1:]
+    if isinstance(obj, tuple):
+        items = list(obj)
+        items[int(head)] = _replace_path(items[int(head)], rest, value)
+        return tuple(items)
+    if not rest:
+        current = getattr(obj, head)
+        if isinstance(current, bool) or isinstance(value, bool):
+            value = bool(value)
+        elif isinstance(current, int) and not isinstance(current, bool):
+            if float(value) != int(float(value)):
+                raise ValueError(f"{head} must be a whole number, got {value!r}")
+            value = int(float(value))
+        elif isinstance(current, float):
+            value = float(value)
+        return dataclasses.replace(obj, **{head: value})
+    return dataclasses.replace(obj, **{head: _replace_path(getattr(obj, head), rest, value)})

@@ -1,0 +1,370 @@
+"""CascadeModel: the Mesa model that wires the world, the exchange agent and the traders.
+
+Mesa is the scheduler and registry; the exchange engine is the only writer of money. One
+step is one minute and runs the phases of DESIGN.md §2.2 in order (see `step`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import mesa
+import numpy as np
+
+from agents.background import Arbitrageurs, NoiseTraders, ValueTraders
+from agents.basis import BasisTrader
+from agents.market_maker import MarketMaker
+from agents.neutral import MarketNeutralFund
+from agents.retail import RetailCohort
+from model.config import ModelConfig, with_overrides
+from model.crowding import liquidatable_oi_share
+from model.exchange import Exchange
+from model.orders import Quotes
+from model.pricing import robust_index
+from model.recorder import Recorder
+from model.scenarios import scenario as named_scenario
+from model.summary import adl_summary, cascade_summary
+from model.universe import perp_spec, spot_spec
+from model.views import AccountsView, MarketView
+from model.world import World
+
+VALUE_TRADER_DEPTHS = 50.0
+"""Spot coins of the value traders, in depths per asset: they stand for the rest of the
+world's spot holders, the channel through which the fundamental reaches the books."""
+
+
+class ExchangeAgent(mesa.Agent):
+    """The shared perpetual exchange as a Mesa agent: it matches, marks, liquidates, funds."""
+
+    def __init__(self, model: mesa.Model, exchange: Exchange) -> None:
+        super().__init__(model)
+        self.exchange = exchange
+
+    def match(self, intents: list) -> None:
+        """Makers' own orders (hedges) first, then their ladders, then every other order in
+        exchange-random order (a maker's hedge would otherwise hit its own fresh quotes)."""
+        quotes = [i for i in intents if isinstance(i, Quotes)]
+        makers = {q.account for q in quotes}
+        orders = [i for i in intents if not isinstance(i, Quotes)]
+        self.exchange.submit_many([o for o in orders if o.account in makers])
+        for q in quotes:
+            self.exchange.post_quotes(q)
+        self.exchange.submit_many([o for o in orders if o.account not in makers])
+
+    def update_prices(self) -> None:
+        """Index from spot (robust median of mid, last trade and previous mid), then marks."""
+        ex = self.exchange
+        mids = np.array([b.mid_price() or np.nan for b in ex.spot_books])
+        sources = np.column_stack([mids, ex.spot_last_usd, self._prev_mid(mids)])
+        index = robust_index(sources)
+        ok = np.isfinite(index) & (index > 0)
+        ex.prices.index_usd[ok] = index[ok]
+        ex.update_marks()
+        ex.trigger_stops()
+
+    def _prev_mid(self, mids: np.ndarray) -> np.ndarray:
+        prev = getattr(self, "_last_mids", mids)
+        self._last_mids = mids
+        return prev
+
+    def liquidate(self) -> None:
+        self.exchange.liquidate()
+
+    def fund(self) -> None:
+        """Sample the premium every minute; settle at each market's interval."""
+        self.exchange.sample_premium()
+        self.exchange.settle_funding()
+
+    def unwind(self) -> None:
+        self.exchange.unwind_system_positions()
+
+
+def _reporter_liquidated_usd(model: CascadeModel) -> float:
+    s = model.recorder.series
+    return float(
+        np.nansum(s["liq_long_usd"][: model.recorder.n])
+        + np.nansum(s["liq_short_usd"][: model.recorder.n])
+    )
+
+
+def _reporter_insurance_usd(model: CascadeModel) -> float:
+    return float(sum(model.exchange.liquidator.pools.balances_usd()))
+
+
+def _reporter_open_interest_usd(model: CascadeModel) -> float:
+    n = model.recorder.n
+    return float(model.recorder.series["oi_long_usd"][n - 1].sum()) if n else 0.0
+
+
+def _reporter_mark(model: CascadeModel, k: int) -> float:
+    return float(model.exchange.prices.mark_usd[k])
+
+
+def _reporter_adl_events(model: CascadeModel) -> int:
+    return model.exchange.events.count("adl")
+
+
+class CascadeModel(mesa.Model):
+    """A perpetual-futures market ecology hit by macro shocks.
+
+    Args:
+        scenario: A scenario name (calm, shock, oct-2025) or a `ModelConfig`.
+        rng: Seed (int; a string of digits is accepted, as SolaraViz sends one).
+        **overrides: Dotted parameter overrides, e.g. ``**{"retail.high_leverage_share": 0.4}``.
+    """
+
+    def __init__(
+        self,
+        *,
+        scenario: str | ModelConfig = "shock",
+        rng: int | str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if isinstance(rng, str):
+            rng = int(rng) if rng.strip() else None
+        super().__init__(rng=rng)
+        cfg = named_scenario(scenario) if isinstance(scenario, str) else scenario
+        self.cfg = with_overrides(cfg, overrides) if overrides else cfg
+        self.seed = int(rng) if rng is not None else int(self.rng.integers(2**62))
+        self.t = 0
+        self.stop_reason: str | None = None
+        self.symbols = tuple(a.symbol for a in self.cfg.assets)
+        self.world = World(self.cfg, self.stream("world"))
+        self.exchange = self._build_exchange()
+        self.exchange_agent = ExchangeAgent(self, self.exchange)
+        self.traders = self._build_traders()
+        n_pools = len(self.exchange.liquidator.pools.accounts)
+        self.initial_pools = np.array(self.exchange.liquidator.pools.balances_usd())
+        self.recorder = Recorder(self.cfg.horizon_minutes, len(self.symbols), n_pools)
+        self._index_history = np.full((self.cfg.horizon_minutes + 1, len(self.symbols)), np.nan)
+        self._crowding = float("nan")
+        self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
+
+    # ------------------------------------------------------------------------- set-up
+    def stream(self, name: str) -> np.random.Generator:
+        """An independent random stream keyed by a stable name (DESIGN.md §6)."""
+        seq = np.random.SeedSequence(self.seed, spawn_key=(zlib.crc32(name.encode()),))
+        return np.random.default_rng(seq)
+
+    def _build_exchange(self) -> Exchange:
+        cfg = self.cfg
+        return Exchange(
+            [perp_spec(a, cfg.mark_rule) for a in cfg.assets],
+            [a.price_usd for a in cfg.assets],
+            [spot_spec(a) for a in cfg.assets],
+            liquidation=cfg.liquidation,
+            rng=self.stream("exchange"),
+        )
+
+    def _fund(self, count: int, usd: float | np.ndarray, spot_depths: float = 0.0) -> np.ndarray:
+        """Open accounts with USD and, optionally, spot coins worth `spot_depths` × depth."""
+        ids = self.exchange.open_accounts(count, usd)
+        if spot_depths > 0:
+            for a, asset in enumerate(self.cfg.assets):
+                lot = self.exchange.spots[a].lot_size
+                coins = np.floor(spot_depths * asset.depth_usd / asset.price_usd / lot) * lot
+                for acct in ids:
+                    if coins > 0:
+                        self.exchange.deposit_spot(int(acct), a, float(coins))
+        return ids
+
+    def _build_traders(self) -> list:
+        cfg, n = self.cfg, len(self.cfg.assets)
+        r = cfg.retail
+        kinds = {
+            k: tuple(i for i, a in enumerate(cfg.assets) if a.kind == k)
+            for k in ("major", "alt", "tail")
+        }
+        deposits = self.stream("retail.deposits").lognormal(
+            np.log(r.deposit_usd), r.deposit_sigma, r.n_accounts
+        )
+        traders = [
+            MarketMaker(
+                self,
+                self._fund(1, cfg.makers.capital_usd, 3.0 / max(1, cfg.makers.n_makers)),
+                self.stream(f"maker.{i}"),
+                cfg.makers,
+                cfg.assets,
+            )
+            for i in range(cfg.makers.n_makers)
+        ]
+        traders.append(
+            RetailCohort(self, self._fund(r.n_accounts, deposits), self.stream("retail"), r, n)
+        )
+        traders += [
+            BasisTrader(
+                self, self._fund(1, cfg.basis.capital_usd), self.stream(f"basis.{i}"), cfg.basis, n
+            )
+            for i in range(cfg.basis.n_traders)
+        ]
+        traders += [
+            MarketNeutralFund(
+                self,
+                self._fund(1, cfg.funds.capital_usd),
+                self.stream(f"fund.{i}"),
+                cfg.funds,
+                n,
+                majors=kinds["major"],
+                basket=kinds["alt"],
+            )
+            for i in range(cfg.funds.n_funds)
+        ]
+        background_usd = 20.0 * sum(a.depth_usd for a in cfg.assets)
+        for name, cls in (
+            ("noise", NoiseTraders),
+            ("value", ValueTraders),
+            ("arbitrage", Arbitrageurs),
+        ):
+            traders.append(
+                cls(
+                    self,
+                    self._fund(1, background_usd, VALUE_TRADER_DEPTHS if name == "value" else 2.0),
+                    self.stream(name),
+                    cfg.background,
+                    cfg.assets,
+                )
+            )
+        return traders
+
+    def _reporters(self) -> dict:
+        reporters = {
+            "liquidated_usd": _reporter_liquidated_usd,
+            "insurance_usd": _reporter_insurance_usd,
+            "open_interest_usd": _reporter_open_interest_usd,
+            "adl_events": _reporter_adl_events,
+        }
+        for k, sym in enumerate(self.symbols):
+            reporters[f"mark_{sym}"] = [_reporter_mark, [self, k]]
+        return reporters
+
+    # --------------------------------------------------------------------------- step
+    def step(self) -> None:
+        """One minute: world → decisions → matching → prices → liquidation → funding → record."""
+        ex, t = self.exchange, self.t
+        ex.t = t
+        fundamentals = self.world.step(t)
+        view, accounts = self.snapshot(), self.accounts_view()
+        intents = [i for trader in self.traders for i in trader.decide(view, accounts)]
+        self.exchange_agent.match(intents)
+        self._pay_deposit_requests()
+        self.exchange_agent.update_prices()
+        self.exchange_agent.liquidate()
+        self.exchange_agent.fund()
+        self.exchange_agent.unwind()
+        self._index_history[t + 1] = ex.prices.index_usd
+        if t == self._crowding_minute:
+            self._crowding = liquidatable_oi_share(ex, 0.05)
+        self.recorder.record(ex, fundamentals)
+        self.datacollector.collect(self)
+        self.t += 1
+        if self.t >= self.cfg.horizon_minutes:
+            self.running = False
+            self.stop_reason = "horizon reached"
+
+    def _pay_deposit_requests(self) -> None:
+        for trader in self.traders:
+            for acct, usd in getattr(trader, "deposit_requests", ()):
+                self.exchange.deposit(int(acct), float(usd))
+
+    def snapshot(self) -> MarketView:
+        """The frozen market view every agent decides from this minute."""
+        ex, t = self.exchange, self.t
+        if t == 0:
+            self._index_history[0] = ex.prices.index_usd
+        hist = np.log(self._index_history[max(0, t - 60) : t + 1])
+        rets = np.diff(hist, axis=0)
+        back = np.log(self._index_history[max(0, t - 15)])
+        best = [_best(b) for b in ex.spot_books], [_best(b) for b in ex.perp_books]
+        return MarketView(
+            t=t,
+            symbols=self.symbols,
+            fundamental_usd=self.world.fundamental_usd,
+            index_usd=ex.prices.index_usd.copy(),
+            mark_usd=ex.prices.mark_usd.copy(),
+            spot_bid_usd=np.array([b[0] for b in best[0]]),
+            spot_ask_usd=np.array([b[1] for b in best[0]]),
+            perp_bid_usd=np.array([b[0] for b in best[1]]),
+            perp_ask_usd=np.array([b[1] for b in best[1]]),
+            funding_rate=ex.prices.funding_rate.copy(),
+            premium=ex.prices.premium.copy(),
+            return_15m=hist[-1] - back,
+            vol_1h=rets.std(axis=0) if len(rets) > 1 else np.zeros(len(self.symbols)),
+            risk_off=self.world.risk_off(t),
+            exo_sell_usd=self.world.exo_sell_usd(t),
+            perp_tick=np.array([s.tick_size for s in ex.perps]),
+            perp_lot=np.array([s.lot_size for s in ex.perps]),
+            spot_tick=np.array([s.tick_size for s in ex.spots]),
+            spot_lot=np.array([s.lot_size for s in ex.spots]),
+            max_leverage=np.array([s.tiers.max_leverage[0] for s in ex.perps]),
+        )
+
+    def accounts_view(self) -> AccountsView:
+        """Read-only views of every account's arrays, in coins and USD."""
+        acc, ex = self.exchange.accounts, self.exchange
+        perp_lots = np.array([s.lot_size for s in ex.perps])
+        spot_lots = np.array([s.lot_size for s in ex.spots])
+        view = AccountsView(
+            collateral_usd=acc.collateral_usd.copy(),
+            qty=acc.qty_lots * perp_lots,
+            entry_price_usd=acc.entry_price_usd.copy(),
+            spot_qty=acc.spot_lots * spot_lots,
+            equity_usd=ex.equity_usd(),
+            is_isolated=acc.is_isolated.copy(),
+        )
+        for arr in (
+            view.collateral_usd,
+            view.qty,
+            view.entry_price_usd,
+            view.spot_qty,
+            view.equity_usd,
+            view.is_isolated,
+        ):
+            arr.flags.writeable = False
+        return view
+
+    # ------------------------------------------------------------------------ results
+    @property
+    def shock_start(self) -> int:
+        """Minute of the first shock (0 when the scenario has none)."""
+        return min((s.start_minute for s in self.cfg.shocks), default=0)
+
+    def summary(self) -> dict[str, float]:
+        """Cascade metrics of the run so far as a flat dict (documented in the README)."""
+        n = self.recorder.n
+        series = {k: v[:n] for k, v in self.recorder.series.items()}
+        ev = self.exchange.events.rows
+        out = cascade_summary(
+            series,
+            self.symbols,
+            min(self.shock_start, max(n - 1, 0)),
+            self.recorder.pool_usd[:n],
+            self.initial_pools,
+        )
+        out.update(adl_summary(ev["adl"], ev["haircut"], ev["bad_debt"]))
+        out["liquidatable_oi_within_5pct"] = self._pre_shock_crowding
+        out["minutes"] = n
+        return out
+
+    @property
+    def _pre_shock_crowding(self) -> float:
+        return float(self._crowding)
+
+    @property
+    def _crowding_minute(self) -> int:
+        """The minute just before the first shock (mid-run when there is none)."""
+        if self.cfg.shocks:
+            return max(0, self.shock_start - 1)
+        return self.cfg.horizon_minutes // 2
+
+    def run(self) -> dict[str, float]:
+        """Run to the horizon and return the summary."""
+        while self.running:
+            self.step()
+        return self.summary()
+
+
+def _best(book) -> tuple[float, float]:
+    bid, ask = book.best_bid(), book.best_ask()
+    tick = book.tick_size
+    return (bid * tick if bid is not None else np.nan, ask * tick if ask is not None else np.nan)
