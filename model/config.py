@@ -104,9 +104,9 @@ class RetailConfig(_Validated):
     deposit_usd: float = param(300.0, "USD median", "assumed retail ticket", 1.0)
     deposit_sigma: float = param(1.0, "lognormal sigma", "heavy-tailed account sizes", 0.0, 3.0)
     high_leverage_share: float = param(
-        0.2, "share of accounts at 50–100x", "the main leverage-concentration knob", 0.0, 1.0
+        0.05, "share of accounts at 50–100x", "the main leverage-concentration knob", 0.0, 1.0
     )
-    low_leverage: tuple[float, float] = param((3.0, 20.0), "x", "assumed", 1.0, 150.0)
+    low_leverage: tuple[float, float] = param((2.0, 15.0), "x", "assumed", 1.0, 150.0)
     high_leverage: tuple[float, float] = param((50.0, 100.0), "x", "the seeds' 50–100x", 1.0, 150.0)
     long_bias: float = param(0.7, "share of entries long", "crowded longs before 10 Oct", 0.0, 1.0)
     position_fraction: float = param(0.6, "share of equity used as margin", "assumed", 0.01, 1.0)
@@ -135,7 +135,7 @@ class RetailConfig(_Validated):
         1.0,
     )
     reentry_prob: float = param(
-        0.002, "per ruined account per minute", "new deposits after ruin, assumed", 0.0, 1.0
+        0.0005, "per ruined account per minute", "new deposits after ruin, assumed", 0.0, 1.0
     )
     asset_weights: tuple[float, ...] = param(
         (0.35, 0.25, 0.12, 0.12, 0.08, 0.08), "share of accounts per asset", "assumed", 0.0, 1.0
@@ -206,8 +206,8 @@ def default_assets() -> tuple[AssetConfig, ...]:
         AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005),
         AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005),
         AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005),
-        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0008, 150_000.0, 15.0, 0.0075),
-        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.001, 100_000.0, 20.0, 0.0075),
+        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, 0.0075),
+        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, 0.0075),
     )
 
 

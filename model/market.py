@@ -105,6 +105,27 @@ def _reporter_adl_events(model: CascadeModel) -> int:
     return model.exchange.events.count("adl")
 
 
+SUMMARY_COLUMNS = (
+    "liq_notional_usd",
+    "liq_long_share",
+    "liq_over_oi",
+    "adl_notional_usd",
+    "bad_debt_usd",
+    "hedge_breaks",
+    "oi_drop_frac",
+    "liquidatable_oi_within_5pct",
+    "retail_liquidated_share",
+)
+"""Summary metrics the data collector reports at the final step (NaN before): what
+`mesa.batch_run` returns with its default `data_collection_period=-1`."""
+
+
+def _reporter_final(model: CascadeModel, key: str) -> float:
+    if model.running:
+        return float("nan")
+    return float(model.summary()[key])
+
+
 class CascadeModel(mesa.Model):
     """A perpetual-futures market ecology hit by macro shocks.
 
@@ -139,6 +160,7 @@ class CascadeModel(mesa.Model):
         self.recorder = Recorder(self.cfg.horizon_minutes, len(self.symbols), n_pools)
         self._index_history = np.full((self.cfg.horizon_minutes + 1, len(self.symbols)), np.nan)
         self._crowding = float("nan")
+        self._retail_redeposits_usd = 0.0
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
 
     # ------------------------------------------------------------------------- set-up
@@ -190,7 +212,9 @@ class CascadeModel(mesa.Model):
             for i in range(cfg.makers.n_makers)
         ]
         traders.append(
-            RetailCohort(self, self._fund(r.n_accounts, deposits), self.stream("retail"), r, n)
+            RetailCohort(
+                self, self._fund(r.n_accounts, deposits), self.stream("retail"), r, n, deposits
+            )
         )
         traders += [
             BasisTrader(
@@ -236,6 +260,8 @@ class CascadeModel(mesa.Model):
         }
         for k, sym in enumerate(self.symbols):
             reporters[f"mark_{sym}"] = [_reporter_mark, [self, k]]
+        for key in SUMMARY_COLUMNS:
+            reporters[key] = [_reporter_final, [self, key]]
         return reporters
 
     # --------------------------------------------------------------------------- step
@@ -256,16 +282,17 @@ class CascadeModel(mesa.Model):
         if t == self._crowding_minute:
             self._crowding = liquidatable_oi_share(ex, 0.05)
         self.recorder.record(ex, fundamentals)
-        self.datacollector.collect(self)
         self.t += 1
         if self.t >= self.cfg.horizon_minutes:
             self.running = False
             self.stop_reason = "horizon reached"
+        self.datacollector.collect(self)
 
     def _pay_deposit_requests(self) -> None:
         for trader in self.traders:
             for acct, usd in getattr(trader, "deposit_requests", ()):
                 self.exchange.deposit(int(acct), float(usd))
+                self._retail_redeposits_usd += float(usd)
 
     def snapshot(self) -> MarketView:
         """The frozen market view every agent decides from this minute."""
@@ -343,8 +370,26 @@ class CascadeModel(mesa.Model):
         )
         out.update(adl_summary(ev["adl"], ev["haircut"], ev["bad_debt"]))
         out["liquidatable_oi_within_5pct"] = self._pre_shock_crowding
+        out["retail_liquidated_share"] = self._retail_liquidated_share()
         out["minutes"] = n
         return out
+
+    def _retail_liquidated_share(self) -> float:
+        """Margin of retail positions lost to liquidation / retail money deposited.
+
+        Margin of a liquidated slice = its notional / the account's leverage setting.
+        """
+        cohort = next(t for t in self.traders if isinstance(t, RetailCohort))
+        is_retail = np.zeros(self.exchange.accounts.n, dtype=bool)
+        is_retail[cohort.account_ids] = True
+        lev = self.exchange.accounts.leverage
+        lost = sum(
+            row[8] / lev[row[2], row[3]]
+            for row in self.exchange.events.rows["liquidation"]
+            if is_retail[row[2]]
+        )
+        deposited = float(cohort.initial_deposit_usd.sum()) + self._retail_redeposits_usd
+        return lost / deposited if deposited > 0 else 0.0
 
     @property
     def _pre_shock_crowding(self) -> float:

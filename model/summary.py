@@ -55,7 +55,8 @@ def cascade_summary(
     per_minute = (long_ + short).sum(axis=1)
     out["peak_minute_liq_share"], out["top_decile_minute_share"] = time_concentration(per_minute)
     oi = series["oi_long_usd"].sum(axis=1)
-    before = oi[max(0, shock_start - 1)]
+    # open interest before the first shock; without shocks, the run's mean
+    before = oi[shock_start - 1] if shock_start > 0 else float(np.nanmean(oi))
     out["oi_before_usd"] = float(before)
     out["liq_over_oi"] = total / before if before > 0 else float("nan")
     out["oi_drop_frac"] = float(1.0 - np.nanmin(oi[shock_start:]) / before) if before > 0 else 0.0
