@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m experiments run cascade-demo
+	$(PY) -m experiments run shock
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
