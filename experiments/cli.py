@@ -134,10 +134,8 @@ def parameter_rows() -> list[dict]:
 
 
 def _list(args: argparse.Namespace) -> None:
-    from model.risk_config import POLICIES as policies
-
     print("scenarios:", ", ".join((*SCENARIOS, DEMO)))
-    print("loss-absorption policies (liquidation.policy):", ", ".join(policies))
+    print("loss-absorption policies (liquidation.policy):", ", ".join(POLICIES))
     print("\n| parameter | default | unit | range | source |\n|---|---|---|---|---|")
     for r in parameter_rows():
         print(
