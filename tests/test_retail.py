@@ -135,7 +135,7 @@ def test_another_seed_gives_different_orders() -> None:
 
 # ------------------------------------------------------------------------------ traits
 def test_leverage_mixture_share_matches_high_leverage_share() -> None:
-    cohort = make_cohort(N_STAT, high_leverage_share=0.2)
+    cohort = make_cohort(N_STAT, high_leverage_share=0.2, low_leverage=(3.0, 20.0))
 
     is_high = cohort.leverages >= 50.0  # low range (3, 20) and high (50, 100) do not overlap
 

@@ -1,0 +1,370 @@
+"""Order entry of the exchange: validation, matching, resting-order reserves, quotes, stops.
+
+A mixin of `Exchange` (model/exchange.py): these methods run on the exchange's own state and
+move money only through its primitives (`_fill`, `_apply_position`, `_spot_transfer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from model.orderbook import OrderBook
+from model.orders import Order, OrderOutcome, Quotes
+from model.types import OrderKind, RejectReason, Venue
+
+
+class OrderEntry:
+    """Submitting, resting, cancelling and triggering orders (mixed into `Exchange`)."""
+
+    # --------------------------------------------------------------------------- orders
+    def submit_many(self, orders: Iterable[Order]) -> list[OrderOutcome]:
+        """Submit a step's orders in an order randomised by the exchange's own stream."""
+        batch = list(orders)
+        outcomes: list[OrderOutcome | None] = [None] * len(batch)
+        for i in self.rng.permutation(len(batch)):
+            outcomes[i] = self.submit(batch[i])
+        return outcomes  # type: ignore[return-value]
+
+    def submit(self, order: Order) -> OrderOutcome:
+        """Validate and execute one order; a bad order is rejected with a reason code."""
+        reason = self._basic_check(order)
+        if reason is not None:
+            return self._reject(order, reason)
+        if order.kind == OrderKind.STOP_MARKET:
+            return self._place_stop(order)
+        if order.venue == Venue.SPOT:
+            return self._submit_spot(order)
+        return self._submit_perp(order)
+
+    def _basic_check(self, order: Order) -> RejectReason | None:
+        if not self._is_account(order.account) or self.is_system[order.account]:
+            return RejectReason.UNKNOWN_ACCOUNT
+        if order.venue not in (Venue.PERP, Venue.SPOT):
+            return RejectReason.UNKNOWN_MARKET
+        specs = self.perps if order.venue == Venue.PERP else self.spots
+        if not isinstance(order.market, int | np.integer) or not 0 <= order.market < len(specs):
+            return RejectReason.UNKNOWN_MARKET
+        if order.side not in (1, -1) or order.kind not in tuple(OrderKind):
+            return RejectReason.INVALID_KIND
+        if not _is_positive_number(order.qty):
+            return RejectReason.INVALID_QTY
+        if _to_lots(order.qty, specs[order.market].lot_size) is None:
+            return RejectReason.OFF_LOT
+        needs_price = order.kind != OrderKind.MARKET
+        if needs_price and not _is_positive_number(order.price_usd):
+            return RejectReason.INVALID_PRICE
+        if needs_price and _to_ticks(order.price_usd, specs[order.market].tick_size) is None:
+            return RejectReason.OFF_TICK
+        if order.leverage is not None and not _is_positive_number(order.leverage):
+            return RejectReason.INVALID_LEVERAGE
+        is_resting = order.kind == OrderKind.LIMIT and not order.ioc
+        # stops follow the perp mark; a resting reduce-only order could open a position later
+        if (order.kind == OrderKind.STOP_MARKET and order.venue == Venue.SPOT) or (
+            order.reduce_only and is_resting
+        ):
+            return RejectReason.INVALID_KIND
+        if order.post_only and is_resting:
+            book = (self.perp_books if order.venue == Venue.PERP else self.spot_books)[order.market]
+            best = book.best_ask() if order.side > 0 else book.best_bid()
+            limit = _to_ticks(order.price_usd, specs[order.market].tick_size)
+            if best is not None and order.side * (limit - best) >= 0:
+                return RejectReason.POST_ONLY_WOULD_CROSS
+        return None
+
+    def _reject(self, order: Order, reason: RejectReason) -> OrderOutcome:
+        self.events.add(
+            "reject", self.t, order.account, str(order.venue), order.market, reason.name
+        )
+        self.events.reject_counts[reason.name] += 1
+        return OrderOutcome(accepted=False, reason=reason)
+
+    def _limit_ticks(self, order: Order, book: OrderBook, tick: float) -> int | None:
+        """Limit price in ticks; a market order may trade no further than the protection band
+        from its reference price: the mark (perp) or the index of the asset (spot), falling
+        back to the best price (Binance's percent-price filter / price protection)."""
+        if order.kind == OrderKind.LIMIT:
+            return _to_ticks(order.price_usd, tick)
+        best = book.best_ask() if order.side > 0 else book.best_bid()
+        if best is None:
+            return None
+        if order.venue == Venue.PERP:
+            ref_usd = float(self.prices.mark_usd[order.market])
+        else:
+            ref_usd = float(self.spot_price_usd()[order.market])
+        ref = ref_usd / tick if np.isfinite(ref_usd) and ref_usd > 0 else float(best)
+        edge = ref * (1.0 + order.side * self.market_order_band)
+        return max(1, int(np.floor(edge)) if order.side > 0 else int(np.ceil(edge)))
+
+    def _submit_perp(self, order: Order) -> OrderOutcome:
+        acct, k, spec = order.account, order.market, self.perps[order.market]
+        lots = _to_lots(order.qty, spec.lot_size)
+        pos = int(self.accounts.qty_lots[acct, k])
+        if order.reduce_only:
+            if pos == 0 or (pos > 0) == (order.side > 0):
+                return self._reject(order, RejectReason.REDUCE_ONLY_WOULD_INCREASE)
+            lots = min(lots, abs(pos))
+        lev = float(order.leverage or self.accounts.leverage[acct, k])
+        limit = self._limit_ticks(order, self.perp_books[k], spec.tick_size)
+        if limit is None:
+            return self._reject(order, RejectReason.NO_LIQUIDITY)
+        book = self.perp_books[k]
+        ref_ticks = (
+            limit
+            if order.kind == OrderKind.LIMIT
+            else (book.best_ask() if order.side > 0 else book.best_bid())
+        )  # market: the best price
+        reason = self._perp_margin_check(order, lots, pos, lev, ref_ticks * spec.tick_size)
+        if reason is not None:
+            return self._reject(order, reason)
+        if pos == 0 and order.isolated is not None:
+            self.accounts.is_isolated[acct, k] = order.isolated
+        self.accounts.leverage[acct, k] = lev
+        return self._execute(
+            order,
+            Venue.PERP,
+            lots,
+            limit,
+            reserve_per_lot=spec.lot_size * limit * spec.tick_size / lev * (not order.reduce_only),
+        )
+
+    def _perp_margin_check(
+        self, order: Order, lots: int, pos: int, lev: float, price_usd: float
+    ) -> RejectReason | None:
+        spec = self.perps[order.market]
+        new_abs = abs(pos + order.side * lots)
+        if lev > spec.tiers.max_leverage_at(new_abs * spec.lot_size * price_usd):
+            return RejectReason.LEVERAGE_ABOVE_TIER_MAX
+        if order.reduce_only:
+            return None
+        reducing = pos != 0 and (pos > 0) != (order.side > 0)
+        opening = lots - min(lots, abs(pos)) if reducing else lots
+        notional = lots * spec.lot_size * price_usd
+        required = opening * spec.lot_size * price_usd / lev + notional * spec.taker_fee
+        acct, k = order.account, order.market
+        old_lev = float(self.accounts.leverage[acct, k])
+        if pos and lev != old_lev and not self.accounts.is_isolated[acct, k]:
+            # the new setting applies to the open position too (Binance changes it in place)
+            held = abs(pos) * spec.lot_size * float(self.prices.mark_usd[k])
+            required += held * (1.0 / lev - 1.0 / old_lev)
+        if (opening or lev != old_lev) and required > self.available_usd(acct):
+            return RejectReason.INSUFFICIENT_MARGIN
+        return None
+
+    def _submit_spot(self, order: Order) -> OrderOutcome:
+        acct, a, spec = order.account, order.market, self.spots[order.market]
+        lots = _to_lots(order.qty, spec.lot_size)
+        limit = self._limit_ticks(order, self.spot_books[a], spec.tick_size)
+        if limit is None:
+            return self._reject(order, RejectReason.NO_LIQUIDITY)
+        if order.side > 0:
+            cost = lots * spec.lot_size * limit * spec.tick_size * (1 + spec.taker_fee)
+            if cost > self.available_usd(acct):
+                return self._reject(order, RejectReason.INSUFFICIENT_MARGIN)
+            reserve = cost / lots
+        else:
+            free = self.accounts.spot_lots[acct, a] - self.spot_reserved_lots[acct, a]
+            if lots > free:
+                return self._reject(order, RejectReason.INSUFFICIENT_SPOT)
+            reserve = 0.0
+        return self._execute(order, Venue.SPOT, lots, limit, reserve_per_lot=reserve)
+
+    def _execute(
+        self, order: Order, venue: Venue, lots: int, limit: int, reserve_per_lot: float
+    ) -> OrderOutcome:
+        is_perp = venue == Venue.PERP
+        spec = (self.perps if is_perp else self.spots)[order.market]
+        book = (self.perp_books if is_perp else self.spot_books)[order.market]
+        is_resting = order.kind == OrderKind.LIMIT and not order.ioc
+        res = book.submit(
+            order.account, order.side, lots, limit, ioc=not is_resting, post_only=order.post_only
+        )
+        if order.post_only and res.expired_lots == lots:
+            return self._reject(order, RejectReason.POST_ONLY_WOULD_CROSS)
+        for oid in res.stp_cancelled:
+            self._forget_order(venue, order.market, oid, None)
+        notional = 0.0
+        for f in res.fills:
+            price = f.price_ticks * spec.tick_size
+            notional += price * f.qty_lots
+            self._fill(
+                venue,
+                order.market,
+                order.account,
+                order.side,
+                f.maker_owner,
+                f.maker_order_id,
+                f.qty_lots,
+                price,
+            )
+        if res.rested_lots:
+            self._remember_order(
+                venue,
+                order.market,
+                res.order_id,
+                order.account,
+                order.side,
+                res.rested_lots,
+                reserve_per_lot,
+            )
+        if res.filled_lots == 0 and not is_resting:
+            return self._reject(order, RejectReason.NO_LIQUIDITY)
+        return OrderOutcome(
+            accepted=True,
+            order_id=res.order_id,
+            filled_qty=res.filled_lots * spec.lot_size,
+            avg_price_usd=notional / res.filled_lots if res.filled_lots else float("nan"),
+            rested_qty=res.rested_lots * spec.lot_size,
+            expired_qty=res.expired_lots * spec.lot_size,
+        )
+
+    def post_quotes(self, quotes: Quotes) -> int:
+        """Replace a maker's orders in one book with a ladder; return the levels posted.
+
+        One margin check for the ladder: the larger side's notional / leverage must fit the
+        available balance (perp), the bids' cost must fit it and the asks are clipped to free
+        coins (spot); levels beyond what fits are dropped from the far end. Crossing levels
+        are skipped (post-only).
+        """
+        acct, m, venue = quotes.account, quotes.market, quotes.venue
+        if not self._is_account(acct) or self.is_system[acct]:
+            return 0
+        is_perp = venue == Venue.PERP
+        spec = (self.perps if is_perp else self.spots)[m]
+        book = (self.perp_books if is_perp else self.spot_books)[m]
+        for oid in book.open_orders(acct):
+            book.cancel(oid)
+            self._forget_order(venue, m, oid, None)
+        if is_perp:
+            self.accounts.leverage[acct, m] = quotes.leverage
+        budget = max(0.0, self.available_usd(acct))
+        coins = (
+            int(self.accounts.spot_lots[acct, m] - self.spot_reserved_lots[acct, m])
+            if not is_perp
+            else 0
+        )
+        posted = 0
+        for side, levels in ((1, quotes.bids), (-1, quotes.asks)):
+            room = budget
+            best = book.best_ask() if side > 0 else book.best_bid()  # its own side is empty
+            for price, qty in levels:
+                ratio = price / spec.tick_size  # 1e-9 absorbs float error of n·tick
+                ticks = int(np.floor(ratio + 1e-9)) if side > 0 else int(np.ceil(ratio - 1e-9))
+                lots = int(qty / spec.lot_size + 1e-9)
+                if ticks <= 0 or lots <= 0 or (best is not None and side * (ticks - best) >= 0):
+                    continue
+                notional = lots * spec.lot_size * ticks * spec.tick_size
+                if is_perp:
+                    cost = notional / quotes.leverage
+                elif side > 0:
+                    cost = notional * (1 + spec.taker_fee)
+                else:
+                    lots, cost = min(lots, coins), 0.0
+                    coins -= lots
+                if lots <= 0 or cost > room:
+                    break
+                room -= cost
+                res = book.submit(acct, side, lots, ticks, post_only=True)
+                self._remember_order(
+                    venue, m, res.order_id, acct, side, res.rested_lots, cost / lots
+                )
+                posted += 1
+        return posted
+
+    # ------------------------------------------------------------- resting order reserves
+    def _remember_order(
+        self,
+        venue: Venue,
+        market: int,
+        oid: int,
+        account: int,
+        side: int,
+        lots: int,
+        reserve_per_lot: float,
+    ) -> None:
+        """Record a resting order and reserve its margin (perp, spot buy) or coins (spot sell)."""
+        key = (venue, market, oid)
+        self._orders[key] = [account, side, reserve_per_lot, 0]
+        self._reserve(key, lots)
+
+    def _reserve(self, key: tuple, lots: int) -> None:
+        """Add `lots` (negative to release) to a resting order's reserve."""
+        rec = self._orders[key]
+        acct, side, per_lot = rec[0], rec[1], rec[2]
+        rec[3] += lots
+        self.order_margin_usd[acct] += lots * per_lot
+        if key[0] == Venue.SPOT and side < 0:
+            self.spot_reserved_lots[acct, key[1]] += lots
+        if rec[3] <= 0:
+            del self._orders[key]
+            if abs(self.order_margin_usd[acct]) < 1e-9:  # clear float dust
+                self.order_margin_usd[acct] = 0.0
+
+    def _forget_order(self, venue: Venue, market: int, oid: int, lots: int | None) -> None:
+        """Release the reserve of `lots` of a resting order (all that is left when None)."""
+        rec = self._orders.get((venue, market, oid))
+        if rec is not None:
+            self._reserve((venue, market, oid), -(rec[3] if lots is None else min(lots, rec[3])))
+
+    def cancel_all(self, account: int) -> int:
+        """Cancel every resting order and stop of an account; return how many."""
+        n = 0
+        for venue, books in ((Venue.PERP, self.perp_books), (Venue.SPOT, self.spot_books)):
+            for m, book in enumerate(books):
+                for oid in book.open_orders(account):
+                    book.cancel(oid)
+                    self._forget_order(venue, m, oid, None)
+                    n += 1
+        return n + self.stops.cancel_account(account)
+
+    def cancel(self, account: int, venue: Venue, market: int, order_id: int) -> bool:
+        """Cancel one resting order of an account; return whether it was open."""
+        key = (venue, market, order_id)
+        if key not in self._orders or self._orders[key][0] != account:
+            return False
+        (self.perp_books if venue == Venue.PERP else self.spot_books)[market].cancel(order_id)
+        self._forget_order(venue, market, order_id, None)
+        return True
+
+    def _place_stop(self, order: Order) -> OrderOutcome:
+        sid = self.stops.add(order)
+        return OrderOutcome(accepted=True, order_id=sid, rested_qty=order.qty)
+
+    def trigger_stops(self) -> list[OrderOutcome]:
+        """Fire stop-market orders whose trigger the mark has crossed, as market orders."""
+        fired = self.stops.pop_triggered(self.prices.mark_usd)
+        return [self.submit(o) for o in fired]
+
+
+def _resize(arr: np.ndarray, n: int, fill: object) -> np.ndarray:
+    if arr.shape[0] >= n:
+        return arr
+    out = np.full((max(n, 2 * arr.shape[0]), *arr.shape[1:]), fill, dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+def _is_positive_number(x: object) -> bool:
+    return (
+        isinstance(x, int | float | np.number)
+        and not isinstance(x, bool)
+        and np.isfinite(x)
+        and x > 0
+    )
+
+
+def _to_lots(qty: float, lot_size: float) -> int | None:
+    """Return qty in whole lots, or None if it is not a positive multiple of the lot size."""
+    lots = round(qty / lot_size)
+    if lots <= 0 or abs(lots * lot_size - qty) > 1e-9 * max(abs(qty), lot_size):
+        return None
+    return int(lots)
+
+
+def _to_ticks(price: float, tick_size: float) -> int | None:
+    """Return a price in ticks, or None if it is off the tick grid."""
+    ticks = round(price / tick_size)
+    if ticks <= 0 or abs(ticks * tick_size - price) > 1e-9 * max(abs(price), tick_size):
+        return None
+    return int(ticks)
