@@ -134,13 +134,58 @@ def parameter_rows() -> list[dict]:
 
 
 def _list(args: argparse.Namespace) -> None:
+    from experiments.catalogue import experiment_rows
+
     print("scenarios:", ", ".join((*SCENARIOS, DEMO)))
+    print("\nexperiments (cascade-lab sweep NAME):")
+    for row in experiment_rows():
+        print(
+            f"  {row['experiment']:16s} {row['scenario']:9s} default: {row['default']}; "
+            f"full: {row['full']}\n  {'':16s} {row['question']}"
+        )
     print("loss-absorption policies (liquidation.policy):", ", ".join(POLICIES))
     print("\n| parameter | default | unit | range | source |\n|---|---|---|---|---|")
     for r in parameter_rows():
         print(
             f"| `{r['parameter']}` | {r['default']} | {r['unit']} | {r['range']} | {r['source']} |"
         )
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from experiments.catalogue import EXPERIMENTS, SIZES, design_for
+    from experiments.runner import run_sweep
+    from experiments.store import SweepExistsError
+
+    names = tuple(EXPERIMENTS)
+    if args.experiment not in names:
+        raise UserError(f"unknown experiment {args.experiment!r}{_closest(args.experiment, names)}")
+    if args.size not in SIZES:
+        raise UserError(f"--size must be one of {', '.join(SIZES)}, got {args.size!r}")
+    if args.seeds is not None and args.seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.jobs == 0 or args.jobs < -1:
+        raise UserError(f"--jobs must be -1 (all cores) or >= 1, got {args.jobs}")
+    design = design_for(args.experiment, size=args.size, n_seeds=args.seeds)
+    try:
+        report = run_sweep(
+            design,
+            results_dir=args.out,
+            n_jobs=args.jobs,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            save_series=args.series,
+            progress=True,
+        )
+    except SweepExistsError as err:
+        raise UserError(f"{err} with --resume") from None
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    print(report.describe())
+
+
+def _not_yet(args: argparse.Namespace) -> None:
+    what = {"plot": "figures (the analytics issue)", "demo": "the teaching page (issue 7)"}
+    raise UserError(f"`{args.command}` is not built yet: it comes with {what[args.command]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,7 +205,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", default="adl_queue", help=f"{DEMO} only: {', '.join(POLICIES)}")
     run.add_argument("--pool-usd", type=float, default=100.0, help=f"{DEMO} only: pool, USD")
     run.set_defaults(func=_run)
-    sub.add_parser("list", help="scenarios, policies and parameters").set_defaults(func=_list)
+    sub.add_parser("list", help="scenarios, experiments, policies and parameters").set_defaults(
+        func=_list
+    )
+    sweep = sub.add_parser("sweep", help="run a named experiment (resumable Parquet results)")
+    sweep.add_argument("experiment")
+    sweep.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    sweep.add_argument("--seeds", type=int, default=None, help="replicates per cell")
+    sweep.add_argument("--size", default="default", help="default or full")
+    sweep.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask scheduler address tcp://host:port, or 'local' for a local cluster",
+    )
+    sweep.add_argument("--resume", action="store_true", help="continue a stored sweep")
+    sweep.add_argument("--series", action="store_true", help="also store per-minute series")
+    sweep.add_argument("--out", default="results", help="results folder")
+    sweep.set_defaults(func=_sweep)
+    plot = sub.add_parser("plot", help="not built yet")
+    plot.add_argument("results_dir", nargs="?")
+    plot.set_defaults(func=_not_yet)
+    sub.add_parser("demo", help="not built yet").set_defaults(func=_not_yet)
     return parser
 
 

@@ -42,7 +42,7 @@ class MarketPrices:
     def update_marks(self, t: int, mid_usd: FloatArray) -> FloatArray:
         """Sample the basis from the perp mids and recompute every market's mark price."""
         self._basis.update(mid_usd, self.index_usd)
-        for rule in {s.mark_rule for s in self.specs}:
+        for rule in sorted({s.mark_rule for s in self.specs}):  # a fixed order in every process
             cols = [k for k, s in enumerate(self.specs) if s.mark_rule == rule]
             self.mark_usd[cols] = mark_price(
                 rule,

@@ -21,6 +21,15 @@ def test_cascade_demo_prints_both_tables(capsys):
         (["run", "cascade-dem"], "did you mean cascade-demo"),
         (["run", "cascade-demo", "--policy", "adl_qeue"], "did you mean adl_queue"),
         (["run", "cascade-demo", "--pool-usd", "-5"], "--pool-usd must be >= 0"),
+        (["run", "shok"], "did you mean shock"),
+        (["run", "shock", "--set", "retail.high_leverage_shar=0.3"], "did you mean"),
+        (["run", "shock", "--set", "retail.high_leverage_share=3"], "must be in [0.0, 1.0]"),
+        (["run", "shock", "--set", "novalue"], "--set takes key=value"),
+        (["sweep", "levrage-shock"], "did you mean leverage-shock"),
+        (["sweep", "stop-loss", "--seeds", "0"], "--seeds must be >= 1"),
+        (["sweep", "stop-loss", "--size", "huge"], "--size must be one of"),
+        (["plot", "results/x"], "not built yet"),
+        (["demo"], "not built yet"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv, message, capsys):
@@ -28,6 +37,20 @@ def test_bad_input_exits_2_with_one_line(argv, message, capsys):
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_scenario_prints_the_summary_tables(capsys):
+    argv = ["run", "calm", "--seed", "2", "--set", "horizon_minutes=30"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "liq_notional_usd" in out and "amplification" in out and "TAILB" in out
+
+
+def test_list_names_scenarios_experiments_and_parameters(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("oct-2025", "leverage-shock", "adl-policies", "retail.high_leverage_share"):
+        assert name in out
 
 
 def test_small_pool_runs_dry_and_policy_fires_large_pool_absorbs_all():

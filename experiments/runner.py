@@ -1,0 +1,234 @@
+"""Running designs: one run in a worker (`run_one`), a whole sweep mapped with joblib (`run_sweep`).
+
+Backends: local processes (joblib/loky, the default), joblib's Dask backend on an existing
+cluster (``scheduler="tcp://host:port"``) or on a local Dask cluster (``scheduler="local"``).
+Every backend returns the same numbers for the same design: a run depends only on its
+configuration and seed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+from joblib import Parallel, delayed, parallel_config
+from tqdm.auto import tqdm
+
+from experiments.design import Design, Run, RunConfig, run_key
+from experiments.store import (
+    SERIES_DIR,
+    atomic_write_parquet,
+    consolidate,
+    next_chunk_index,
+    open_sweep,
+    sweep_path,
+    write_chunk,
+)
+
+TRACEBACK_FRAMES = 6
+"""Frames kept of a failed run's traceback (the innermost ones)."""
+TRACEBACK_CHARS = 4000
+LOCAL_DASK = "local"
+"""`scheduler` value that starts a local Dask cluster (one single-threaded process a job)."""
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one `run_sweep` call did.
+
+    Attributes:
+        path: The sweep folder (read it with `experiments.store.load_runs`).
+        n_runs: Runs in the design.
+        ran: Runs executed by this call.
+        skipped: Runs already stored and skipped (resume).
+        failed: Runs of this call that raised (recorded with status "error").
+        seconds: Wall time of this call.
+    """
+
+    path: Path
+    n_runs: int
+    ran: int
+    skipped: int
+    failed: int
+    seconds: float
+
+    def describe(self) -> str:
+        """One line for a terminal: what ran, what was skipped, where the results are."""
+        return (
+            f"{self.ran} runs in {self.seconds:.1f} s ({self.failed} failed), "
+            f"{self.skipped} already stored, {self.n_runs} in the design: {self.path}"
+        )
+
+
+def run_one(config: RunConfig, seed: int, series_dir: str | None = None) -> dict[str, Any]:
+    """Run one configuration with one seed; never raises for a failing model.
+
+    Args:
+        config: Scenario and dotted overrides.
+        seed: The model's seed (``CascadeModel(rng=seed)``).
+        series_dir: If given, the worker writes the per-minute series (one row per minute and
+            asset, `Recorder.frame`) to ``<series_dir>/<key>.parquet``. On a remote cluster it
+            must be a path every worker can write.
+
+    Returns:
+        A flat dict: key, seed, status ("ok" or "error"), error, traceback, duration_s,
+        series_path, and the model's summary metrics (`CascadeModel.summary`) when ok.
+    """
+    from model import CascadeModel
+
+    started = time.perf_counter()
+    key = run_key(config, seed)
+    row: dict[str, Any] = {"key": key, "seed": int(seed), "status": "ok", "error": None}
+    row.update(traceback=None, series_path=None)
+    try:
+        model = CascadeModel(scenario=config.scenario, rng=int(seed), **config.as_dict())
+        row.update({k: _plain(v) for k, v in model.run().items()})
+        if series_dir is not None:
+            row["series_path"] = _write_series(model, Path(series_dir), key)
+    except Exception as err:
+        row.update(status="error", error=f"{type(err).__name__}: {err}", traceback=_short(err))
+    row["duration_s"] = time.perf_counter() - started
+    return row
+
+
+def run_sweep(
+    design: Design,
+    *,
+    results_dir: str | Path = "results",
+    sweep_id: str | None = None,
+    n_jobs: int = -1,
+    scheduler: str | None = None,
+    resume: bool = False,
+    save_series: bool = False,
+    max_runs: int | None = None,
+    progress: bool | None = None,
+    chunk_runs: int = 1,
+) -> SweepReport:
+    """Run every run of `design` not yet stored, writing rows as they finish.
+
+    Args:
+        design: The design (`experiments.design`, `experiments.catalogue.design_for`).
+        results_dir: Root of the results; the sweep goes to `store.sweep_path`.
+        sweep_id: Folder name; default `store.default_sweep_id` (the same design, the same
+            folder, which is what makes a rerun resume).
+        n_jobs: Worker processes (joblib convention: -1 all cores, 1 in-process). With
+            ``scheduler="local"`` the number of Dask workers; ignored on a remote cluster.
+        scheduler: None for local processes (loky); "local" for a local Dask cluster;
+            an address such as "tcp://host:8786" for an existing Dask cluster.
+        resume: Continue a folder that already holds runs, skipping stored run keys;
+            if False and the folder holds runs, raise `store.SweepExistsError`.
+        save_series: Also write each run's per-minute series under ``series/``.
+        max_runs: Run at most this many new runs, then stop (a deliberate partial sweep).
+        progress: Show a tqdm bar with ETA; None shows it when stderr is a terminal.
+        chunk_runs: Finished runs per chunk file; 1 means a kill loses only runs in flight.
+
+    Returns:
+        A `SweepReport`.
+
+    Raises:
+        store.SweepExistsError: The folder holds runs and `resume` is False.
+        ValueError: The folder holds a different design (an explicit `sweep_id` reused).
+
+    A model error in a run is recorded, not raised. A worker process that dies (killed, out
+    of memory) aborts the sweep after the finished runs are written; run it again with
+    ``resume=True`` to continue.
+    """
+    started = time.perf_counter()
+    path = sweep_path(results_dir, design, sweep_id)
+    info = {"n_jobs": n_jobs, "scheduler": scheduler or "loky", "max_runs": max_runs}
+    done = open_sweep(path, design, resume=resume, run_info=info)
+    todo = [r for r in design.runs() if r.key not in done][:max_runs]
+    series_dir = str((path / SERIES_DIR).resolve()) if save_series else None
+    failed = 0
+    if todo:
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = tqdm(total=len(todo), unit="run", desc=design.experiment, disable=not show)
+        with bar, _backend(scheduler, n_jobs) as workers:
+            tasks = (delayed(run_one)(r.config, r.seed, series_dir) for r in todo)
+            results = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
+            failed = _store_results(results(tasks), todo, path, chunk_runs, bar)
+    consolidate(path)
+    seconds = time.perf_counter() - started
+    return SweepReport(path, design.n_runs, len(todo), len(done), failed, seconds)
+
+
+def local_workers(n_jobs: int) -> int:
+    """Number of processes joblib would use for `n_jobs` on this machine (at least 1)."""
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use 1 for in-process or -1 for all cores")
+    return n_jobs if n_jobs > 0 else max(1, joblib.cpu_count() + 1 + n_jobs)
+
+
+@contextmanager
+def _backend(scheduler: str | None, n_jobs: int) -> Iterator[int]:
+    if scheduler is None:
+        with parallel_config(backend="loky"):
+            yield local_workers(n_jobs)
+        return
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler == LOCAL_DASK:
+        cluster = LocalCluster(
+            n_workers=local_workers(n_jobs),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        with cluster, Client(cluster), parallel_config(backend="dask"):
+            yield -1
+        return
+    with Client(scheduler, timeout="30s"), parallel_config(backend="dask"):
+        yield -1
+
+
+def _store_results(
+    results: Iterator[dict], todo: list[Run], path: Path, chunk_runs: int, bar
+) -> int:
+    by_key = {r.key: r for r in todo}
+    buffer: list[dict[str, Any]] = []
+    index, failed = next_chunk_index(path), 0
+    try:
+        for result in results:
+            buffer.append(_table_row(by_key[result["key"]], result, path))
+            failed += result["status"] != "ok"
+            bar.update(1)
+            if len(buffer) >= chunk_runs:
+                write_chunk(path, buffer, index)
+                index, buffer = index + 1, []
+    finally:
+        if buffer:  # finished runs survive an interrupt or a crashed worker
+            write_chunk(path, buffer, index)
+    return failed
+
+
+def _table_row(run: Run, result: dict[str, Any], path: Path) -> dict[str, Any]:
+    row = {"key": run.key, "cell": run.cell, "replicate": run.replicate, "seed": run.seed}
+    row.update(run.columns)
+    row.update({k: v for k, v in result.items() if k not in row})
+    if row.get("series_path"):
+        row["series_path"] = os.path.relpath(row["series_path"], path)
+    return row
+
+
+def _write_series(model: Any, series_dir: Path, key: str) -> str:
+    series_dir.mkdir(parents=True, exist_ok=True)
+    target = series_dir / f"{key}.parquet"
+    atomic_write_parquet(model.recorder.frame(model.symbols), target)
+    return str(target)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _short(err: BaseException) -> str:
+    lines = traceback.format_exception(err, limit=-TRACEBACK_FRAMES)
+    return "".join(lines)[-TRACEBACK_CHARS:]
