@@ -6,6 +6,7 @@ import argparse
 import difflib
 import sys
 import time
+from pathlib import Path
 
 from model.risk_config import POLICIES
 from model.scenarios import SCENARIOS
@@ -79,6 +80,25 @@ def _print_scenario(args: argparse.Namespace) -> None:
         f"{model.cfg.retail.n_accounts:,} retail accounts, {seconds:.1f} s.\n"
     )
     print(format_summary(summary, model.symbols))
+    out = save_run(model, summary, Path(args.out) / f"{args.target}-seed{args.seed}")
+    print(f"\nwrote {out}/ (summary.json, series.parquet, liquidations.parquet, timeline.png)")
+
+
+def save_run(model, summary: dict, folder: Path) -> Path:
+    """Write a run's summary, per-minute series, liquidation events and timeline figure."""
+    import json
+
+    from experiments.timeline import plot_timeline
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    series = model.recorder.frame(model.symbols)
+    series.to_parquet(folder / "series.parquet")
+    model.exchange.events.frame("liquidation").to_parquet(folder / "liquidations.parquet")
+    shock = model.shock_start if model.cfg.shocks else None
+    fig = plot_timeline(series, (model.symbols[0], model.symbols[-1]), shock)
+    fig.savefig(folder / "timeline.png", dpi=80)
+    return folder
 
 
 def format_summary(summary: dict[str, float], symbols: tuple[str, ...]) -> str:
@@ -195,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario and print its summary")
     run.add_argument("target", help=f"scenario: {', '.join((*SCENARIOS, DEMO))}")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--out", default="results/runs", help="folder for the run's files")
     run.add_argument(
         "--set",
         action="append",

@@ -1,5 +1,8 @@
 """The `cascade-lab` command and the scripted cascade that `make run` shows."""
 
+import json
+
+import pandas as pd
 import pytest
 
 from experiments import scripted
@@ -39,11 +42,29 @@ def test_bad_input_exits_2_with_one_line(argv, message, capsys):
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_run_scenario_prints_the_summary_tables(capsys):
-    argv = ["run", "calm", "--seed", "2", "--set", "horizon_minutes=30"]
+def test_run_scenario_prints_the_summary_and_writes_the_run(capsys, tmp_path):
+    argv = [
+        "run",
+        "shock",
+        "--seed",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--set",
+        "horizon_minutes=40",
+        "--set",
+        "shocks.0.start_minute=20",
+        "--set",
+        "retail.n_accounts=50",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "liq_notional_usd" in out and "amplification" in out and "TAILB" in out
+    folder = tmp_path / "shock-seed2"
+    series = pd.read_parquet(folder / "series.parquet")
+    assert len(series) == 40 * 6
+    assert json.loads((folder / "summary.json").read_text())["minutes"] == 40
+    assert (folder / "timeline.png").stat().st_size > 10_000
 
 
 def test_list_names_scenarios_experiments_and_parameters(capsys):
