@@ -26,7 +26,7 @@ from model.recorder import Recorder
 from model.scenarios import scenario as named_scenario
 from model.summary import adl_summary, cascade_summary
 from model.universe import perp_spec, spot_spec
-from model.views import AccountsView, MarketView
+from model.views import AccountsView, MarketView, accounts_view
 from model.world import World
 
 VALUE_TRADER_DEPTHS = 50.0
@@ -328,27 +328,7 @@ class CascadeModel(mesa.Model):
 
     def accounts_view(self) -> AccountsView:
         """Read-only views of every account's arrays, in coins and USD."""
-        acc, ex = self.exchange.accounts, self.exchange
-        perp_lots = np.array([s.lot_size for s in ex.perps])
-        spot_lots = np.array([s.lot_size for s in ex.spots])
-        view = AccountsView(
-            collateral_usd=acc.collateral_usd.copy(),
-            qty=acc.qty_lots * perp_lots,
-            entry_price_usd=acc.entry_price_usd.copy(),
-            spot_qty=acc.spot_lots * spot_lots,
-            equity_usd=ex.equity_usd(),
-            is_isolated=acc.is_isolated.copy(),
-        )
-        for arr in (
-            view.collateral_usd,
-            view.qty,
-            view.entry_price_usd,
-            view.spot_qty,
-            view.equity_usd,
-            view.is_isolated,
-        ):
-            arr.flags.writeable = False
-        return view
+        return accounts_view(self.exchange)
 
     # ------------------------------------------------------------------------ results
     @property

@@ -75,6 +75,24 @@ class AccountsView:
     is_isolated: np.ndarray
 
 
-def lots_to_qty(lots: np.ndarray, lot_sizes: np.ndarray) -> FloatArray:
-    """Convert a lots array (rows × assets) to coins."""
-    return lots * lot_sizes
+def accounts_view(ex) -> AccountsView:
+    """Read-only copies of an exchange's account arrays, in coins and USD (what agents get)."""
+    acc = ex.accounts
+    view = AccountsView(
+        collateral_usd=acc.collateral_usd.copy(),
+        qty=acc.qty_lots * np.array([s.lot_size for s in ex.perps]),
+        entry_price_usd=acc.entry_price_usd.copy(),
+        spot_qty=acc.spot_lots * np.array([s.lot_size for s in ex.spots]),
+        equity_usd=ex.equity_usd(),
+        is_isolated=acc.is_isolated.copy(),
+    )
+    for arr in (
+        view.collateral_usd,
+        view.qty,
+        view.entry_price_usd,
+        view.spot_qty,
+        view.equity_usd,
+        view.is_isolated,
+    ):
+        arr.flags.writeable = False
+    return view

@@ -17,7 +17,7 @@ from model.exchange import Exchange
 from model.orders import Order
 from model.specs import SpotSpec, btc_perp, small_cap_perp
 from model.types import BUY, SELL, Venue
-from model.views import AccountsView, MarketView
+from model.views import AccountsView, MarketView, accounts_view
 from tests.conftest import assert_invariants, open_maker, seed_book
 
 PRICES_USD = (100.0, 50.0, 10.0, 2.0)
@@ -403,17 +403,7 @@ def view_from_exchange(ex: Exchange, t: int, funding_rate: float) -> MarketView:
 
 def accounts_from_exchange(ex: Exchange) -> AccountsView:
     """Coins and equity of every account, as the model would hand them to agents."""
-    acc = ex.accounts
-    perp_lots = np.array([s.lot_size for s in ex.perps])
-    spot_lots = np.array([s.lot_size for s in ex.spots])
-    return AccountsView(
-        collateral_usd=acc.collateral_usd.copy(),
-        qty=acc.qty_lots * perp_lots,
-        entry_price_usd=acc.entry_price_usd.copy(),
-        spot_qty=acc.spot_lots * spot_lots,
-        equity_usd=ex.equity_usd(),
-        is_isolated=acc.is_isolated.copy(),
-    )
+    return accounts_view(ex)
 
 
 def basis_exchange(**cfg: object) -> tuple[Exchange, int, BasisTrader]:
