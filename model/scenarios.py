@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 
-from model.config import ModelConfig, RetailConfig, ShockConfig
+from model.config import ModelConfig, ShockConfig
 
 
 def calm() -> ModelConfig:
@@ -52,6 +52,3 @@ def scenario(name: str) -> ModelConfig:
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
         raise ValueError(f"unknown scenario {name!r}{hint}; valid: {', '.join(SCENARIOS)}")
     return SCENARIOS[name]()
-
-
-__all__ = ["SCENARIOS", "RetailConfig", "scenario"]
