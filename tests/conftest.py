@@ -102,3 +102,34 @@ def assert_invariants(ex: Exchange) -> None:
     ex.check_invariants()
     assert np.all(np.isfinite(ex.accounts.collateral_usd)), "non-finite collateral"
     assert np.all(np.isfinite(ex.accounts.isolated_margin_usd)), "non-finite isolated margin"
+
+
+def open_pair(
+    ex: Exchange,
+    long_acct: int,
+    short_acct: int,
+    qty: float,
+    price: float,
+    *,
+    market: int = 0,
+    long_leverage: float = 10.0,
+    short_leverage: float = 10.0,
+    long_isolated: bool | None = None,
+) -> None:
+    """Open `qty` coins long for one account and short for the other at `price` (asserted)."""
+    rest = ex.submit(
+        Order(short_acct, market, SELL, qty, OrderKind.LIMIT, price, leverage=short_leverage)
+    )
+    take = ex.submit(
+        Order(
+            long_acct,
+            market,
+            BUY,
+            qty,
+            OrderKind.LIMIT,
+            price,
+            leverage=long_leverage,
+            isolated=long_isolated,
+        )
+    )
+    assert rest.accepted and take.accepted and take.filled_qty == qty, (rest, take)

@@ -16,6 +16,7 @@ from model.risk_config import POLICIES, POOL_MODES, LiquidationConfig
 from model.specs import MarketSpec
 from model.tiers import TierTable
 from model.types import BUY, SELL, OrderKind
+from tests.conftest import open_pair
 
 ENTRY = 100.0
 """USD; every position in this file opens here."""
@@ -79,34 +80,10 @@ def _exchange(
 
 
 def _trade(
-    ex: Exchange,
-    long_acct: int,
-    short_acct: int,
-    qty: float,
-    *,
-    market: int = 0,
-    price: float = ENTRY,
-    long_leverage: float = 10.0,
-    short_leverage: float = 10.0,
-    long_isolated: bool | None = None,
+    ex: Exchange, long_acct: int, short_acct: int, qty: float, *, price: float = ENTRY, **kwargs
 ) -> None:
-    """Open `qty` coins long for one account and short for the other at `price`."""
-    rest = ex.submit(
-        Order(short_acct, market, SELL, qty, OrderKind.LIMIT, price, leverage=short_leverage)
-    )
-    take = ex.submit(
-        Order(
-            long_acct,
-            market,
-            BUY,
-            qty,
-            OrderKind.LIMIT,
-            price,
-            leverage=long_leverage,
-            isolated=long_isolated,
-        )
-    )
-    assert rest.accepted and take.accepted and take.filled_qty == qty, (rest, take)
+    """Open `qty` coins long for one account and short for the other (default at ENTRY)."""
+    open_pair(ex, long_acct, short_acct, qty, price, **kwargs)
 
 
 def _bids(ex: Exchange, maker: int, levels: list[tuple[float, float]], market: int = 0) -> None:

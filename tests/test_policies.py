@@ -21,6 +21,7 @@ from model.risk_config import POLICIES, LiquidationConfig
 from model.specs import MarketSpec, SpotSpec, small_cap_perp
 from model.tiers import TierTable
 from model.types import BUY, SELL, OrderKind
+from tests.conftest import open_pair
 
 RICH_USD = 1_000_000.0
 """Deposit of counterparties and makers that never come near maintenance."""
@@ -60,35 +61,7 @@ def _exchange(
     )
 
 
-def _trade(
-    ex: Exchange,
-    long_acct: int,
-    short_acct: int,
-    qty: float,
-    price: float,
-    *,
-    market: int = 0,
-    long_leverage: float = 10.0,
-    short_leverage: float = 10.0,
-    long_isolated: bool | None = None,
-) -> None:
-    """Open `qty` coins long for one account and short for the other at `price`."""
-    rest = ex.submit(
-        Order(short_acct, market, SELL, qty, OrderKind.LIMIT, price, leverage=short_leverage)
-    )
-    take = ex.submit(
-        Order(
-            long_acct,
-            market,
-            BUY,
-            qty,
-            OrderKind.LIMIT,
-            price,
-            leverage=long_leverage,
-            isolated=long_isolated,
-        )
-    )
-    assert rest.accepted and take.accepted and take.filled_qty == qty, (rest, take)
+_trade = open_pair
 
 
 def _user_equity(ex: Exchange) -> np.ndarray:
