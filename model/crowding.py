@@ -19,9 +19,8 @@ def liquidatable_oi_share(ex, within: float = 0.05) -> float:
     lots = acc.qty_lots[user]
     if not lots.any():
         return 0.0
-    lot_sizes = np.array([s.lot_size for s in ex.perps])
     mark = ex.prices.mark_usd
-    q = np.abs(lots) * lot_sizes
+    q = np.abs(lots) * ex.perp_lot_sizes
     side = np.sign(lots)
     iso = acc.is_isolated[user]
     cross = r["is_cross"][user]

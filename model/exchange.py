@@ -76,6 +76,8 @@ class Exchange(OrderEntry, MarketPhases):
     ) -> None:
         self.perps = tuple(perps)
         self.spots = tuple(spots)
+        self.perp_lot_sizes = np.array([s.lot_size for s in self.perps])  # coins per lot
+        self.spot_lot_sizes = np.array([s.lot_size for s in self.spots])
         if len(index_usd) != len(self.perps):
             raise ValueError(
                 f"index_usd needs one price per perp ({len(self.perps)}), got {index_usd!r}"
@@ -191,8 +193,7 @@ class Exchange(OrderEntry, MarketPhases):
         """
         acc = self.accounts
         mark = self.prices.mark_usd
-        lots_to_coins = np.array([s.lot_size for s in self.perps])
-        qty = acc.qty_lots * lots_to_coins
+        qty = acc.qty_lots * self.perp_lot_sizes
         upnl = qty * (mark - acc.entry_price_usd)
         notional = np.abs(qty) * mark
         mm = np.empty_like(notional)
@@ -217,7 +218,7 @@ class Exchange(OrderEntry, MarketPhases):
         if not lots.any():
             return float(acc.collateral_usd[account]), 0.0
         mark = self.prices.mark_usd
-        qty = lots * np.array([s.lot_size for s in self.perps])
+        qty = lots * self.perp_lot_sizes
         cross = (lots != 0) & ~acc.is_isolated[account]
         upnl = qty * (mark - acc.entry_price_usd[account])
         im = np.abs(qty) * mark / acc.leverage[account]
@@ -228,13 +229,17 @@ class Exchange(OrderEntry, MarketPhases):
         equity, im = self._row_state(account)
         return equity - im - float(self.order_margin_usd[account])
 
+    def upnl_usd(self, rows: slice | np.ndarray | int = slice(None)) -> FloatArray:
+        """Unrealised PnL per (account, market) at the marks: q · (mark − entry)."""
+        acc = self.accounts
+        qty = acc.qty_lots[rows] * self.perp_lot_sizes
+        return qty * (self.prices.mark_usd - acc.entry_price_usd[rows])
+
     def equity_usd(self) -> FloatArray:
         """Total equity per account: wallet + isolated margins + all unrealised PnL."""
-        r = self.risk_arrays()
+        acc = self.accounts
         return (
-            self.accounts.collateral_usd
-            + self.accounts.isolated_margin_usd.sum(axis=1)
-            + r["upnl_usd"].sum(axis=1)
+            acc.collateral_usd + acc.isolated_margin_usd.sum(axis=1) + self.upnl_usd().sum(axis=1)
         )
 
     # ------------------------------------------------------------------ money primitives
@@ -366,10 +371,7 @@ class Exchange(OrderEntry, MarketPhases):
         its cash, so wallets alone are not conserved; total equity is. With zero net open
         interest Σ q·(mark − entry) = −Σ q·entry, so the value does not depend on the marks.
         """
-        acc = self.accounts
-        lot_sizes = np.array([s.lot_size for s in self.perps])
-        upnl = (acc.qty_lots * lot_sizes * (self.prices.mark_usd - acc.entry_price_usd)).sum()
-        return float(acc.collateral_usd.sum() + acc.isolated_margin_usd.sum() + upnl)
+        return float(self.equity_usd().sum())
 
     def check_invariants(self) -> None:
         """Raise `InvariantError` unless money, open interest and spot coins all balance.

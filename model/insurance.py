@@ -37,10 +37,7 @@ class InsurancePools:
     def equity_usd(self, account: int) -> float:
         """Equity of a system account: cash + unrealised PnL at the marks."""
         ex = self.ex
-        lots = ex.accounts.qty_lots[account]
-        lot_sizes = np.array([s.lot_size for s in ex.perps])
-        upnl = lots * lot_sizes * (ex.prices.mark_usd - ex.accounts.entry_price_usd[account])
-        return float(ex.accounts.collateral_usd[account] + upnl.sum())
+        return float(ex.accounts.collateral_usd[account] + ex.upnl_usd(account).sum())
 
     def balances_usd(self) -> list[float]:
         """Equity of every pool."""
@@ -72,8 +69,8 @@ class InsurancePools:
         equity = self.equity_usd(account)
         if equity <= 0:
             return 0
-        lot_sizes = np.array([s.lot_size for s in ex.perps])
-        held = float(np.abs(ex.accounts.qty_lots[account] * lot_sizes * ex.prices.mark_usd).sum())
+        lots = ex.accounts.qty_lots[account]
+        held = float(np.abs(lots * ex.perp_lot_sizes * ex.prices.mark_usd).sum())
         room = ratio * equity - held
         return max(0, int(room // (ex.perps[market].lot_size * price_usd)))
 

@@ -53,7 +53,7 @@ class Liquidator:
         done = 0
         for r in range(1, self.cfg.max_rounds + 1):
             self.round = r
-            self.ex.update_marks()
+            self.ex.remark()
             units = self.scan()
             if not units:
                 break

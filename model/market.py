@@ -320,9 +320,9 @@ class CascadeModel(mesa.Model):
             risk_off=self.world.risk_off(t),
             exo_sell_usd=self.world.exo_sell_usd(t),
             perp_tick=np.array([s.tick_size for s in ex.perps]),
-            perp_lot=np.array([s.lot_size for s in ex.perps]),
+            perp_lot=ex.perp_lot_sizes.copy(),
             spot_tick=np.array([s.tick_size for s in ex.spots]),
-            spot_lot=np.array([s.lot_size for s in ex.spots]),
+            spot_lot=ex.spot_lot_sizes.copy(),
             max_leverage=np.array([s.tiers.max_leverage[0] for s in ex.perps]),
         )
 

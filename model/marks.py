@@ -40,8 +40,16 @@ class MarketPrices:
         return (self.interval_minutes - elapsed).astype(np.float64)
 
     def update_marks(self, t: int, mid_usd: FloatArray) -> FloatArray:
-        """Sample the basis from the perp mids and recompute every market's mark price."""
+        """Sample the basis from the perp mids (once a step) and recompute every mark."""
         self._basis.update(mid_usd, self.index_usd)
+        return self.remark(t)
+
+    def remark(self, t: int) -> FloatArray:
+        """Recompute every mark from the index, last trades and the basis average so far.
+
+        Used between liquidation rounds: fills moved the last price, but no new basis sample
+        is taken, so the 5-minute average keeps its five one-minute samples.
+        """
         for rule in sorted({s.mark_rule for s in self.specs}):  # a fixed order in every process
             cols = [k for k, s in enumerate(self.specs) if s.mark_rule == rule]
             self.mark_usd[cols] = mark_price(

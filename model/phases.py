@@ -34,8 +34,12 @@ class MarketPhases:
         )
 
     def update_marks(self) -> FloatArray:
-        """Recompute marks from index, last trades and the averaged basis."""
+        """Sample the perp basis (once a step) and recompute marks from index, last and basis."""
         return self.prices.update_marks(self.t, self.perp_mids())
+
+    def remark(self) -> FloatArray:
+        """Recompute marks after fills (liquidation rounds) without a new basis sample."""
+        return self.prices.remark(self.t)
 
     def sample_premium(self) -> None:
         """Sample each perp's premium index from its impact bid/ask (once per step)."""
@@ -114,12 +118,8 @@ class MarketPhases:
 
     def delta_usd(self, account: int) -> tuple[float, float]:
         """Return (net USD delta, gross USD exposure) of an account over spot and perps."""
-        lot_sizes = np.array([s.lot_size for s in self.perps])
-        perp = self.accounts.qty_lots[account] * lot_sizes * self.prices.mark_usd
-        spot = np.zeros(0)
-        if self.spots:
-            spot_lots = np.array([s.lot_size for s in self.spots])
-            spot = np.nan_to_num(
-                self.accounts.spot_lots[account] * spot_lots * self.spot_price_usd()
-            )
+        perp = self.accounts.qty_lots[account] * self.perp_lot_sizes * self.prices.mark_usd
+        spot = np.nan_to_num(
+            self.accounts.spot_lots[account] * self.spot_lot_sizes * self.spot_price_usd()
+        )
         return float(perp.sum() + spot.sum()), float(np.abs(perp).sum() + np.abs(spot).sum())

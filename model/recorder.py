@@ -46,8 +46,8 @@ class Recorder:
         s["last_usd"][t] = prices.last_usd
         s["funding_rate"][t] = prices.funding_rate
         lots = ex.accounts.qty_lots
-        lot_sizes = np.array([m.lot_size for m in ex.perps])
-        s["oi_long_usd"][t] = np.where(lots > 0, lots, 0).sum(axis=0) * lot_sizes * prices.mark_usd
+        long_lots = np.where(lots > 0, lots, 0).sum(axis=0)
+        s["oi_long_usd"][t] = long_lots * ex.perp_lot_sizes * prices.mark_usd
         for k, book in enumerate(ex.perp_books):
             s["depth_1pct_usd"][t, k] = book.depth_usd(0.01)
             s["depth_2pct_usd"][t, k] = book.depth_usd(0.02)

@@ -80,9 +80,9 @@ def accounts_view(ex) -> AccountsView:
     acc = ex.accounts
     view = AccountsView(
         collateral_usd=acc.collateral_usd.copy(),
-        qty=acc.qty_lots * np.array([s.lot_size for s in ex.perps]),
+        qty=acc.qty_lots * ex.perp_lot_sizes,
         entry_price_usd=acc.entry_price_usd.copy(),
-        spot_qty=acc.spot_lots * np.array([s.lot_size for s in ex.spots]),
+        spot_qty=acc.spot_lots * ex.spot_lot_sizes,
         equity_usd=ex.equity_usd(),
         is_isolated=acc.is_isolated.copy(),
     )
