@@ -8,7 +8,7 @@ PYTHON312 ?= $(shell for p in python3.12 python3.13; do \
 	  c=$$(command -v $$p 2>/dev/null) && [[ $$c != *shims* ]] && echo $$c && exit; done; \
 	  r=$$(pyenv root 2>/dev/null) && ls -d $$r/versions/3.1[23]*/bin/python3 2>/dev/null | head -1)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-quick figures validate demo clean
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "need Python >= 3.12 (python3.12 on PATH or via pyenv)"; exit 1; }
 	$(PYTHON312) -m venv $(VENV)
@@ -23,6 +23,21 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) -m experiments.bench
+
+bench-quick: $(VENV)/.installed
+	$(PY) -m experiments.bench --quick
+
+figures: $(VENV)/.installed
+	$(PY) -m experiments report
+
+validate: $(VENV)/.installed
+	$(PY) -m experiments validate
+
+demo: $(VENV)/.installed
+	$(PY) -m experiments demo
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

@@ -32,6 +32,9 @@ VALUE_LEVERAGE = 2.0
 """Leverage of the value traders' perp sells (the perp half of the exogenous flow)."""
 VALUE_UNWIND_FRACTION = 0.02
 """Share of the perp position bought back each minute without exogenous flow (assumed)."""
+DIP_BUYERS_RISK_OFF = 0.5
+"""Share of a shock's risk-off by which value buying shrinks (assumed: bids vanished
+across venues on 10 Oct 2025, literature §2.4)."""
 ARB_LEVERAGE = 3.0
 ARB_MAX_DEPTHS = 30.0
 """Arbitrage perp exposure is capped at this many times the asset's depth (assumed)."""
@@ -106,7 +109,8 @@ class NoiseTraders(_Background):
     """Random market orders on every spot and perp book each minute, kept near flat.
 
     Notes:
-        Size in USD ~ Exponential(mean = noise_usd · depth_usd) per venue and asset, sign ±1
+        Size in USD ~ Exponential(mean = noise_usd · depth_usd · (1 − risk_off)) per venue
+        and asset (sized to the depth makers show), sign ±1
         with equal odds, converted at the reference price (index, else fundamental). Once
         |inventory| exceeds NOISE_FLAT_MINUTES mean sizes the order always reduces it
         (reduce-only on perps; spot inventory is measured from the coins first held).
@@ -117,7 +121,8 @@ class NoiseTraders(_Background):
         """Return one perp and one spot market order per asset (zero-lot ones skipped)."""
         start = self._start_spot(accounts)
         ref = reference_usd(view)
-        mean_usd = self.cfg.noise_usd * self.depth_usd
+        # sized to the depth the makers show: it thins with the shock's risk-off
+        mean_usd = self.cfg.noise_usd * self.depth_usd * (1.0 - view.risk_off)
         size_usd = self.rng_stream.exponential(1.0, size=(2, view.n_assets)) * mean_usd
         signs = self.rng_stream.choice(np.array([-1, 1]), size=(2, view.n_assets))
         limit_usd = NOISE_FLAT_MINUTES * mean_usd
@@ -164,6 +169,8 @@ class ValueTraders(_Background):
             self.cfg.value_strength * np.abs(gap) * VALUE_GAP_SCALE, VALUE_MAX_DEPTHS
         )
         sides = np.sign(gap)
+        # dip buyers step back with the makers in a shock's risk-off
+        scale = np.where(sides > 0, scale * (1.0 - DIP_BUYERS_RISK_OFF * view.risk_off), scale)
         value_qty = self._spot_sell_cap(accounts, sides, scale * self.depth_usd / mid)
         exo_usd = np.maximum(np.nan_to_num(view.exo_sell_usd), 0.0)
         sells = -np.ones(view.n_assets)

@@ -1,4 +1,5 @@
-"""Market makers: one account quoting a concave perp and spot ladder per asset around the index.
+"""Market makers: one account quoting a concave perp ladder around the index and a spot ladder
+between the index and the global price (the fundamental) per asset.
 
 The maker widens with volatility and risk-off, thins with risk-off and lost capital, skews
 against its inventory, pulls its quotes when volatility spikes (returning over
@@ -28,12 +29,19 @@ RISK_OFF_WIDEN = 4.0
 """Spacing multiplier per unit risk-off: full risk-off quotes 5× wider (assumed; stressed
 books only populate ±4–10 % bands, §7.1)."""
 MAX_SKEW_LEVELS = 20.0
+"""Inventory skew is capped at this many level spacings (assumed)."""
+MAX_BASIS = 0.005
+"""Cap on the perp ladder's basis shift over spot, a fraction (assumed; arbitrage trades
+the perp–spot gap from `background.arb_threshold` = 0.2 % on)."""
+SPOT_ANCHOR = 0.5
+"""Weight of the global price (the fundamental) in the spot ladder's centre, the rest being
+this exchange's index, geometrically (assumed: 1 makes spot deaf to the exchange's own forced
+flow, 0 leaves spot without bids when the fundamental gaps down; see MarketMaker)."""
 MAX_INVENTORY_DEPTHS = 3.0
 """Past this multiple of its own per-side depth in net inventory, a maker shrinks the
 side that would add to it (a risk limit, assumed)."""
 OVER_LIMIT_SIZE = 0.25
 """Share of normal size quoted on the inventory-adding side past the limit (assumed)."""
-"""Inventory skew is capped at this many level spacings (assumed)."""
 RAMP_MINUTES = 30
 """Minutes for pulled quotes to return to full depth, linearly (assumed)."""
 REPULL_FACTOR = 2.0
@@ -92,6 +100,22 @@ def skew_fraction(
     return np.clip(raw, -cap, cap)
 
 
+def basis_fraction(
+    perp_inventory_usd: FloatArray, depth_usd: FloatArray, basis_skew_bps: float
+) -> FloatArray:
+    """Return the perp ladder's shift over the spot ladder, a fraction (+ = perp richer).
+
+    Notes:
+        basis = −basis_skew_bps · 1e-4 · perp_inventory_usd / depth_usd, clipped to
+        ±MAX_BASIS. A maker short perp against a crowd of longs (hedged long in spot, so its
+        net inventory is flat) carries a basis position and charges for it by quoting the
+        perp rich: the premium that makes funding positive when longs crowd in (the seeds'
+        "funding shows crowding first"; He, Manela et al. 2022 on perp premia and demand).
+    """
+    raw = -basis_skew_bps * 1e-4 * perp_inventory_usd / depth_usd
+    return np.clip(raw, -MAX_BASIS, MAX_BASIS)
+
+
 def grid_values(units: FloatArray, step: FloatArray, rounding: int) -> FloatArray:
     """Return units·step nudged by ulps so the exchange's floor (-1) or ceil (+1) gives `units`."""
     x = units * step
@@ -131,6 +155,11 @@ class MarketMaker(Trader):
         inventory, capped at HEDGE_MAX_DEPTH · own depth, is sent before the ladders. If the
         exchange posts the ladders first, the hedge expires the maker's own fresh spot quotes
         it crosses (self-trade prevention, EXPIRE_MAKER) and fills against other makers.
+        Centres: the spot ladder is centred on index · (fundamental / index)^SPOT_ANCHOR,
+        between this exchange's index and the price other venues show (quoting spot around
+        the stale index alone left it without bids when the fundamental gapped down, so the
+        index rose during crashes; quoting around the fundamental alone made spot deaf to the
+        exchange's own liquidations); the perp ladder on the index × (1 + basis_fraction).
     """
 
     def __init__(
@@ -177,9 +206,28 @@ class MarketMaker(Trader):
         intents: list[Intent] = [
             self._hedge_order(int(a), float(hedges[a])) for a in todo if hedges[a] != 0
         ]
+        perp_usd = np.nan_to_num(accounts.qty[self.account] * ref)
+        basis = basis_fraction(perp_usd, self.asset_depth_usd, self.cfg.basis_skew_bps)
+        # spot leans toward the global price (other venues: the fundamental), the perp stays
+        # on the index: the perp is where this exchange's own forced flow lands
+        spot_shift = np.where(
+            np.isfinite(view.fundamental_usd),
+            (view.fundamental_usd / ref) ** SPOT_ANCHOR,
+            1.0,
+        )
         for a in todo:
             side_sizes = (sizes[0][a], sizes[1][a])
-            intents += self._quotes(view, int(a), bids[a], asks[a], side_sizes, hedges[a], accounts)
+            intents += self._quotes(
+                view,
+                int(a),
+                bids[a],
+                asks[a],
+                side_sizes,
+                hedges[a],
+                accounts,
+                basis[a],
+                spot_shift[a],
+            )
         return intents
 
     def inventory_qty(self, accounts: AccountsView) -> FloatArray:
@@ -244,16 +292,18 @@ class MarketMaker(Trader):
         sizes_usd: FloatArray,
         hedge_qty: float,
         accounts: AccountsView,
+        basis: float = 0.0,
+        spot_shift: float = 1.0,
     ) -> list[Intent]:
         free_coins = accounts.spot_qty[self.account, a] + min(hedge_qty, 0.0)
         out: list[Intent] = []
-        for venue, tick, lot in (
-            (Venue.PERP, view.perp_tick[a], view.perp_lot[a]),
-            (Venue.SPOT, view.spot_tick[a], view.spot_lot[a]),
+        for venue, tick, lot, shift in (
+            (Venue.PERP, view.perp_tick[a], view.perp_lot[a], 1.0 + basis),
+            (Venue.SPOT, view.spot_tick[a], view.spot_lot[a], spot_shift),
         ):
-            bid_side = _side_ladder(bids, sizes_usd[0], tick, lot, -1, np.inf)
+            bid_side = _side_ladder(bids * shift, sizes_usd[0], tick, lot, -1, np.inf)
             cap = free_coins if venue == Venue.SPOT else np.inf
-            ask_side = _side_ladder(asks, sizes_usd[1], tick, lot, 1, cap)
+            ask_side = _side_ladder(asks * shift, sizes_usd[1], tick, lot, 1, cap)
             out.append(Quotes(self.account, a, bid_side, ask_side, self.cfg.leverage, venue))
         return out
 

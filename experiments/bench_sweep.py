@@ -29,25 +29,33 @@ SMALL_RUN = {
 SEEDS_PER_CELL = 10
 
 
-def bench_design(n_runs: int):
-    """`n_runs` small runs: n_runs / 10 levels of the 50–100x share × 10 common seeds."""
-    n_cells = max(1, n_runs // SEEDS_PER_CELL)
+def bench_design(n_runs: int, run_overrides: dict | None = None):
+    """`n_runs` small runs: n_runs / 10 levels of the 50–100x share × 10 common seeds
+    (fewer than 10 runs: one level, `n_runs` seeds); `run_overrides` update `SMALL_RUN`."""
+    seeds = min(SEEDS_PER_CELL, n_runs)
+    n_cells = max(1, n_runs // seeds)
     shares = [round(i / n_cells, 4) for i in range(n_cells)]
     cells = full_factorial({"retail.high_leverage_share": shares})
     return make_design(
         "bench-sweep",
         "shock",
         cells,
-        n_seeds=SEEDS_PER_CELL,
+        n_seeds=seeds,
         root_seed=1,
-        base_overrides=SMALL_RUN,
+        base_overrides={**SMALL_RUN, **(run_overrides or {})},
         method="grid",
     )
 
 
-def measure(n_runs: int, n_jobs: int, results_dir: Path) -> pd.DataFrame:
+def measure(
+    n_runs: int,
+    n_jobs: int,
+    results_dir: Path,
+    run_overrides: dict | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Time the design on each backend; one row per backend."""
-    design = bench_design(n_runs)
+    design = bench_design(n_runs, run_overrides)
     backends = {
         "serial (n_jobs=1)": {"n_jobs": 1},
         f"local processes (loky, n_jobs={n_jobs})": {"n_jobs": n_jobs},
@@ -55,7 +63,7 @@ def measure(n_runs: int, n_jobs: int, results_dir: Path) -> pd.DataFrame:
     }
     rows, frames = [], []
     for i, (name, kwargs) in enumerate(backends.items()):
-        report = run_sweep(design, results_dir=results_dir / str(i), progress=True, **kwargs)
+        report = run_sweep(design, results_dir=results_dir / str(i), progress=progress, **kwargs)
         runs = load_runs(report.path)
         frames.append(runs.drop(columns="duration_s"))
         rows.append(

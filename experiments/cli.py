@@ -81,22 +81,26 @@ def _print_scenario(args: argparse.Namespace) -> None:
     )
     print(format_summary(summary, model.symbols))
     out = save_run(model, summary, Path(args.out) / f"{args.target}-seed{args.seed}")
-    print(f"\nwrote {out}/ (summary.json, series.parquet, liquidations.parquet, timeline.png)")
+    print(f"\nwrote {out}/ (summary.json, run.json, tables as Parquet, timeline.png)")
 
 
 def save_run(model, summary: dict, folder: Path) -> Path:
-    """Write a run's summary, per-minute series, liquidation events and timeline figure."""
+    """Write a run's summary, run info, tables (`model.snapshots.run_tables`: series, pools,
+    liquidations, adl, haircuts, bad_debt as Parquet) and timeline figure."""
     import json
 
-    from experiments.timeline import plot_timeline
+    from experiments.plots import cascade_timeline
+    from model.snapshots import run_info, run_tables
 
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
-    series = model.recorder.frame(model.symbols)
-    series.to_parquet(folder / "series.parquet")
-    model.exchange.events.frame("liquidation").to_parquet(folder / "liquidations.parquet")
+    (folder / "run.json").write_text(json.dumps(run_info(model), indent=1))
+    tables = run_tables(model)
+    for name, table in tables.items():
+        table.to_parquet(folder / f"{name}.parquet")
     shock = model.shock_start if model.cfg.shocks else None
-    fig = plot_timeline(series, (model.symbols[0], model.symbols[-1]), shock)
+    assets = (model.symbols[0], model.symbols[-1])
+    fig = cascade_timeline(tables["series"], assets, shock, pools=tables["pools"])
     fig.savefig(folder / "timeline.png", dpi=80)
     return folder
 
@@ -203,9 +207,40 @@ def _sweep(args: argparse.Namespace) -> None:
     print(report.describe())
 
 
-def _not_yet(args: argparse.Namespace) -> None:
-    what = {"plot": "figures (the analytics issue)", "demo": "the teaching page (issue 7)"}
-    raise UserError(f"`{args.command}` is not built yet: it comes with {what[args.command]}")
+def _report(args: argparse.Namespace) -> None:
+    from experiments.catalogue import SIZES
+    from experiments.report import ReportConfig, build_report
+
+    if args.size not in SIZES:
+        raise UserError(f"--size must be one of {', '.join(SIZES)}, got {args.size!r}")
+    if args.seeds is not None and args.seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.jobs == 0 or args.jobs < -1:
+        raise UserError(f"--jobs must be -1 (all cores) or >= 1, got {args.jobs}")
+    if args.scenario not in SCENARIOS:
+        raise UserError(f"unknown --scenario {args.scenario!r}{_closest(args.scenario, SCENARIOS)}")
+    cfg = ReportConfig(
+        results_dir=Path(args.out),
+        size=args.size,
+        n_seeds=args.seeds,
+        n_jobs=args.jobs,
+        scenario=args.scenario,
+        seed=args.seed,
+    )
+    try:
+        build_report(cfg)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from experiments.validation_report import validate
+
+    try:
+        _, text = validate(args.size, args.seeds, args.jobs, args.out, progress=True)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    print(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -243,11 +278,71 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--series", action="store_true", help="also store per-minute series")
     sweep.add_argument("--out", default="results", help="results folder")
     sweep.set_defaults(func=_sweep)
-    plot = sub.add_parser("plot", help="not built yet")
-    plot.add_argument("results_dir", nargs="?")
-    plot.set_defaults(func=_not_yet)
-    sub.add_parser("demo", help="not built yet").set_defaults(func=_not_yet)
+    report = sub.add_parser("report", help="run the report's sweeps, render figures and tables")
+    report.add_argument("--size", default="default", help="sweep size: default or full")
+    report.add_argument("--seeds", type=int, default=None, help="replicates per cell")
+    report.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    report.add_argument("--scenario", default="oct-2025", help="scenario of the timeline run")
+    report.add_argument("--seed", type=int, default=0, help="seed of the timeline run")
+    report.add_argument("--out", default="results", help="results folder")
+    report.set_defaults(func=_report)
+    validate = sub.add_parser("validate", help="model vs reality: every target, pass/miss")
+    validate.add_argument("--size", default="default", help="quick (tests) or default")
+    validate.add_argument("--seeds", type=int, default=None, help="seeds per study")
+    validate.add_argument("--jobs", type=int, default=-1, help="worker processes (-1: all cores)")
+    validate.add_argument("--out", default="results/validation", help="report folder")
+    validate.set_defaults(func=_validate)
+    demo = sub.add_parser("demo", help="serve the teaching page on 127.0.0.1 (offline)")
+    demo.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1")
+    demo.set_defaults(func=_demo)
     return parser
+
+
+DEMO_HOST = "127.0.0.1"
+"""The teaching page listens on this machine only."""
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _demo(args: argparse.Namespace) -> None:
+    """Run `solara run experiments/app.py` (this venv's solara) until Ctrl-C."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import threading
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be in 1..65535, got {args.port}")
+    solara = Path(sys.executable).with_name("solara")
+    if not solara.exists():
+        raise UserError(f"solara is not installed next to {sys.executable}")
+    with socket.socket() as probe:
+        if probe.connect_ex((DEMO_HOST, args.port)) == 0:
+            raise UserError(f"port {args.port} is in use; pick another with --port")
+    app = Path(__file__).with_name("app.py")
+    cmd = [str(solara), "run", str(app), "--host", DEMO_HOST, "--port", str(args.port)]
+    cmd += ["--production", "--no-open", "--no-check-version"]
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false"}
+    print(f"Cascade Lab teaching page: http://{DEMO_HOST}:{args.port}/ (Ctrl-C stops it)")
+    sys.stdout.flush()
+    server = subprocess.Popen(cmd, env=env)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the server too
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        print("\nstopped")
+        return
+    if code != 0:
+        raise UserError(f"the solara server exited with code {code}")
 
 
 def main(argv: list[str] | None = None) -> int:

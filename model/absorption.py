@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import adl
+from model import adl, adl_rank
 from model.risk_config import LiquidationConfig
 
 SYSTEM_SCORE = -1e300
@@ -37,6 +37,7 @@ class Policy:
 
     def __init__(self, ex, pools, cfg: LiquidationConfig) -> None:
         self.ex, self.pools, self.cfg = ex, pools, cfg
+        self._ranking = adl_rank.AdlRanking(self)
 
     # -- interface -----------------------------------------------------------------------
     def absorb(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> int:
@@ -70,16 +71,16 @@ class Policy:
     def _scores(self, ids: np.ndarray, k: int) -> np.ndarray:
         """ADL ranking score of each candidate (system accounts last)."""
         ex, acc = self.ex, self.ex.accounts
-        r = ex.risk_arrays()
+        r = ex.risk_arrays(ids)  # the candidates' rows only
         mark = float(ex.prices.mark_usd[k])
         qty = acc.qty_lots[ids, k] * ex.perps[k].lot_size
         side = np.sign(qty)
         iso = acc.is_isolated[ids, k]
-        equity = np.where(iso, r["iso_equity_usd"][ids, k], r["cross_equity_usd"][ids])
+        equity = np.where(iso, r["iso_equity_usd"][:, k], r["cross_equity_usd"])
         if self.cfg.adl_score == "binance":
             wallet = np.where(iso, acc.isolated_margin_usd[ids, k], acc.collateral_usd[ids])
-            mm = np.where(iso, r["mm_usd"][ids, k], r["cross_mm_usd"][ids])
-            score = adl.binance_leverage_pnl_score(r["upnl_usd"][ids, k], wallet, mm)
+            mm = np.where(iso, r["mm_usd"][:, k], r["cross_mm_usd"])
+            score = adl.binance_leverage_pnl_score(r["upnl_usd"][:, k], wallet, mm)
         else:
             safe_equity = np.maximum(equity, 1e-9)
             bankrupt = mark - side * safe_equity / np.abs(qty)
@@ -170,14 +171,23 @@ class Policy:
         )
 
     def _queue(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> int:
-        cands = self._candidates(acct, k, side)
+        if self.ex.accounts.n >= adl_rank.MIN_ACCOUNTS:  # large book: the incremental queue
+            cands, alloc, scores = self._ranking.take(acct, k, side, lots)
+        else:
+            cands, alloc, scores = self._queue_allocation(acct, k, side, lots)
         if not len(cands):
             return lots
-        scores = self._scores(cands, k)
-        avail = np.abs(self.ex.accounts.qty_lots[cands, k]).astype(np.int64)
-        alloc = adl.queue_allocation(scores, avail, lots)
         self._close_against(acct, cands, alloc, k, side, bp, scores, rnd)
         return lots - int(alloc.sum())
+
+    def _queue_allocation(self, acct: int, k: int, side: int, lots: int):
+        """(candidates, lots closed, scores): every candidate ranked (adl.queue_allocation)."""
+        cands = self._candidates(acct, k, side)
+        if not len(cands):
+            return cands, np.zeros(0, dtype=np.int64), np.zeros(0)
+        scores = self._scores(cands, k)
+        avail = np.abs(self.ex.accounts.qty_lots[cands, k]).astype(np.int64)
+        return cands, adl.queue_allocation(scores, avail, lots), scores
 
 
 class AdlQueue(Policy):
@@ -202,7 +212,7 @@ class AdlProRata(Policy):
             self._close_against(acct, cands, alloc, k, side, bp, scores, rnd)
             return
         mark = float(self.ex.prices.mark_usd[k])
-        profits = self.ex.risk_arrays()["upnl_usd"][cands, k]
+        profits = self.ex.upnl_usd(cands)[:, k]
         self._close_against(acct, cands, alloc, k, side, mark, scores, rnd, bp=bp)
         # closing at the mark instead of BP leaves exactly this deficit on the account
         deficit = lots * self.ex.perps[k].lot_size * max(0.0, side * (bp - mark))
@@ -214,24 +224,25 @@ class AdlMinMaxLeverage(Policy):
 
     def absorb(self, acct, k, side, lots, bp, rnd):
         cands = self._candidates(acct, k, side)
-        r = self.ex.risk_arrays()
+        r = self.ex.risk_arrays(cands)  # the candidates' rows only
         equity = np.where(
             self.ex.accounts.is_isolated[cands, k],
-            r["iso_equity_usd"][cands, k],
-            r["cross_equity_usd"][cands],
+            r["iso_equity_usd"][:, k],
+            r["cross_equity_usd"],
         )
         ok = (equity > 0) & ~self.ex.is_system[cands]
         cands_ok = cands[ok]
         if len(cands_ok):
             avail = np.abs(self.ex.accounts.qty_lots[cands_ok, k]).astype(np.int64)
+            notional_ok = r["notional_usd"][ok, k]
             alloc = adl.min_max_leverage_allocation(
-                r["notional_usd"][cands_ok, k],
+                notional_ok,
                 equity[ok],
                 avail,
                 float(self.ex.prices.mark_usd[k]),
                 lots,
             )
-            lev = r["notional_usd"][cands_ok, k] / equity[ok]
+            lev = notional_ok / equity[ok]
             self._close_against(acct, cands_ok, alloc, k, side, bp, lev, rnd)
             lots -= int(alloc.sum())
         if lots:
@@ -257,7 +268,7 @@ class SocializedLoss(Policy):
             gap = -self.pools.equity_usd(pool)
             if gap <= 0:
                 continue
-            upnl = self.ex.risk_arrays()["upnl_usd"].sum(axis=1)
+            upnl = self.ex.upnl_usd().sum(axis=1)
             payers = np.flatnonzero((upnl > 0) & ~self.ex.is_system[: len(upnl)])
             k = self.pools.pool_of_market.index(k_pool)
             self._haircut(payers, upnl[payers], gap, pool, k, rnd)

@@ -35,6 +35,18 @@ class AccountBook:
         default_leverage: Leverage setting of a new account in every market.
     """
 
+    collateral_usd: FloatArray
+    is_open: BoolArray
+    qty_lots: IntArray
+    entry_price_usd: FloatArray
+    isolated_margin_usd: FloatArray
+    is_isolated: BoolArray
+    leverage: FloatArray
+    realized_pnl_usd: FloatArray
+    fees_paid_usd: FloatArray
+    funding_paid_usd: FloatArray
+    spot_lots: IntArray
+
     def __init__(
         self, n_markets: int, n_spot: int = 0, capacity: int = 64, default_leverage: float = 10.0
     ) -> None:
@@ -59,6 +71,7 @@ class AccountBook:
             setattr(self, "_" + name, new)
         self._leverage[self.n :] = self.default_leverage
         self._cap = new_cap
+        self._refresh_views()
 
     def add(self, count: int = 1) -> IntArray:
         """Append `count` empty accounts and return their ids."""
@@ -67,52 +80,19 @@ class AccountBook:
         ids = np.arange(self.n, self.n + count, dtype=np.int64)
         self._is_open[ids] = True
         self.n += count
+        self._refresh_views()
         return ids
 
     # -- writable arrays (engine only) ----------------------------------------------------
-    @property
-    def collateral_usd(self) -> FloatArray:
-        return self._collateral_usd[: self.n]
+    # Each name (collateral_usd, is_open, qty_lots, entry_price_usd, isolated_margin_usd,
+    # is_isolated, leverage, realized_pnl_usd, fees_paid_usd, funding_paid_usd, spot_lots) is
+    # a view of the first `n` rows of its buffer, refreshed whenever `n` or the buffer changes
+    # (a plain attribute, not a property: the engine reads these a few times per fill).
+    _NAMES = (*_PER_ACCOUNT, *_PER_POSITION, *_PER_SPOT)
 
-    @property
-    def is_open(self) -> BoolArray:
-        return self._is_open[: self.n]
-
-    @property
-    def qty_lots(self) -> IntArray:
-        return self._qty_lots[: self.n]
-
-    @property
-    def entry_price_usd(self) -> FloatArray:
-        return self._entry_price_usd[: self.n]
-
-    @property
-    def isolated_margin_usd(self) -> FloatArray:
-        return self._isolated_margin_usd[: self.n]
-
-    @property
-    def is_isolated(self) -> BoolArray:
-        return self._is_isolated[: self.n]
-
-    @property
-    def leverage(self) -> FloatArray:
-        return self._leverage[: self.n]
-
-    @property
-    def realized_pnl_usd(self) -> FloatArray:
-        return self._realized_pnl_usd[: self.n]
-
-    @property
-    def fees_paid_usd(self) -> FloatArray:
-        return self._fees_paid_usd[: self.n]
-
-    @property
-    def funding_paid_usd(self) -> FloatArray:
-        return self._funding_paid_usd[: self.n]
-
-    @property
-    def spot_lots(self) -> IntArray:
-        return self._spot_lots[: self.n]
+    def _refresh_views(self) -> None:
+        for name in self._NAMES:
+            setattr(self, name, getattr(self, "_" + name)[: self.n])
 
     def view(self, name: str) -> np.ndarray:
         """Return a read-only view of one array (what agents and recorders get)."""

@@ -101,10 +101,15 @@ class RetailConfig(_Validated):
 
     _prefix = "retail."
     n_accounts: int = param(2_000, "accounts", "scaled; 1.6M liquidated on 10 Oct (§7.1)", 1)
-    deposit_usd: float = param(300.0, "USD median", "assumed retail ticket", 1.0)
+    deposit_usd: float = param(
+        3_000.0,
+        "USD median",
+        "puts open interest at ≈ 5–20× depth within 1 % (BTC in reality ≈ 240×, §8); assumed",
+        1.0,
+    )
     deposit_sigma: float = param(1.0, "lognormal sigma", "heavy-tailed account sizes", 0.0, 3.0)
     high_leverage_share: float = param(
-        0.05, "share of accounts at 50–100x", "the main leverage-concentration knob", 0.0, 1.0
+        0.01, "share of accounts at 50–100x", "the main leverage-concentration knob", 0.0, 1.0
     )
     low_leverage: tuple[float, float] = param((2.0, 15.0), "x", "assumed", 1.0, 150.0)
     high_leverage: tuple[float, float] = param((50.0, 100.0), "x", "the seeds' 50–100x", 1.0, 150.0)
@@ -153,6 +158,13 @@ class MakerConfig(_Validated):
     leverage: float = param(5.0, "x on perp quotes", "assumed", 1.0, 20.0)
     inventory_skew: float = param(
         2.0, "spread shift per unit of inventory / depth", "assumed", 0.0, 10.0
+    )
+    basis_skew_bps: float = param(
+        3.0,
+        "bp of perp premium per depth of perp inventory",
+        "makers price the basis they carry; sets pre-shock funding (assumed)",
+        0.0,
+        100.0,
     )
     vol_widen: float = param(300.0, "spread multiplier per unit 1-h vol", "assumed", 0.0, 1e6)
     pull_vol: float = param(0.01, "1-min vol above which quotes are pulled", "assumed", 0.0, 1.0)

@@ -30,7 +30,7 @@ from model.events import EventLog
 from model.liquidation import Liquidator
 from model.margin import maintenance_margin
 from model.marks import MarketPrices
-from model.order_entry import OrderEntry, _resize, _to_lots
+from model.order_entry import _INTEGERS, TOUCHED_CAP, OrderEntry, _resize, _to_lots
 from model.orderbook import OrderBook
 from model.phases import MarketPhases
 from model.positions import trade_effect
@@ -77,6 +77,7 @@ class Exchange(OrderEntry, MarketPhases):
         self.perps = tuple(perps)
         self.spots = tuple(spots)
         self.perp_lot_sizes = np.array([s.lot_size for s in self.perps])  # coins per lot
+        self._perp_lot_list = self.perp_lot_sizes.tolist()
         self.spot_lot_sizes = np.array([s.lot_size for s in self.spots])
         if len(index_usd) != len(self.perps):
             raise ValueError(
@@ -102,11 +103,23 @@ class Exchange(OrderEntry, MarketPhases):
         self._orders: dict[tuple, list] = {}
         self._funding_residual_usd = 0.0
         self._funding_gross_usd = 0.0
+        # rows written since the risk scanner last looked (all of them when the flag is set);
+        # `writes` counts every write, so a lazy accounts view can tell it is stale
+        self._touched: list[int] = []
+        self._touched_all = True
+        self._touch_epoch = 0  # +1 each time the list is cleared (readers keep offsets)
+        self.writes = 0
+        # running counts for the recorder (kept by `_apply_position`, checked by
+        # `check_invariants`): long lots per perp, open positions per account, users in one
+        self._long_lots = [0] * len(self.perps)
+        self._n_open: list[int] = []
+        self.users_in_position = 0
         self.spot_of_perp = (
             tuple(spot_of_perp)
             if spot_of_perp is not None
             else tuple(k if k < len(self.spots) else -1 for k in range(len(self.perps)))
         )
+        self._perp_of_spot = {a: k for k, a in enumerate(self.spot_of_perp) if a >= 0}
         self.fee_account = self.open_account(is_system=True)
         self.liquidator = Liquidator(self, liquidation or LiquidationConfig())
 
@@ -128,14 +141,21 @@ class Exchange(OrderEntry, MarketPhases):
         self._is_system[ids] = is_system
         self._order_margin_usd = _resize(self._order_margin_usd, n, 0.0)
         self._spot_reserved_lots = _resize(self._spot_reserved_lots, n, 0)
+        self._n_open.extend([0] * count)
         self.accounts.collateral_usd[ids] += deposits
         self.deposits_usd += float(deposits.sum())
+        self._touch_all()
         return ids
 
     @property
     def is_system(self) -> np.ndarray:
         """True for the engine's own rows: fee account, insurance pools, vault."""
         return self._is_system[: self.accounts.n]
+
+    @property
+    def long_lots(self) -> np.ndarray:
+        """Σ long positions per perp in lots (= open interest; every long has a short)."""
+        return np.array(self._long_lots, dtype=np.int64)
 
     @property
     def order_margin_usd(self) -> FloatArray:
@@ -154,6 +174,7 @@ class Exchange(OrderEntry, MarketPhases):
             raise ValueError(f"deposit usd must be a finite number > 0, got {usd!r}")
         self.accounts.collateral_usd[account] += usd
         self.deposits_usd += usd
+        self._touch(account)
 
     def deposit_spot(self, account: int, asset: int, qty: float) -> None:
         """Credit coins of a spot asset to an account (qty a multiple of the lot size)."""
@@ -163,6 +184,7 @@ class Exchange(OrderEntry, MarketPhases):
             raise ValueError(f"spot deposit qty must be a positive lot multiple, got {qty!r}")
         self.accounts.spot_lots[account, asset] += lots
         self.spot_deposits_lots[asset] += lots
+        self._touch(account)
 
     def withdraw(self, account: int, usd: float) -> bool:
         """Withdraw USD if the available balance allows it; return whether it was paid."""
@@ -171,6 +193,7 @@ class Exchange(OrderEntry, MarketPhases):
             return False
         self.accounts.collateral_usd[account] -= usd
         self.withdrawals_usd += usd
+        self._touch(account)
         return True
 
     def _require_account(self, account: int) -> None:
@@ -179,42 +202,63 @@ class Exchange(OrderEntry, MarketPhases):
                 f"unknown account {account!r}; open accounts are 0..{self.accounts.n - 1}"
             )
 
+    def _touch(self, account: int) -> None:
+        """Note that an account's row was written (for the incremental risk scan)."""
+        self._touched.append(account)
+        self.writes += 1
+        if len(self._touched) > TOUCHED_CAP:  # nobody is scanning: stop keeping the list
+            self._touch_all()
+
+    def _touch_all(self) -> None:
+        """Note a write to every row (funding, new accounts)."""
+        self._touched_all = True
+        self._clear_touched()
+        self.writes += 1
+
+    def _clear_touched(self) -> None:
+        """Empty the list of written rows (a reader of it has caught up, or is told to)."""
+        self._touched.clear()
+        self._touch_epoch += 1
+
     def _is_account(self, account: object) -> bool:
-        return isinstance(account, int | np.integer) and 0 <= account < self.accounts.n
+        return isinstance(account, _INTEGERS) and 0 <= account < self.accounts.n
 
     # ------------------------------------------------------------------------- risk views
-    def risk_arrays(self) -> dict[str, np.ndarray]:
-        """Vectorised margin state of every account at the current marks.
+    def risk_arrays(self, rows: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
+        """Vectorised margin state of every account (or of `rows`) at the current marks.
 
         Returns a dict of arrays: `upnl_usd` (n, m), `notional_usd` (n, m), `mm_usd` (n, m),
         `cross_equity_usd` (n,), `cross_mm_usd` (n,), `cross_im_usd` (n,), `iso_equity_usd`
-        (n, m), `is_cross` (n, m). Equity = wallet + unrealised PnL at the mark;
-        maintenance = tiered notional·MMR − cum (margin.maintenance_margin).
+        (n, m), `is_cross` (n, m), n = number of rows. Equity = wallet + unrealised PnL at the
+        mark; maintenance = tiered notional·MMR − cum (margin.maintenance_margin).
         """
         acc = self.accounts
         mark = self.prices.mark_usd
-        qty = acc.qty_lots * self.perp_lot_sizes
-        upnl = qty * (mark - acc.entry_price_usd)
+        lots = acc.qty_lots[rows]
+        qty = lots * self.perp_lot_sizes
+        upnl = qty * (mark - acc.entry_price_usd[rows])
         notional = np.abs(qty) * mark
         mm = np.empty_like(notional)
         for k, spec in enumerate(self.perps):
             mm[:, k] = maintenance_margin(notional[:, k], spec.tiers)
-        is_cross = (acc.qty_lots != 0) & ~acc.is_isolated
+        is_cross = (lots != 0) & ~acc.is_isolated[rows]
         return {
             "upnl_usd": upnl,
             "notional_usd": notional,
             "mm_usd": mm,
             "is_cross": is_cross,
-            "cross_equity_usd": acc.collateral_usd + (upnl * is_cross).sum(axis=1),
+            "cross_equity_usd": acc.collateral_usd[rows] + (upnl * is_cross).sum(axis=1),
             "cross_mm_usd": (mm * is_cross).sum(axis=1),
-            "cross_im_usd": (notional / acc.leverage * is_cross).sum(axis=1),
-            "iso_equity_usd": acc.isolated_margin_usd + upnl,
+            "cross_im_usd": (notional / acc.leverage[rows] * is_cross).sum(axis=1),
+            "iso_equity_usd": acc.isolated_margin_usd[rows] + upnl,
         }
 
     def _row_state(self, account: int) -> tuple[float, float]:
         """Return (cross equity, cross initial margin) of one account at the marks."""
         acc = self.accounts
         lots = acc.qty_lots[account]
+        if len(lots) < 8:  # in Python floats: numpy adds fewer than 8 terms in this order
+            return self._row_state_small(account, lots.tolist())
         if not lots.any():
             return float(acc.collateral_usd[account]), 0.0
         mark = self.prices.mark_usd
@@ -224,10 +268,28 @@ class Exchange(OrderEntry, MarketPhases):
         im = np.abs(qty) * mark / acc.leverage[account]
         return float(acc.collateral_usd[account] + upnl[cross].sum()), float(im[cross].sum())
 
+    def _row_state_small(self, account: int, lots: list[int]) -> tuple[float, float]:
+        """`_row_state` with the same float operations, on Python floats (a few markets)."""
+        acc = self.accounts
+        wallet = acc.collateral_usd[account]
+        if not any(lots):
+            return float(wallet), 0.0
+        iso = acc.is_isolated[account].tolist()
+        entry = acc.entry_price_usd[account].tolist()
+        lev = acc.leverage[account].tolist()
+        mark = self.prices.mark_usd.tolist()
+        upnl_sum = im_sum = 0.0
+        for k, n in enumerate(lots):
+            if n and not iso[k]:
+                q = n * self._perp_lot_list[k]
+                upnl_sum += q * (mark[k] - entry[k])
+                im_sum += abs(q) * mark[k] / lev[k] if lev[k] else np.inf
+        return float(wallet + upnl_sum), im_sum
+
     def available_usd(self, account: int) -> float:
         """Available balance: cross equity − cross initial margin − margin reserved by orders."""
         equity, im = self._row_state(account)
-        return equity - im - float(self.order_margin_usd[account])
+        return equity - im - float(self._order_margin_usd[account])
 
     def upnl_usd(self, rows: slice | np.ndarray | int = slice(None)) -> FloatArray:
         """Unrealised PnL per (account, market) at the marks: q · (mark − entry)."""
@@ -235,11 +297,13 @@ class Exchange(OrderEntry, MarketPhases):
         qty = acc.qty_lots[rows] * self.perp_lot_sizes
         return qty * (self.prices.mark_usd - acc.entry_price_usd[rows])
 
-    def equity_usd(self) -> FloatArray:
+    def equity_usd(self, rows: slice | np.ndarray = slice(None)) -> FloatArray:
         """Total equity per account: wallet + isolated margins + all unrealised PnL."""
         acc = self.accounts
         return (
-            acc.collateral_usd + acc.isolated_margin_usd.sum(axis=1) + self.upnl_usd().sum(axis=1)
+            acc.collateral_usd[rows]
+            + acc.isolated_margin_usd[rows].sum(axis=1)
+            + self.upnl_usd(rows).sum(axis=1)
         )
 
     # ------------------------------------------------------------------ money primitives
@@ -302,11 +366,20 @@ class Exchange(OrderEntry, MarketPhases):
             acc.isolated_margin_usd[acct, k] += lock - release
             cash += release - lock
         acc.qty_lots[acct, k] = new
+        if new != old:
+            self._long_lots[k] += (new if new > 0 else 0) - (old if old > 0 else 0)
+            if (old == 0) != (new == 0):
+                step = 1 if old == 0 else -1
+                self._n_open[acct] += step
+                if self._n_open[acct] == (step > 0) and not self._is_system[acct]:
+                    self.users_in_position += step
         acc.entry_price_usd[acct, k] = entry
         acc.realized_pnl_usd[acct, k] += realized
         acc.fees_paid_usd[acct, k] += fee_usd
         acc.collateral_usd[acct] += cash
         acc.collateral_usd[self.fee_account] += fee_usd
+        self._touched.append(acct)  # `_touch`, inline on the hot path (capped per batch)
+        self.writes += 1
         return realized
 
     def _spot_transfer(
@@ -316,16 +389,22 @@ class Exchange(OrderEntry, MarketPhases):
         self.accounts.spot_lots[acct, a] += signed_lots
         self.accounts.collateral_usd[acct] -= signed_lots * spec.lot_size * price_usd + fee_usd
         self.accounts.collateral_usd[self.fee_account] += fee_usd
+        self._touched.append(acct)  # `_touch`, inline on the hot path (capped per batch)
+        self.writes += 1
 
     def _move_cash(self, src: int, dst: int, usd: float) -> None:
         """Move USD between two accounts' wallets (pools and vault are accounts too)."""
         self.accounts.collateral_usd[src] -= usd
         self.accounts.collateral_usd[dst] += usd
+        self._touch(src)
+        self._touch(dst)
 
     def _collect(self, payers: np.ndarray, amounts_usd: FloatArray, dst: int) -> None:
         """Move `amounts_usd[i]` from each payer's wallet to `dst` (vectorised haircut)."""
         np.subtract.at(self.accounts.collateral_usd, payers, amounts_usd)
         self.accounts.collateral_usd[dst] += float(np.sum(amounts_usd))
+        self._touched.extend(np.asarray(payers, dtype=np.int64).ravel().tolist())
+        self._touch(dst)
 
     def _transfer_position(
         self, src: int, dst: int, k: int, src_lots: int, price_usd: float
@@ -396,3 +475,10 @@ class Exchange(OrderEntry, MarketPhases):
             raise InvariantError("spot coins not conserved")
         if abs(self._funding_residual_usd) > REL_TOL * max(1.0, self._funding_gross_usd):
             raise InvariantError(f"funding not zero-sum: residual {self._funding_residual_usd!r}")
+        is_open = acc.qty_lots != 0
+        if (
+            np.any(self.long_lots != np.where(acc.qty_lots > 0, acc.qty_lots, 0).sum(axis=0))
+            or np.any(np.array(self._n_open) != is_open.sum(axis=1))
+            or self.users_in_position != int(is_open[~self.is_system].any(axis=1).sum())
+        ):
+            raise InvariantError("running position counts disagree with the positions")

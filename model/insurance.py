@@ -57,8 +57,10 @@ class InsurancePools:
         equity = self.equity_usd(self.accounts[p])
         if equity <= 0:
             return False
-        trigger, peak = self.cfg.drawdown_trigger, max(self._history[p], default=equity)
-        return trigger is None or equity >= (1.0 - trigger) * peak
+        trigger = self.cfg.drawdown_trigger
+        if trigger is None:
+            return True
+        return equity >= (1.0 - trigger) * max(self._history[p], default=equity)
 
     def takeover_lots(self, account: int, market: int, ratio: float, price_usd: float) -> int:
         """Lots of `market` a system account may still take at `price_usd` within its capacity.

@@ -31,6 +31,7 @@ from model.absorption import make_policy
 from model.insurance import InsurancePools
 from model.margin import maintenance_margin
 from model.risk_config import LiquidationConfig
+from model.risk_scan import RiskScanner
 
 DUST_USD = 1e-6
 """Equity closer to zero than this is rounding, not bad debt."""
@@ -43,6 +44,7 @@ class Liquidator:
         self.ex, self.cfg = ex, cfg
         self.pools = InsurancePools(ex, cfg)
         self.policy = make_policy(cfg.policy, ex, self.pools, cfg)
+        self.scanner = RiskScanner(ex)
         self.round = 0
 
     # ----------------------------------------------------------------------------- loop
@@ -64,7 +66,15 @@ class Liquidator:
         return done
 
     def scan(self) -> list[tuple[int, int | None]]:
-        """Units below maintenance: (account, None) for cross, (account, market) for isolated."""
+        """Units below maintenance: (account, None) for cross, (account, market) for isolated.
+
+        The test is `Exchange.risk_arrays`'s (equity < maintenance at the mark), run by
+        `RiskScanner`: vectorised over every account, incrementally on large books.
+        """
+        return self.scanner.scan()
+
+    def scan_reference(self) -> list[tuple[int, int | None]]:
+        """`scan` written directly on `Exchange.risk_arrays` (the reference the tests use)."""
         r = self.ex.risk_arrays()
         user = ~self.ex.is_system[: self.ex.accounts.n]
         cross = user & r["is_cross"].any(axis=1) & (r["cross_equity_usd"] < r["cross_mm_usd"])
@@ -101,7 +111,7 @@ class Liquidator:
     # ------------------------------------------------------------------------ liquidate
     def _liquidate(self, acct: int, iso_market: int | None) -> None:
         equity, mm, notional = self._unit_state(acct, iso_market)
-        if not notional:
+        if not any(notional.values()):  # an isolated unit lists its market even when flat
             if iso_market is None and equity < -DUST_USD:  # closed away by ADL while bankrupt
                 self.policy.cover_deficit(acct, 0, -equity, self.round)
             return

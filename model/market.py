@@ -11,6 +11,7 @@ from typing import Any
 
 import mesa
 import numpy as np
+from mesa.experimental.scenarios import Scenario as MesaScenario
 
 from agents.background import Arbitrageurs, NoiseTraders, ValueTraders
 from agents.basis import BasisTrader
@@ -24,7 +25,8 @@ from model.orders import Quotes
 from model.pricing import robust_index
 from model.recorder import Recorder
 from model.scenarios import scenario as named_scenario
-from model.summary import adl_summary, cascade_summary
+from model.snapshots import long_oi_share
+from model.summary import adl_summary, cascade_summary, retail_loss_share
 from model.universe import perp_spec, spot_spec
 from model.views import AccountsView, MarketView, accounts_view
 from model.world import World
@@ -145,6 +147,10 @@ class CascadeModel(mesa.Model):
         if isinstance(rng, str):
             rng = int(rng) if rng.strip() else None
         super().__init__(rng=rng)
+        if isinstance(scenario, MesaScenario):
+            # SolaraViz's Reset hands back Mesa's own `model.scenario` object under the same
+            # keyword; it carries none of our settings, so the default scenario applies
+            scenario = "shock"
         cfg = named_scenario(scenario) if isinstance(scenario, str) else scenario
         self.cfg = with_overrides(cfg, overrides) if overrides else cfg
         self.seed = int(rng) if rng is not None else int(self.rng.integers(2**62))
@@ -159,7 +165,7 @@ class CascadeModel(mesa.Model):
         self.initial_pools = np.array(self.exchange.liquidator.pools.balances_usd())
         self.recorder = Recorder(self.cfg.horizon_minutes, len(self.symbols), n_pools)
         self._index_history = np.full((self.cfg.horizon_minutes + 1, len(self.symbols)), np.nan)
-        self._crowding = float("nan")
+        self._crowding = self._long_share = float("nan")
         self._retail_redeposits_usd = 0.0
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
 
@@ -270,7 +276,7 @@ class CascadeModel(mesa.Model):
         ex, t = self.exchange, self.t
         ex.t = t
         fundamentals = self.world.step(t)
-        view, accounts = self.snapshot(), self.accounts_view()
+        view, accounts = self.snapshot(), accounts_view(ex, lazy=True)  # rows on demand
         intents = [i for trader in self.traders for i in trader.decide(view, accounts)]
         self.exchange_agent.match(intents)
         self._pay_deposit_requests()
@@ -281,6 +287,7 @@ class CascadeModel(mesa.Model):
         self._index_history[t + 1] = ex.prices.index_usd
         if t == self._crowding_minute:
             self._crowding = liquidatable_oi_share(ex, 0.05)
+            self._long_share = long_oi_share(ex, self.retail.account_ids)
         self.recorder.record(ex, fundamentals)
         self.t += 1
         if self.t >= self.cfg.horizon_minutes:
@@ -350,6 +357,7 @@ class CascadeModel(mesa.Model):
         )
         out.update(adl_summary(ev["adl"], ev["haircut"], ev["bad_debt"]))
         out["liquidatable_oi_within_5pct"] = self._pre_shock_crowding
+        out["long_oi_share_pre_shock"] = float(self._long_share)
         out["retail_liquidated_share"] = self._retail_liquidated_share()
         out["minutes"] = n
         return out
@@ -359,17 +367,22 @@ class CascadeModel(mesa.Model):
 
         Margin of a liquidated slice = its notional / the account's leverage setting.
         """
-        cohort = next(t for t in self.traders if isinstance(t, RetailCohort))
         is_retail = np.zeros(self.exchange.accounts.n, dtype=bool)
-        is_retail[cohort.account_ids] = True
-        lev = self.exchange.accounts.leverage
-        lost = sum(
-            row[8] / lev[row[2], row[3]]
-            for row in self.exchange.events.rows["liquidation"]
-            if is_retail[row[2]]
-        )
-        deposited = float(cohort.initial_deposit_usd.sum()) + self._retail_redeposits_usd
-        return lost / deposited if deposited > 0 else 0.0
+        is_retail[self.retail.account_ids] = True
+        rows = [r for r in self.exchange.events.rows["liquidation"] if is_retail[r[2]]]
+        notional = np.array([r[8] for r in rows], dtype=float)
+        lev = self.exchange.accounts.leverage[[r[2] for r in rows], [r[3] for r in rows]]
+        return retail_loss_share(notional, lev, self.retail_deposited_usd)
+
+    @property
+    def retail(self) -> RetailCohort:
+        """The retail cohort (the crowd of leveraged accounts)."""
+        return next(t for t in self.traders if isinstance(t, RetailCohort))
+
+    @property
+    def retail_deposited_usd(self) -> float:
+        """Retail money deposited: initial deposits plus re-deposits after ruin, USD."""
+        return float(self.retail.initial_deposit_usd.sum()) + self._retail_redeposits_usd
 
     @property
     def _pre_shock_crowding(self) -> float:

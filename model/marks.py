@@ -33,6 +33,11 @@ class MarketPrices:
         self._basis = BasisAverager(n, max(1, BASIS_WINDOW_MINUTES // step_minutes))
         self._premium = [PremiumAccumulator(1) for _ in self.specs]
         self.premium = np.zeros(n)
+        rules = sorted({s.mark_rule for s in self.specs})  # a fixed order in every process
+        self._rule_cols = [
+            (rule, np.array([k for k, s in enumerate(self.specs) if s.mark_rule == rule]))
+            for rule in rules
+        ]
 
     def minutes_to_funding(self, t: int) -> FloatArray:
         """Minutes until each market's next settlement at step t."""
@@ -50,14 +55,14 @@ class MarketPrices:
         Used between liquidation rounds: fills moved the last price, but no new basis sample
         is taken, so the 5-minute average keeps its five one-minute samples.
         """
-        for rule in sorted({s.mark_rule for s in self.specs}):  # a fixed order in every process
-            cols = [k for k, s in enumerate(self.specs) if s.mark_rule == rule]
+        to_funding = self.minutes_to_funding(t)
+        for rule, cols in self._rule_cols:
             self.mark_usd[cols] = mark_price(
                 rule,
                 index_usd=self.index_usd[cols],
                 last_price_usd=self.last_usd[cols],
                 last_funding_rate=self.funding_rate[cols],
-                minutes_to_funding=self.minutes_to_funding(t)[cols],
+                minutes_to_funding=to_funding[cols],
                 interval_minutes=self.interval_minutes[cols],
                 ma_basis_usd=self._basis.value[cols],
             )

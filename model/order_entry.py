@@ -6,6 +6,8 @@ move money only through its primitives (`_fill`, `_apply_position`, `_spot_trans
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Iterable
 
 import numpy as np
@@ -13,6 +15,11 @@ import numpy as np
 from model.orderbook import OrderBook
 from model.orders import Order, OrderOutcome, Quotes
 from model.types import OrderKind, RejectReason, Venue
+
+_KINDS = tuple(OrderKind)
+_INTEGERS = (int, np.integer)  # for isinstance, built once (not `int | np.integer` per call)
+TOUCHED_CAP = 1 << 20
+"""Rows remembered as written before the engine notes "every row" instead."""
 
 
 class OrderEntry:
@@ -23,8 +30,10 @@ class OrderEntry:
         """Submit a step's orders in an order randomised by the exchange's own stream."""
         batch = list(orders)
         outcomes: list[OrderOutcome | None] = [None] * len(batch)
-        for i in self.rng.permutation(len(batch)):
+        for i in self.rng.permutation(len(batch)).tolist():
             outcomes[i] = self.submit(batch[i])
+        if len(self._touched) > TOUCHED_CAP:  # the fills' rows, kept unchecked on the hot path
+            self._touch_all()
         return outcomes  # type: ignore[return-value]
 
     def submit(self, order: Order) -> OrderOutcome:
@@ -39,14 +48,14 @@ class OrderEntry:
         return self._submit_perp(order)
 
     def _basic_check(self, order: Order) -> RejectReason | None:
-        if not self._is_account(order.account) or self.is_system[order.account]:
+        if not self._is_account(order.account) or self._is_system[order.account]:
             return RejectReason.UNKNOWN_ACCOUNT
         if order.venue not in (Venue.PERP, Venue.SPOT):
             return RejectReason.UNKNOWN_MARKET
         specs = self.perps if order.venue == Venue.PERP else self.spots
-        if not isinstance(order.market, int | np.integer) or not 0 <= order.market < len(specs):
+        if not isinstance(order.market, _INTEGERS) or not 0 <= order.market < len(specs):
             return RejectReason.UNKNOWN_MARKET
-        if order.side not in (1, -1) or order.kind not in tuple(OrderKind):
+        if order.side not in (1, -1) or order.kind not in _KINDS:
             return RejectReason.INVALID_KIND
         if not _is_positive_number(order.qty):
             return RejectReason.INVALID_QTY
@@ -92,10 +101,11 @@ class OrderEntry:
         if order.venue == Venue.PERP:
             ref_usd = float(self.prices.mark_usd[order.market])
         else:
-            ref_usd = float(self.spot_price_usd()[order.market])
-        ref = ref_usd / tick if np.isfinite(ref_usd) and ref_usd > 0 else float(best)
+            k = self._perp_of_spot.get(order.market)  # spot_price_usd() of this asset
+            ref_usd = float(self.prices.index_usd[k]) if k is not None else math.nan
+        ref = ref_usd / tick if math.isfinite(ref_usd) and ref_usd > 0 else float(best)
         edge = ref * (1.0 + order.side * self.market_order_band)
-        return max(1, int(np.floor(edge)) if order.side > 0 else int(np.ceil(edge)))
+        return max(1, math.floor(edge) if order.side > 0 else math.ceil(edge))
 
     def _submit_perp(self, order: Order) -> OrderOutcome:
         acct, k, spec = order.account, order.market, self.perps[order.market]
@@ -134,7 +144,7 @@ class OrderEntry:
     ) -> RejectReason | None:
         spec = self.perps[order.market]
         new_abs = abs(pos + order.side * lots)
-        if lev > spec.tiers.max_leverage_at(new_abs * spec.lot_size * price_usd):
+        if lev > _max_leverage_at(spec.tiers, new_abs * spec.lot_size * price_usd):
             return RejectReason.LEVERAGE_ABOVE_TIER_MAX
         if order.reduce_only:
             return None
@@ -228,48 +238,73 @@ class OrderEntry:
         are skipped (post-only).
         """
         acct, m, venue = quotes.account, quotes.market, quotes.venue
-        if not self._is_account(acct) or self.is_system[acct]:
+        if not self._is_account(acct) or self._is_system[acct]:
             return 0
         is_perp = venue == Venue.PERP
         spec = (self.perps if is_perp else self.spots)[m]
         book = (self.perp_books if is_perp else self.spot_books)[m]
+        orders, margin = self._orders, self._order_margin_usd
+        # release each old order's reserve as `_forget_order` does, in Python floats
+        held = float(margin[acct])
         for oid in book.open_orders(acct):
             book.cancel(oid)
-            self._forget_order(venue, m, oid, None)
+            rec = orders.get((venue, m, oid))
+            if rec is None or rec[0] != acct:
+                margin[acct] = held
+                self._forget_order(venue, m, oid, None)
+                held = float(margin[acct])
+                continue
+            del orders[(venue, m, oid)]
+            held += -rec[3] * rec[2]
+            if not is_perp and rec[1] < 0:
+                self._spot_reserved_lots[acct, m] -= rec[3]
+            if abs(held) < 1e-9:  # clear float dust
+                held = 0.0
+        margin[acct] = held
         if is_perp:
             self.accounts.leverage[acct, m] = quotes.leverage
         budget = max(0.0, self.available_usd(acct))
         coins = (
-            int(self.accounts.spot_lots[acct, m] - self.spot_reserved_lots[acct, m])
+            int(self.accounts.spot_lots[acct, m] - self._spot_reserved_lots[acct, m])
             if not is_perp
             else 0
         )
         posted = 0
+        tick, lot, leverage, buy_cost = spec.tick_size, spec.lot_size, quotes.leverage, None
+        if not is_perp:
+            buy_cost = 1 + spec.taker_fee
         for side, levels in ((1, quotes.bids), (-1, quotes.asks)):
             room = budget
             best = book.best_ask() if side > 0 else book.best_bid()  # its own side is empty
+            ladder: list[tuple[int, int, float]] = []  # (lots, ticks, cost) that fit
             for price, qty in levels:
-                ratio = price / spec.tick_size  # 1e-9 absorbs float error of n·tick
-                ticks = int(np.floor(ratio + 1e-9)) if side > 0 else int(np.ceil(ratio - 1e-9))
-                lots = int(qty / spec.lot_size + 1e-9)
+                ratio = price / tick  # 1e-9 absorbs float error of n·tick
+                ticks = math.floor(ratio + 1e-9) if side > 0 else math.ceil(ratio - 1e-9)
+                lots = int(qty / lot + 1e-9)
                 if ticks <= 0 or lots <= 0 or (best is not None and side * (ticks - best) >= 0):
                     continue
-                notional = lots * spec.lot_size * ticks * spec.tick_size
+                notional = lots * lot * ticks * tick
                 if is_perp:
-                    cost = notional / quotes.leverage
+                    cost = notional / leverage
                 elif side > 0:
-                    cost = notional * (1 + spec.taker_fee)
+                    cost = notional * buy_cost
                 else:
                     lots, cost = min(lots, coins), 0.0
                     coins -= lots
                 if lots <= 0 or cost > room:
                     break
                 room -= cost
-                res = book.submit(acct, side, lots, ticks, post_only=True)
-                self._remember_order(
-                    venue, m, res.order_id, acct, side, res.rested_lots, cost / lots
-                )
+                ladder.append((lots, ticks, cost))
+            # post-only, but none can cross: crossing levels were skipped against `best`
+            oids = book.rest_many(acct, side, [(lots, ticks) for lots, ticks, _ in ladder])
+            for oid, (lots, _, cost) in zip(oids, ladder, strict=True):
+                # `_remember_order`, in Python floats
+                orders[(venue, m, oid)] = [acct, side, cost / lots, lots]
+                held += lots * (cost / lots)
+                if not is_perp and side < 0:
+                    self._spot_reserved_lots[acct, m] += lots
                 posted += 1
+        margin[acct] = held
         return posted
 
     # ------------------------------------------------------------- resting order reserves
@@ -293,13 +328,14 @@ class OrderEntry:
         rec = self._orders[key]
         acct, side, per_lot = rec[0], rec[1], rec[2]
         rec[3] += lots
-        self.order_margin_usd[acct] += lots * per_lot
+        margin = self._order_margin_usd  # the buffer: acct < n
+        margin[acct] += lots * per_lot
         if key[0] == Venue.SPOT and side < 0:
-            self.spot_reserved_lots[acct, key[1]] += lots
+            self._spot_reserved_lots[acct, key[1]] += lots
         if rec[3] <= 0:
             del self._orders[key]
-            if abs(self.order_margin_usd[acct]) < 1e-9:  # clear float dust
-                self.order_margin_usd[acct] = 0.0
+            if abs(margin[acct]) < 1e-9:  # clear float dust
+                margin[acct] = 0.0
 
     def _forget_order(self, venue: Venue, market: int, oid: int, lots: int | None) -> None:
         """Release the reserve of `lots` of a resting order (all that is left when None)."""
@@ -345,7 +381,16 @@ def _resize(arr: np.ndarray, n: int, fill: object) -> np.ndarray:
     return out
 
 
+def _max_leverage_at(tiers, notional_usd: float) -> float:
+    """`tiers.max_leverage_at` for one notional: bisect on the floors (same bracket)."""
+    if not notional_usd >= 0.0:
+        return tiers.max_leverage_at(notional_usd)  # raises, naming the bad notional
+    return tiers.max_leverage[bisect_right(tiers.floors_usd, notional_usd) - 1]
+
+
 def _is_positive_number(x: object) -> bool:
+    if type(x) is float:  # the common case, without numpy's scalar machinery
+        return x > 0 and math.isfinite(x)
     return (
         isinstance(x, int | float | np.number)
         and not isinstance(x, bool)

@@ -23,6 +23,7 @@ from numbers import Integral
 
 BUY, SELL = 1, -1
 _OWNER, _SIDE, _PRICE, _LOTS = range(4)  # fields of an order record
+_LEVEL_QUEUE, _LEVEL_LOTS, _LEVEL_LIVE = range(3)  # fields of a price level
 _COMPACT_SLACK = 16  # dead ids tolerated in a level deque beyond the number of live ones
 _BAND_REL_TOL = 1e-9  # keeps depth bands inclusive at their edges despite float rounding
 
@@ -60,6 +61,8 @@ def _as_int(field: str, value: object) -> int:
 
 def _as_side(side: object) -> int:
     """Return `side` as BUY (1) or SELL (-1), or raise ValueError."""
+    if type(side) is int and side in (BUY, SELL):  # the common case, without the ABC check
+        return side
     if isinstance(side, bool) or not isinstance(side, Integral) or side not in (BUY, SELL):
         raise ValueError(f"side must be BUY (1) or SELL (-1), got {side!r}")
     return int(side)
@@ -76,9 +79,8 @@ class OrderBook:
         self.tick_size = float(tick_size)
         self.lot_size = float(lot_size)
         self._keys: dict[int, list[int]] = {BUY: [], SELL: []}  # price*side ascending, best last
-        self._queue: dict[int, dict[int, deque[int]]] = {BUY: {}, SELL: {}}  # FIFO ids per price
-        self._level_lots: dict[int, dict[int, int]] = {BUY: {}, SELL: {}}
-        self._level_live: dict[int, dict[int, int]] = {BUY: {}, SELL: {}}  # live ids per price
+        # price -> [FIFO ids (deque), total lots, live ids] per side
+        self._levels: dict[int, dict[int, list]] = {BUY: {}, SELL: {}}
         self._orders: dict[int, list[int]] = {}  # id -> [owner, side, price_ticks, remaining_lots]
         self._by_owner: dict[int, set[int]] = {}
         self._next_id = 1
@@ -116,13 +118,38 @@ class OrderBook:
             raise ValueError("post_only requires limit_ticks, got limit_ticks=None")
         if post_only and self._crosses(side, limit_ticks):
             return OrderResult(-1, (), 0, 0, qty_lots, ())
-        fills, stp_cancelled = self._match(owner, side, qty_lots, limit_ticks)
-        filled_lots = sum(fill.qty_lots for fill in fills)
-        left_lots = qty_lots - filled_lots
+        fills, stp_cancelled, left_lots = self._match(owner, side, qty_lots, limit_ticks)
+        filled_lots = qty_lots - left_lots  # = Σ fill.qty_lots
         if left_lots and limit_ticks is not None and not ioc:
             order_id = self._rest(owner, side, left_lots, limit_ticks)
             return OrderResult(order_id, fills, filled_lots, left_lots, 0, stp_cancelled)
         return OrderResult(-1, fills, filled_lots, 0, left_lots, stp_cancelled)
+
+    def rest(self, owner: int, side: int, qty_lots: int, limit_ticks: int) -> int:
+        """Rest a limit order known not to cross (a maker's ladder); return its id.
+
+        The same as a post-only `submit` that does not cross, without its matching pass.
+
+        Raises:
+            ValueError: bad side, size or price, or the order would cross.
+        """
+        return self.rest_many(owner, side, [(qty_lots, limit_ticks)])[0]
+
+    def rest_many(self, owner: int, side: int, orders: list[tuple[int, int]]) -> list[int]:
+        """`rest` each (qty_lots, limit_ticks) of one side in turn; return their ids.
+
+        Raises:
+            ValueError: bad side, size or price, or an order would cross (nothing rests).
+        """
+        side = _as_side(side)
+        for qty_lots, limit_ticks in orders:
+            _as_int("qty_lots", qty_lots)
+            _as_int("limit_ticks", limit_ticks)
+        if orders:  # the most aggressive price decides: the opposite side does not move
+            edge = max(t for _, t in orders) if side == BUY else min(t for _, t in orders)
+            if self._crosses(side, edge):
+                raise ValueError(f"rest: a {side:+d} order at {edge} ticks would cross")
+        return [self._rest(owner, side, int(q), int(t)) for q, t in orders]
 
     def cancel(self, order_id: int) -> int:
         """Cancel a resting order; return the lots cancelled (0 if unknown or already gone)."""
@@ -173,6 +200,40 @@ class OrderBook:
         tick_lots = sum(self._band_tick_lots(s, lo_ticks, hi_ticks) for s in sides)
         return tick_lots * self.tick_size * self.lot_size
 
+    def depth_usd_bands(self, pcts: tuple[float, ...]) -> list[float]:
+        """`depth_usd(p)` (both sides) for every p in `pcts`, in one walk of each side.
+
+        Levels inside a band are a prefix of the walk from the best price outward, so one
+        running sum per side, read off as each band ends, gives the same integer totals.
+        """
+        if any(not (math.isfinite(p) and p >= 0) for p in pcts):
+            raise ValueError(f"pcts must be finite fractions >= 0, got {pcts!r}")
+        ref_ticks = self._reference_ticks()
+        if ref_ticks is None:
+            return [0.0] * len(pcts)
+        tol_ticks = _BAND_REL_TOL * ref_ticks
+        order = sorted(range(len(pcts)), key=pcts.__getitem__)
+        bands = [
+            (ref_ticks * (1 - pcts[i]) - tol_ticks, ref_ticks * (1 + pcts[i]) + tol_ticks)
+            for i in order
+        ]
+        totals = [0] * len(pcts)
+        for side in (BUY, SELL):
+            running, j = 0, 0
+            for price, lots in self._walk(side):
+                while j < len(bands) and not bands[j][0] <= price <= bands[j][1]:
+                    totals[j] += running
+                    j += 1
+                if j == len(bands):
+                    break
+                running += price * lots
+            for rest in range(j, len(bands)):
+                totals[rest] += running
+        out = [0.0] * len(pcts)
+        for j, i in enumerate(order):
+            out[i] = totals[j] * self.tick_size * self.lot_size
+        return out
+
     def impact_price(self, side: int, notional_usd: float) -> float | None:
         """Return the average USD price a taker of `side` gets for `notional_usd`; never mutates.
 
@@ -214,9 +275,9 @@ class OrderBook:
 
     def _walk(self, side: int):
         """Yield (price_ticks, total_lots) of `side` from the best level outward."""
-        level_lots = self._level_lots[side]
+        levels = self._levels[side]
         for key in reversed(self._keys[side]):
-            yield key * side, level_lots[key * side]
+            yield key * side, levels[key * side][_LEVEL_LOTS]
 
     def _reference_ticks(self) -> float | None:
         bid, ask = self._best(BUY), self._best(SELL)
@@ -240,11 +301,14 @@ class OrderBook:
 
     def _match(
         self, owner: int, side: int, qty_lots: int, limit_ticks: int | None
-    ) -> tuple[tuple[Fill, ...], tuple[int, ...]]:
-        """Take liquidity from the opposite side, best level first, FIFO within a level."""
+    ) -> tuple[tuple[Fill, ...], tuple[int, ...], int]:
+        """Take liquidity from the opposite side, best level first, FIFO within a level.
+
+        Returns the fills, the taker's own orders cancelled by self-trade prevention, and the
+        lots left unfilled.
+        """
         book_side = -side
-        keys, queues = self._keys[book_side], self._queue[book_side]
-        level_lots = self._level_lots[book_side]
+        keys, levels, orders = self._keys[book_side], self._levels[book_side], self._orders
         fills: list[Fill] = []
         stp_cancelled: list[int] = []
         left_lots = qty_lots
@@ -252,10 +316,11 @@ class OrderBook:
             price = keys[-1] * book_side
             if limit_ticks is not None and (limit_ticks - price) * side < 0:
                 break
-            queue = queues[price]
+            level = levels[price]
+            queue = level[_LEVEL_QUEUE]
             while left_lots and queue:
                 order_id = queue[0]
-                order = self._orders.get(order_id)
+                order = orders.get(order_id)
                 if order is None:  # lazily cancelled earlier
                     queue.popleft()
                 elif order[_OWNER] == owner:
@@ -267,29 +332,34 @@ class OrderBook:
                     fills.append(Fill(order[_OWNER], order_id, price, take_lots))
                     left_lots -= take_lots
                     order[_LOTS] -= take_lots
-                    level_lots[price] -= take_lots
+                    level[_LEVEL_LOTS] -= take_lots
                     if order[_LOTS] == 0:
                         queue.popleft()
                         self._unlink(order_id)
-            if level_lots[price] == 0:
+            if level[_LEVEL_LOTS] == 0:
                 keys.pop()
-                self._forget_level(book_side, price)
-        return tuple(fills), tuple(stp_cancelled)
+                del levels[price]
+        return tuple(fills), tuple(stp_cancelled), left_lots
 
     def _rest(self, owner: int, side: int, lots: int, price: int) -> int:
         """Append a new order at the back of its level's queue; return its id."""
         order_id = self._next_id
         self._next_id += 1
         self._orders[order_id] = [owner, side, price, lots]
-        self._by_owner.setdefault(owner, set()).add(order_id)
-        if price not in self._level_lots[side]:
+        owned = self._by_owner.get(owner)
+        if owned is None:
+            self._by_owner[owner] = {order_id}
+        else:
+            owned.add(order_id)
+        levels = self._levels[side]
+        level = levels.get(price)
+        if level is None:
             insort(self._keys[side], price * side)
-            self._queue[side][price] = deque()
-            self._level_lots[side][price] = 0
-            self._level_live[side][price] = 0
-        self._queue[side][price].append(order_id)
-        self._level_lots[side][price] += lots
-        self._level_live[side][price] += 1
+            levels[price] = [deque((order_id,)), lots, 1]
+        else:
+            level[_LEVEL_QUEUE].append(order_id)
+            level[_LEVEL_LOTS] += lots
+            level[_LEVEL_LIVE] += 1
         return order_id
 
     def _unlink(self, order_id: int) -> int:
@@ -299,20 +369,19 @@ class OrderBook:
         owned.discard(order_id)
         if not owned:
             del self._by_owner[owner]
-        self._level_lots[side][price] -= lots
-        self._level_live[side][price] -= 1
+        level = self._levels[side][price]
+        level[_LEVEL_LOTS] -= lots
+        level[_LEVEL_LIVE] -= 1
         return lots
 
     def _tidy_level(self, side: int, price: int) -> None:
         """Remove an emptied level, or compact its deque once dead ids outnumber live ones."""
-        if self._level_lots[side][price] == 0:
+        level = self._levels[side][price]
+        if level[_LEVEL_LOTS] == 0:
             keys = self._keys[side]
             del keys[bisect_left(keys, price * side)]
-            self._forget_level(side, price)
+            del self._levels[side][price]
             return
-        queue = self._queue[side][price]
-        if len(queue) > 2 * self._level_live[side][price] + _COMPACT_SLACK:
-            self._queue[side][price] = deque(i for i in queue if i in self._orders)
-
-    def _forget_level(self, side: int, price: int) -> None:
-        del self._queue[side][price], self._level_lots[side][price], self._level_live[side][price]
+        queue = level[_LEVEL_QUEUE]
+        if len(queue) > 2 * level[_LEVEL_LIVE] + _COMPACT_SLACK:
+            level[_LEVEL_QUEUE] = deque(i for i in queue if i in self._orders)

@@ -68,6 +68,7 @@ class MarketPhases:
             acc.isolated_margin_usd[:, k] -= np.where(iso, pay, 0.0)
             acc.collateral_usd[:] -= np.where(iso, 0.0, pay)
             acc.funding_paid_usd[:, k] += pay
+            self._touch_all()
             self._funding_residual_usd = float(pay.sum())
             self._funding_gross_usd = float(np.abs(pay).sum())
             self.events.add(

@@ -45,12 +45,11 @@ class Recorder:
         s["mark_usd"][t] = prices.mark_usd
         s["last_usd"][t] = prices.last_usd
         s["funding_rate"][t] = prices.funding_rate
-        lots = ex.accounts.qty_lots
-        long_lots = np.where(lots > 0, lots, 0).sum(axis=0)
-        s["oi_long_usd"][t] = long_lots * ex.perp_lot_sizes * prices.mark_usd
+        s["oi_long_usd"][t] = ex.long_lots * ex.perp_lot_sizes * prices.mark_usd  # running
         for k, book in enumerate(ex.perp_books):
-            s["depth_1pct_usd"][t, k] = book.depth_usd(0.01)
-            s["depth_2pct_usd"][t, k] = book.depth_usd(0.02)
+            s["depth_1pct_usd"][t, k], s["depth_2pct_usd"][t, k] = book.depth_usd_bands(
+                (0.01, 0.02)
+            )
             bid, ask = book.best_bid(), book.best_ask()
             s["spread_bps"][t, k] = (ask - bid) / (ask + bid) * 2e4 if bid and ask else np.nan
         self._aggregate_events(ex, t)
@@ -58,8 +57,7 @@ class Recorder:
         self.pool_usd[t] = pools.balances_usd()
         if pools.vault is not None:
             self.vault_usd[t] = pools.equity_usd(pools.vault)
-        user = ~ex.is_system
-        self.accounts_in_position[t] = int((lots[user] != 0).any(axis=1).sum())
+        self.accounts_in_position[t] = ex.users_in_position  # a running count (exchange.py)
         self.n += 1
 
     def _aggregate_events(self, ex, t: int) -> None:

@@ -10,6 +10,9 @@ import numpy as np
 
 from model.types import FloatArray
 
+PRE_SHOCK_MINUTES = 60
+"""Window before the first shock over which the early-warning premium is averaged."""
+
 
 def drawdown(prices: FloatArray, start: int) -> float:
     """Peak-to-trough fall of a price series from minute `start` on, as a fraction."""
@@ -52,6 +55,8 @@ def cascade_summary(
         out[f"drawdown_{sym}"] = dd
         out[f"fundamental_drop_{sym}"] = fall
         out[f"amplification_{sym}"] = dd / fall if fall > 0 else float("nan")
+    amps = [out[f"amplification_{sym}"] for sym in symbols]
+    out["mean_amplification"] = float(np.nanmean(amps)) if np.isfinite(amps).any() else 0.0
     per_minute = (long_ + short).sum(axis=1)
     out["peak_minute_liq_share"], out["top_decile_minute_share"] = time_concentration(per_minute)
     oi = series["oi_long_usd"].sum(axis=1)
@@ -59,6 +64,9 @@ def cascade_summary(
     before = oi[shock_start - 1] if shock_start > 0 else float(np.nanmean(oi))
     out["oi_before_usd"] = float(before)
     out["liq_over_oi"] = total / before if before > 0 else float("nan")
+    # the cascade itself: what is liquidated from the shock on (the warm-up has its own churn)
+    after = float(per_minute[shock_start:].sum())
+    out["liq_over_oi_after_shock"] = after / before if before > 0 else float("nan")
     out["oi_drop_frac"] = float(1.0 - np.nanmin(oi[shock_start:]) / before) if before > 0 else 0.0
     pools_total = pool_usd.sum(axis=1)
     out["insurance_min_usd"] = float(np.nanmin(pools_total))
@@ -66,23 +74,67 @@ def cascade_summary(
     out["insurance_depleted_pools"] = int(depleted.sum())
     funding = series["funding_rate"][: max(1, shock_start)]
     out["max_funding_rate_pre_shock"] = float(np.nanmax(funding))
+    out["perp_premium_pre_shock"] = premium_before(series, shock_start)
     return out
+
+
+def premium_before(series: dict[str, FloatArray], shock_start: int) -> float:
+    """Open-interest-weighted mean perp premium, (last − index) / index, before the shock.
+
+    Averaged over the `PRE_SHOCK_MINUTES` before `shock_start` (the first minute when there is
+    no shock). Crowded longs lift the perp over spot before they pay for it: the settled
+    funding rate follows only at the next 8-hour settlement (exchange-mechanics.md §2.5).
+    """
+    window = slice(max(0, shock_start - PRE_SHOCK_MINUTES), max(1, shock_start))
+    premium = series["last_usd"][window] / series["index_usd"][window] - 1.0
+    oi = series["oi_long_usd"][window]
+    ok = np.isfinite(premium) & np.isfinite(oi)
+    weight = float(oi[ok].sum())
+    return float((premium[ok] * oi[ok]).sum() / weight) if weight > 0 else float("nan")
 
 
 def adl_summary(
     adl_rows: list[tuple], haircut_rows: list[tuple], bad_debt_rows: list[tuple]
 ) -> dict[str, float]:
-    """ADL count and notional, overshoot (taken + haircuts − needed), hedge breaks, bad debt."""
-    qty = np.array([r[6] for r in adl_rows], dtype=float)
-    price = np.array([r[7] for r in adl_rows], dtype=float)
-    taken = sum(r[10] for r in adl_rows) + sum(r[5] for r in haircut_rows)
-    needed = sum(r[11] for r in adl_rows)
+    """ADL count and notional, overshoot (taken + haircuts − needed), top winner, hedge breaks,
+    bad debt. The top winner is the account that gave up most (ADL value taken + haircuts).
+
+    Sums are numpy sums over float arrays, so the result does not depend on whether the rows
+    hold Python or numpy floats (a saved run's tables give the live numbers bit for bit).
+    """
+    adl = _columns(adl_rows, (3, 6, 7, 10, 11, 12))
+    cut = _columns(haircut_rows, (3, 5))
+    taken = float(adl[10].sum() + cut[5].sum())
+    needed = float(adl[11].sum())
+    accounts, who = np.unique(np.concatenate([adl[3], cut[3]]), return_inverse=True)
+    per_winner = np.bincount(who, np.concatenate([adl[10], cut[5]]), len(accounts))
+    top = float(per_winner.max()) if len(accounts) else 0.0
     return {
         "adl_events": len(adl_rows),
-        "adl_notional_usd": float((qty * price).sum()),
-        "adl_needed_usd": float(needed),
-        "adl_taken_usd": float(taken),
-        "adl_overshoot_usd": float(max(0.0, taken - needed)),
-        "hedge_breaks": int(sum(bool(r[12]) for r in adl_rows)),
-        "bad_debt_usd": float(sum(r[4] for r in bad_debt_rows)),
+        "adl_notional_usd": float((adl[6] * adl[7]).sum()),
+        "adl_needed_usd": needed,
+        "adl_taken_usd": taken,
+        "adl_overshoot_usd": max(0.0, taken - needed),
+        "adl_top_winner_usd": top,
+        "adl_top_winner_share": top / taken if taken > 0 else 0.0,
+        "hedge_breaks": int(np.count_nonzero(adl[12])),
+        "bad_debt_usd": float(_columns(bad_debt_rows, (4,))[4].sum()),
     }
+
+
+def _columns(rows: list[tuple], indices: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """Float columns of event rows by position (empty arrays when there are no rows)."""
+    return {i: np.array([r[i] for r in rows], dtype=float) for i in indices}
+
+
+def retail_loss_share(
+    notional_usd: FloatArray, leverage: FloatArray, deposited_usd: float
+) -> float:
+    """Margin of liquidated retail slices / retail money deposited.
+
+    Σ notional_i / leverage_i over the retail liquidation events (a slice's margin is its
+    notional over the account's leverage setting), divided by `deposited_usd`; 0 if nothing
+    was deposited.
+    """
+    lost = float(np.sum(np.asarray(notional_usd, float) / np.asarray(leverage, float)))
+    return lost / deposited_usd if deposited_usd > 0 else 0.0

@@ -131,6 +131,29 @@ def test_value_buys_spot_below_fundamental() -> None:
     assert orders == [Order(0, 0, BUY, pytest.approx(10.101), venue=Venue.SPOT)]
 
 
+def test_value_buying_shrinks_with_risk_off_selling_does_not() -> None:
+    # the 1 % gap above at risk-off 0.8: buying × (1 − 0.5 · 0.8) = 0.6 → 600k USD / 99,000
+    # = 6.0606 BTC → 6.0606 (lot 0.0001)
+    below = {"spot_bid_usd": np.array([98_990.0, 1.0]), "spot_ask_usd": np.array([99_010.0, 1.0])}
+    (buy,) = make(ValueTraders).decide(make_view(risk_off=0.8, **below), make_accounts())
+    assert buy.qty == pytest.approx(6.0606)
+    above = {"spot_bid_usd": np.array([100_000.0, 1.0149]), "spot_ask_usd": np.array([1e5, 1.0151])}
+    (sell,) = make(ValueTraders).decide(make_view(risk_off=0.8, **above), make_accounts())
+    assert sell.qty == 73_891.0  # as without risk-off
+
+
+def test_noise_thins_with_risk_off() -> None:
+    # mean 0.02 · 2M · (1 − 0.75) = 10k USD a draw; 800 draws → standard error ≈ 350 USD
+    agent = make(NoiseTraders, 3)
+    notional = [
+        o.qty * BTC_USD
+        for t in range(400)
+        for o in agent.decide(make_view(t=t, risk_off=0.75), make_accounts())
+        if o.market == 0
+    ]
+    assert np.mean(notional) == pytest.approx(10_000, rel=0.12)
+
+
 def test_value_sells_spot_above_fundamental_and_ignores_dead_band() -> None:
     # ALT spot 1.015 vs 1.00: gap −1.5 % → min(0.5 · 0.015 · 100, 1) = 0.75 · 100k USD / 1.015
     # = 73,891.6 → 73,891 ALT; BTC at 1 bp from fundamental is inside its 2 bp dead band

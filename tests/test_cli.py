@@ -31,8 +31,6 @@ def test_cascade_demo_prints_both_tables(capsys):
         (["sweep", "levrage-shock"], "did you mean leverage-shock"),
         (["sweep", "stop-loss", "--seeds", "0"], "--seeds must be >= 1"),
         (["sweep", "stop-loss", "--size", "huge"], "--size must be one of"),
-        (["plot", "results/x"], "not built yet"),
-        (["demo"], "not built yet"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv, message, capsys):

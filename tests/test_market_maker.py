@@ -15,9 +15,12 @@ import pytest
 
 from agents.market_maker import (
     DEPTH_EXPONENT,
+    MAX_BASIS,
     MAX_SKEW_LEVELS,
     RAMP_MINUTES,
+    SPOT_ANCHOR,
     MarketMaker,
+    basis_fraction,
     level_weights,
 )
 from model.config import AssetConfig, MakerConfig
@@ -39,6 +42,7 @@ MAKER_CFG = MakerConfig(
     inventory_skew=0.5,
     vol_widen=1_000.0,
     pull_vol=0.004,
+    basis_skew_bps=0.0,  # the perp's basis shift has its own tests
     requote_minutes=1,
 )
 START_SPOT = (50.0, 500_000.0)
@@ -247,6 +251,41 @@ def test_long_inventory_lowers_both_sides() -> None:
     # (and triggers a hedge)
     big = make_maker().decide(make_view(), make_accounts(qty=(20.0, 0.0)))
     assert quotes_of(big, 0, Venue.PERP).asks[0][0] == pytest.approx(100_010.0)
+
+
+def test_basis_fraction_prices_the_perp_inventory_carried() -> None:
+    # short 3 depths of perp at 3 bp per depth: perp quoted 9 bp rich; long → cheap; capped
+    depth = np.array([1e6, 1e6, 1e6])
+    got = basis_fraction(np.array([-3e6, 2e6, -1e12]), depth, 3.0)
+    np.testing.assert_allclose(got, [9e-4, -6e-4, MAX_BASIS])
+
+
+def test_short_perp_maker_quotes_the_perp_rich_and_leaves_spot_alone() -> None:
+    # short 20 BTC perp = 2M USD = 1 depth (2M) → basis = 3 bp · 1 = +3 bp on the perp ladder;
+    # the perp's best bid moves from the unshifted ladder's by a factor 1.0003 (± one tick)
+    cfg = dataclasses.replace(MAKER_CFG, basis_skew_bps=3.0)
+    accts = make_accounts(qty=(-20.0, 0.0))
+    plain = quotes_of(make_maker().decide(make_view(), accts), 0, Venue.PERP)
+    rich = quotes_of(make_maker(cfg).decide(make_view(), accts), 0, Venue.PERP)
+    assert rich.bids[0][0] == pytest.approx(plain.bids[0][0] * 1.0003, abs=1.0)
+    assert rich.asks[0][0] == pytest.approx(plain.asks[0][0] * 1.0003, abs=1.0)
+    spot_plain = quotes_of(make_maker().decide(make_view(), accts), 0, Venue.SPOT)
+    spot_rich = quotes_of(make_maker(cfg).decide(make_view(), accts), 0, Venue.SPOT)
+    assert spot_rich.bids == spot_plain.bids
+
+
+def test_spot_leans_to_the_fundamental_perp_stays_on_the_index() -> None:
+    # fundamental 10 % under a stale index: the spot ladder moves down by 0.9^SPOT_ANCHOR
+    # (± one tick), the perp ladder stays on the index
+    lagging = make_view(fundamental_usd=np.array([0.9 * BTC_USD, ALT_USD]))
+    calm = quotes_of(make_maker().decide(make_view(), make_accounts()), 0, Venue.SPOT)
+    spot = quotes_of(make_maker().decide(lagging, make_accounts()), 0, Venue.SPOT)
+    assert spot.bids[0][0] == pytest.approx(0.9**SPOT_ANCHOR * calm.bids[0][0], abs=0.02)
+    perp = quotes_of(make_maker().decide(lagging, make_accounts()), 0, Venue.PERP)
+    assert (
+        perp.bids
+        == quotes_of(make_maker().decide(make_view(), make_accounts()), 0, Venue.PERP).bids
+    )
 
 
 def test_spot_inventory_above_start_counts_as_long() -> None:

@@ -89,6 +89,15 @@ def test_more_high_leverage_accounts_liquidate_more_of_open_interest():
     assert all(b > a for a, b in pairwise(means)), means
 
 
+def test_more_high_leverage_accounts_amplify_the_shock_more():
+    """Seed mean of amplification (mark drawdown / fundamental drop, mean over assets)."""
+    means = [
+        mean(shock_runs(**{"retail.high_leverage_share": s}), "mean_amplification")
+        for s in LEVERAGE_LEVELS
+    ]
+    assert all(b > a for a, b in pairwise(means)), means
+
+
 def test_adl_needs_an_exhausted_pool_and_a_deep_pool_prevents_it():
     crowded = {"retail.high_leverage_share": 0.4}
     default = shock_runs(**crowded)
@@ -147,6 +156,15 @@ def test_string_seed_from_a_web_form_is_accepted():
     a.run_for(30)
     b.run_for(30)
     assert a.summary() == b.summary()
+
+
+def test_solaraviz_reset_passing_mesas_own_scenario_object_builds_the_default():
+    # SolaraViz's Reset re-instantiates with scenario=<mesa Scenario>, not our name
+    from mesa.experimental.scenarios import Scenario
+
+    m = CascadeModel(scenario=Scenario(), rng=3, horizon_minutes=800)
+    m.step()
+    assert m.cfg == CascadeModel(scenario="shock", rng=3, horizon_minutes=800).cfg
 
 
 def test_config_object_and_datacollector():

@@ -1,0 +1,383 @@
+"""`cascade-lab report`: run the sweeps the figures need, render every figure, write tables.
+
+Steps: the catalogue sweeps `REPORT_SWEEPS` at one size through `runner.run_sweep` (resumable:
+a rerun skips stored runs); one saved run of a scenario, stepped by hand so that the position
+snapshot is taken the minute before the shock; then every figure into ``<results>/figures``
+(small PNGs) and every numbers table into ``<results>/tables`` (Markdown, spliced into the
+README by `experiments.readme`). All numbers come from `experiments.analysis`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from experiments import analysis, plots
+from experiments.catalogue import SIZES, design_for
+from experiments.runner import run_sweep
+from experiments.store import git_commit, load_runs
+
+REPORT_SWEEPS = ("leverage-shock", "adl-policies", "stop-loss", "mark-price")
+SHARE, SHOCK = plots.SHARE, plots.SHOCK
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What `build_report` runs and where it writes.
+
+    Attributes:
+        results_dir: Root of sweeps, runs, figures/ and tables/.
+        size: Catalogue size of the sweeps ("default" or "full").
+        n_seeds: Seeds per cell (None: the size's).
+        sweep_overrides: If given, replace the size's base overrides of every sweep (tests
+            use tiny runs); the sweeps then go to their own folders.
+        n_jobs: Worker processes of the sweeps (-1: all cores).
+        scenario: Scenario of the timeline run and the liquidation map.
+        seed: Seed of that run.
+        run_overrides: Overrides of that run.
+        n_boot: Bootstrap draws of the critical-share band.
+        dpi: Resolution of the PNGs.
+    """
+
+    results_dir: Path = Path("results")
+    size: str = "default"
+    n_seeds: int | None = None
+    sweep_overrides: Mapping[str, Any] | None = None
+    n_jobs: int = -1
+    scenario: str = "oct-2025"
+    seed: int = 0
+    run_overrides: Mapping[str, Any] = field(default_factory=dict)
+    n_boot: int = 2000
+    dpi: int = 80
+
+
+def build_report(cfg: ReportConfig, echo: Callable[[str], None] = print) -> list[Path]:
+    """Run what is missing, render every figure and write every table; return the files."""
+    if cfg.size not in SIZES:
+        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {cfg.size!r}")
+    started = time.perf_counter()
+    sweeps = {name: _sweep(name, cfg, echo) for name in REPORT_SWEEPS}
+    run = timeline_run(cfg, echo)
+    figures, tables = cfg.results_dir / "figures", cfg.results_dir / "tables"
+    written = render_figures(sweeps, run, figures, cfg)
+    written += write_tables(sweeps, run, tables, cfg)
+    for path in written:
+        echo(f"wrote {path}")
+    echo(f"report done in {time.perf_counter() - started:.1f} s")
+    return written
+
+
+# ---------------------------------------------------------------------------- inputs
+def _sweep(name: str, cfg: ReportConfig, echo: Callable[[str], None]) -> pd.DataFrame:
+    design = design_for(name, cfg.size, cfg.n_seeds)
+    if cfg.sweep_overrides is not None:
+        design = dataclasses.replace(
+            design, base_overrides=dict(cfg.sweep_overrides), size="custom"
+        )
+    report = run_sweep(design, results_dir=cfg.results_dir, n_jobs=cfg.n_jobs, resume=True)
+    echo(f"{name}: {report.describe()}")
+    runs = load_runs(report.path)
+    if _stored_by_older_code(runs):
+        raise ValueError(
+            f"{report.path} holds runs stored by older code (no {analysis.CASCADE_SIZE}); "
+            "delete that folder and run the report again"
+        )
+    failed = runs[runs.status != "ok"]
+    if len(failed):
+        echo(f"{name}: {len(failed)} runs failed, e.g. {failed.error.iloc[0]}")
+    return runs.assign(_design=f"{design.experiment} {design.size}, {len(design.seeds)} seeds")
+
+
+def _stored_by_older_code(runs: pd.DataFrame) -> bool:
+    """Finished runs without the cascade size column (rows written before it existed)."""
+    ok = runs[runs.status == "ok"]
+    if ok.empty:
+        return False
+    if analysis.CASCADE_SIZE not in ok:
+        return True
+    return bool((ok[analysis.CASCADE_SIZE].isna() & ok.liq_over_oi.notna()).any())
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A saved run's folder and tables (`model.snapshots.run_tables`), info and snapshot."""
+
+    folder: Path
+    tables: dict[str, pd.DataFrame]
+    info: dict[str, Any]
+    summary: dict[str, float]
+    snapshot: pd.DataFrame
+
+
+def timeline_run(cfg: ReportConfig, echo: Callable[[str], None] = print) -> SavedRun:
+    """Run `cfg.scenario` once, snapshot positions the minute before the shock, save it."""
+    from experiments.cli import save_run
+    from model import CascadeModel
+    from model.snapshots import position_snapshot
+
+    model = CascadeModel(scenario=cfg.scenario, rng=cfg.seed, **dict(cfg.run_overrides))
+    snap_minute = model.shock_start if model.cfg.shocks else model.cfg.horizon_minutes // 2
+    snapshot = None
+    while model.running:
+        model.step()
+        if model.t == snap_minute:  # the state the model's crowding index is taken from
+            snapshot = position_snapshot(model.exchange)
+    if snapshot is None:
+        raise ValueError(f"the run ended at minute {model.t}, before the snapshot at {snap_minute}")
+    summary = model.summary()
+    folder = save_run(model, summary, cfg.results_dir / "runs" / f"report-{cfg.scenario}")
+    snapshot.to_parquet(folder / "positions_pre_shock.parquet")
+    echo(f"{cfg.scenario} seed {cfg.seed}: {model.t} minutes, saved to {folder}")
+    return load_saved_run(folder)
+
+
+def load_saved_run(folder: str | Path) -> SavedRun:
+    """Read a folder written by `experiments.cli.save_run` (and the report's snapshot)."""
+    folder = Path(folder)
+    needed = [f"{t}.parquet" for t in analysis.RUN_TABLES] + ["run.json", "summary.json"]
+    missing = [f for f in needed if not (folder / f).exists()]
+    if missing:
+        raise ValueError(f"{folder} lacks {', '.join(missing)}; it needs {', '.join(needed)}")
+    snap = folder / "positions_pre_shock.parquet"
+    return SavedRun(
+        folder=folder,
+        tables={t: pd.read_parquet(folder / f"{t}.parquet") for t in analysis.RUN_TABLES},
+        info=json.loads((folder / "run.json").read_text()),
+        summary=json.loads((folder / "summary.json").read_text()),
+        snapshot=pd.read_parquet(snap) if snap.exists() else pd.DataFrame(),
+    )
+
+
+# --------------------------------------------------------------------------- figures
+def render_figures(
+    sweeps: Mapping[str, pd.DataFrame], run: SavedRun, folder: Path, cfg: ReportConfig
+) -> list[Path]:
+    """Every figure of the report as ``<folder>/<name>.png``."""
+    symbols = run.info["symbols"]
+    markets = (0, len(symbols) - 1)  # a major and a long-tail perp
+    shock = run.info["shock_minute"] if run.info["has_shock"] else None
+    assets = (symbols[markets[0]], symbols[markets[1]])
+    figures: dict[str, Callable[[], Figure]] = {
+        "timeline": lambda: plots.cascade_timeline(
+            run.tables["series"], assets, shock, run.tables["pools"]
+        ),
+        "liquidation_map": lambda: plots.liquidation_maps(run.snapshot, markets),
+        "phase_diagram": lambda: plots.phase_diagram(sweeps["leverage-shock"]),
+        "critical_share": lambda: plots.amplification_curves(
+            sweeps["leverage-shock"], n_boot=min(cfg.n_boot, 500)
+        ),
+        "policies": lambda: plots.policy_comparison(sweeps["adl-policies"]),
+        "stop_loss": lambda: plots.stop_loss_figure(sweeps["stop-loss"]),
+        "mark_price": lambda: plots.mark_price_figure(sweeps["mark-price"]),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, make in figures.items():
+        path = folder / f"{name}.png"
+        make().savefig(path, dpi=cfg.dpi)
+        written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------------------- tables
+def write_tables(
+    sweeps: Mapping[str, pd.DataFrame], run: SavedRun, folder: Path, cfg: ReportConfig
+) -> list[Path]:
+    """Every numbers table of the report as ``<folder>/<name>.md``."""
+    lev = sweeps["leverage-shock"]
+    tables = {
+        "critical_share": (critical_share_table(lev, cfg.n_boot), lev),
+        "phase": (phase_markdown(lev), lev),
+        "early_warning": (early_warning_table(lev), lev),
+        "policies": (policy_table(sweeps["adl-policies"]), sweeps["adl-policies"]),
+        "stop_loss": (stop_loss_table(sweeps["stop-loss"]), sweeps["stop-loss"]),
+        "mark_price": (mark_price_table(sweeps["mark-price"]), sweeps["mark-price"]),
+        "timeline_run": (timeline_table(run), None),
+        "stylized_facts": (stylized_table(run), None),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    commit = _code_version()
+    written = []
+    for name, (text, runs) in tables.items():
+        source = runs["_design"].iloc[0] if runs is not None else _run_label(run, cfg)
+        path = folder / f"{name}.md"
+        path.write_text(f"{text}\n_Generated by `cascade-lab report` ({source}; {commit})._\n")
+        written.append(path)
+    return written
+
+
+def _code_version() -> str:
+    """The commit the tables come from, marked when the working tree has local changes."""
+    commit = git_commit()
+    if commit is None:
+        return "no git commit"
+    root = Path(__file__).resolve().parents[1]
+    status = subprocess.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return commit[:10] + (" + local changes" if status.stdout.strip() else "")
+
+
+def _run_label(run: SavedRun, cfg: ReportConfig) -> str:
+    return f"{cfg.scenario}, seed {run.info['seed']}, {run.info['minutes']} minutes"
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (values already formatted as text)."""
+    head = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def critical_share_table(runs: pd.DataFrame, n_boot: int = 2000) -> str:
+    """Critical 50–100x share per shock size with its 90 % bootstrap band."""
+    crit = analysis.critical_share(runs, SHARE, SHOCK, n_boot=n_boot)
+    rows = []
+    for c in crit.itertuples():
+        fmt = [analysis.format_share(v, c.grid_min, c.grid_max) for v in (c.low, c.high)]
+        rows.append(
+            {
+                "shock": f"{c.shock:.0%}",
+                "critical 50–100x share": analysis.format_share(
+                    c.critical_share, c.grid_min, c.grid_max
+                ),
+                "90 % band": f"{fmt[0]} – {fmt[1]}",
+                f"P(amplification > {analysis.AMPLIFICATION_THRESHOLD:g}) by share": c.p_by_share,
+                "seeds": c.n_seeds,
+            }
+        )
+    return markdown(pd.DataFrame(rows))
+
+
+def phase_markdown(runs: pd.DataFrame) -> str:
+    """Grid of 50–100x share × shock: mean liquidated / OI, and P(amplification > 1.5)."""
+    cells = analysis.phase_table(runs, SHARE, SHOCK)
+    cells["text"] = [
+        f"{r.cascade_size:.3f} ({r.p_amplified:.2f})" for r in cells.itertuples(index=False)
+    ]
+    grid = cells.pivot(index="share", columns="shock", values="text")
+    grid.columns = [f"shock {s:.0%}" for s in grid.columns]
+    grid.insert(0, "50–100x share", [f"{s:g}" for s in grid.index])
+    return markdown(grid) + (
+        "\nCells: mean over seeds of liquidated after the shock / open interest before it "
+        "(P(amplification > 1.5)).\n"
+    )
+
+
+def early_warning_table(runs: pd.DataFrame) -> str:
+    """Spearman ρ (p) of each pre-shock indicator with cascade size and with the crowding."""
+    columns: dict[str, pd.DataFrame] = {
+        "vs cascade size, all runs": analysis.early_warning(runs),
+        "vs 50–100x share": analysis.early_warning(runs, outcome=SHARE),
+    }
+    by_shock = analysis.early_warning(runs, by=SHOCK)
+    for shock, part in by_shock.groupby("group"):
+        columns[f"vs cascade size, shock {shock:.0%}"] = part
+    out = pd.DataFrame({"indicator": list(analysis.EARLY_WARNING_INDICATORS)})
+    for name, res in columns.items():
+        text = {r.indicator: _rho(r.rho, r.p_value) for r in res.itertuples()}
+        out[name] = out.indicator.map(text)
+    return markdown(out) + (
+        "\nSpearman ρ (two-sided p) across the sweep's runs; cascade size = liquidated after "
+        "the shock / open interest before it.\n"
+    )
+
+
+def _rho(rho: float, p: float) -> str:
+    return "n/a (constant)" if not np.isfinite(rho) else f"{rho:+.2f} ({p:.2g})"
+
+
+def _spread(table: pd.DataFrame, metric: str, scale: float = 1.0, fmt: str = ",.1f") -> list[str]:
+    mean, lo, hi = (table[f"{metric}_{s}"] / scale for s in ("mean", "min", "max"))
+    return [
+        "n/a" if not np.isfinite(m) else f"{m:{fmt}} [{a:{fmt}}–{b:{fmt}}]"
+        for m, a, b in zip(mean, lo, hi, strict=True)
+    ]
+
+
+def policy_table(runs: pd.DataFrame) -> str:
+    """Per policy and pool scale: ADL needed/taken/overshoot, top winner, hedge breaks, bad debt."""
+    metrics = ("adl_needed_usd", "adl_overshoot_usd", "adl_top_winner_usd", "hedge_breaks")
+    metrics += ("bad_debt_usd", "adl_events")
+    cells = analysis.seed_spread(runs, ("liquidation.policy", "pool_scale"), metrics)
+    out = pd.DataFrame({"policy": cells["liquidation.policy"], "pool scale": cells.pool_scale})
+    out["ADL closes"] = _spread(cells, "adl_events", fmt=".0f")
+    out["needed, k USD"] = _spread(cells, "adl_needed_usd", 1e3)
+    out["overshoot, k USD"] = _spread(cells, "adl_overshoot_usd", 1e3)
+    out["top winner, k USD"] = _spread(cells, "adl_top_winner_usd", 1e3)
+    out["hedge breaks"] = _spread(cells, "hedge_breaks", fmt=".0f")
+    out["bad debt, k USD"] = _spread(cells, "bad_debt_usd", 1e3)
+    return markdown(out) + "\nMean over seeds [min–max].\n"
+
+
+def stop_loss_table(runs: pd.DataFrame) -> str:
+    """Per stop-loss share: retail money lost to liquidation and liquidated / OI."""
+    metrics = ("retail_liquidated_share", analysis.CASCADE_SIZE, "liq_notional_usd")
+    cells = analysis.seed_spread(runs, ("retail.stop_loss_share",), metrics)
+    out = pd.DataFrame({"stop-loss share": cells["retail.stop_loss_share"]})
+    out["retail money lost"] = _spread(cells, "retail_liquidated_share", fmt=".3f")
+    out["liquidated after shock / OI"] = _spread(cells, analysis.CASCADE_SIZE, fmt=".3f")
+    out["liquidated in the run, k USD"] = _spread(cells, "liq_notional_usd", 1e3, ",.0f")
+    return markdown(out) + "\nMean over seeds [min–max].\n"
+
+
+def mark_price_table(runs: pd.DataFrame) -> str:
+    """Per mark rule: liquidated / OI, amplification, retail money lost."""
+    ok = analysis.ok_runs(runs, ("mark_rule",))
+    ok = ok.assign(amplification=analysis.run_amplification(ok))
+    metrics = (analysis.CASCADE_SIZE, "amplification", "retail_liquidated_share")
+    cells = analysis.seed_spread(ok, ("mark_rule",), metrics)
+    out = pd.DataFrame({"mark rule": cells.mark_rule})
+    out["liquidated after shock / OI"] = _spread(cells, analysis.CASCADE_SIZE, fmt=".3f")
+    out["amplification"] = _spread(cells, "amplification", fmt=".2f")
+    out["retail money lost"] = _spread(cells, "retail_liquidated_share", fmt=".3f")
+    return markdown(out) + "\nMean over seeds [min–max]; amplification is the mean over assets.\n"
+
+
+def timeline_table(run: SavedRun) -> str:
+    """The timeline run's cascade, recomputed from its saved tables, per asset."""
+    m = analysis.run_metrics(run.tables, run.info)
+    rows = [
+        {
+            "asset": sym,
+            "liquidated, k USD": f"{m[f'liq_notional_usd_{sym}'] / 1e3:,.0f}",
+            "fundamental drop": f"{m[f'fundamental_drop_{sym}']:.1%}",
+            "mark drawdown": f"{m[f'drawdown_{sym}']:.1%}",
+            "amplification": f"{m[f'amplification_{sym}']:.2f}",
+        }
+        for sym in run.info["symbols"]
+    ]
+    lines = [
+        f"liquidated {m['liq_notional_usd'] / 1e3:,.0f} k USD, {m['liq_long_share']:.0%} longs,",
+        f"{m['liq_over_oi']:.1%} of the open interest before the shock",
+        f"({m['liq_over_oi_after_shock']:.1%} from the shock on); ADL closes {m['adl_events']};",
+        f"bad debt {m['bad_debt_usd']:,.0f} USD;",
+        f"open interest within 5 % of liquidation before the shock "
+        f"{analysis.liquidatable_share(run.snapshot):.1%}.",
+    ]
+    return markdown(pd.DataFrame(rows)) + "\n" + " ".join(lines) + "\n"
+
+
+def stylized_table(run: SavedRun) -> str:
+    """Stylized facts of the timeline run's 1-minute mark returns, per asset."""
+    facts = analysis.stylized_facts(run.tables["series"])
+    shown = facts.assign(**{c: facts[c].map(lambda v: f"{v:.2f}") for c in facts if c != "asset"})
+    return markdown(shown) + (
+        "\nacf_r_1: lag-1 autocorrelation of returns; acf_abs_k: of |returns| at lag k minutes; "
+        "hill_5pct: Hill tail index on the top 5 % of |returns|; kurt_Nm: excess kurtosis of "
+        "N-minute returns (the run includes the shock).\n"
+    )

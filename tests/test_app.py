@@ -1,0 +1,277 @@
+"""The teaching page without a browser: narrative sentences, control mapping, in-process render."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from experiments.cli import main
+from experiments.narrative import (
+    RunRecord,
+    headline,
+    milestones,
+    narrate,
+    pool_names,
+    so_far,
+    usd,
+)
+from model.config import ModelConfig, ShockConfig, field_metadata
+from model.events import SCHEMAS
+
+SYMBOLS = ("BTC", "TAIL")
+POOLS_USD = np.array([1_000_000.0, 200_000.0])
+
+
+def adl_row(t: int, side: int, hedge: bool = False, market: int = 1) -> tuple:
+    """An ADL event row in schema order (only t, market, side, is_hedge_break matter here)."""
+    values = dict.fromkeys(SCHEMAS["adl"], 0)
+    values.update(t=t, market=market, side=side, account=7, is_hedge_break=hedge)
+    return tuple(values[k] for k in SCHEMAS["adl"])
+
+
+def make_record(minutes: int = 20, **events: list[tuple]) -> RunRecord:
+    """Setup: two assets, two pools, 20 quiet minutes with flat prices unless changed."""
+    flat = np.ones((minutes, 2))
+    series = {
+        name: flat.copy() * 0.0
+        for name in ("liq_long_usd", "liq_short_usd", "oi_long_usd", "funding_rate")
+    }
+    series.update(fundamental_usd=flat * 100.0, mark_usd=flat * 100.0, index_usd=flat * 100.0)
+    series["oi_long_usd"][:] = 1_000_000.0
+    rows = {kind: [] for kind in SCHEMAS}
+    rows.update(events)
+    return RunRecord(
+        minutes=minutes,
+        symbols=SYMBOLS,
+        series=series,
+        pool_usd=np.tile(POOLS_USD, (minutes, 1)),
+        initial_pools_usd=POOLS_USD.copy(),
+        pool_names=("the BTC pool", "the shared pool"),
+        events=rows,
+    )
+
+
+# ------------------------------------------------------------------------------ narrative
+def test_usd_formats_money_for_sentences():
+    assert [usd(x) for x in (80, 450_000, 1_234_567, 2.5e9, -3_000)] == [
+        "$80",
+        "$450k",
+        "$1.2M",
+        "$2.5B",
+        "−$3k",
+    ]
+
+
+def test_pool_names_follow_the_pool_mapping():
+    # grouped mode: BTC and ETH own pools, the rest share the third
+    symbols = ("BTC", "ETH", "SOL", "TAILA")
+    assert pool_names(symbols, (0, 1, 2, 2)) == ("the BTC pool", "the ETH pool", "the shared pool")
+
+
+def test_quiet_window_says_so_and_when_the_shock_comes():
+    rec = make_record()
+    rec = RunRecord(**{**rec.__dict__, "shocks": (ShockConfig(start_minute=240),)})
+    assert headline(rec, window=10) == (
+        "minutes 10–19 — no liquidations; the shock comes at minute 240"
+    )
+
+
+def test_headline_reports_liquidations_adl_hedges_and_an_empty_pool():
+    """Setup: minute 19 liquidates 900k of TAIL longs and 100k of BTC shorts, ADL closes
+    three shorts (one a hedge) and one long, and the shared pool ends at 1k of its 200k."""
+    adl = [adl_row(19, -1), adl_row(19, -1, hedge=True), adl_row(19, -1), adl_row(19, 1)]
+    rec = make_record(adl=adl)
+    rec.series["liq_long_usd"][19, 1] = 900_000.0
+    rec.series["liq_short_usd"][19, 0] = 100_000.0
+    rec.pool_usd[19, 1] = 1_000.0  # 0.5 % of its start: below the 1 % "empty" line
+    # 900k / (900k + 100k) = 90 % longs; TAIL has the most
+    assert headline(rec, window=1) == (
+        "minute 19 — liquidated $1.0M (90% longs, most on TAIL); "
+        "ADL closed 3 shorts and 1 long, 1 of them a hedge; the shared pool is empty"
+    )
+
+
+def test_so_far_totals_liquidations_adl_hedge_breaks_and_bad_debt():
+    bad = [(5, 0, 3, 1, 2_500.0)]
+    rec = make_record(adl=[adl_row(4, -1, hedge=True), adl_row(6, -1)], bad_debt=bad)
+    rec.series["liq_long_usd"][3, 1] = 300_000.0
+    rec.series["liq_short_usd"][3, 1] = 100_000.0
+    assert so_far(rec) == (
+        "So far: $400k liquidated (75% longs); 2 ADL closes (1 hedge break); bad debt $2k."
+    )
+
+
+def test_milestones_in_time_order():
+    """Setup: liquidations peak at minute 3, ADL starts at 4 and breaks a hedge at 6, the
+    shared pool falls below half at 8 and below 1 % at 12, bad debt at 13."""
+    bad = [(13, 0, 3, 1, 5_000.0)]
+    rec = make_record(adl=[adl_row(4, -1), adl_row(6, -1, hedge=True)], bad_debt=bad)
+    rec.series["liq_long_usd"][3, 1] = 500_000.0
+    rec.pool_usd[8:, 1] = 90_000.0
+    rec.pool_usd[12:, 1] = 0.0
+    moments = milestones(rec)
+    assert [t for t, _ in moments] == [3, 4, 6, 8, 12, 13]
+    texts = dict(moments)
+    assert texts[3] == "the busiest minute so far: $500k liquidated, 100% of it longs"
+    assert texts[4].startswith("first ADL on TAIL")
+    assert "closed 1 short" in texts[4]
+    assert texts[6] == (
+        "ADL broke a hedge: account 7 was market-neutral, and losing its TAIL short left it exposed"
+    )
+    assert texts[8] == "the shared pool is down to half its start ($90k)"
+    assert texts[12] == "the shared pool is empty ($0)"
+    assert texts[13] == "first bad debt: $5k on TAIL that nobody absorbed"
+
+
+def test_shock_milestones_report_the_fall_of_fundamental_and_mark():
+    """Setup: a 10 % shock over minutes 5–10; both fundamentals fall 10 %, BTC's mark 20 %."""
+    rec = make_record()
+    rec = RunRecord(
+        **{**rec.__dict__, "shocks": (ShockConfig(start_minute=5, duration_minutes=5),)}
+    )
+    rec.series["fundamental_usd"][10:] = 90.0
+    rec.series["mark_usd"][8, 0] = 80.0
+    texts = dict(milestones(rec))
+    assert texts[5].startswith("the shock hits: the market factor falls 10% over 5 minutes")
+    assert texts[10] == (
+        "the shock's fall is over: BTC fundamental -10.0%, mark at its lowest -20.0%; "
+        "TAIL fundamental -10.0%, mark at its lowest +0.0%"
+    )
+
+
+def test_narrate_lists_newest_moments_first_and_caps_them():
+    rec = make_record(adl=[adl_row(4, -1), adl_row(6, -1, hedge=True)])
+    lines = narrate(rec, window=5, max_moments=1)
+    assert lines[0].startswith("minutes 15–19 — ")
+    assert lines[1].startswith("So far: ")
+    assert lines[2:] == ["minute 6 — " + dict(milestones(rec))[6]]
+
+
+# ------------------------------------------------------------------------------- controls
+def test_slider_ranges_come_from_field_metadata():
+    from experiments.app import model_params
+
+    params = model_params()
+    meta = field_metadata(ModelConfig())
+    assert (params["high_leverage_share"]["min"], params["high_leverage_share"]["max"]) == meta[
+        "retail.high_leverage_share"
+    ]["range"]
+    assert params["stop_loss_share"]["max"] == meta["retail.stop_loss_share"]["range"][1]
+    assert params["shock_size"]["max"] == field_metadata(ShockConfig())["size"]["range"][1]
+    # start_minute is unbounded above; the slider stops before the default horizon
+    assert params["shock_minute"]["max"] == ModelConfig().horizon_minutes - 1
+    assert params["preset"]["values"] == ["calm", "shock", "oct-2025"]
+
+
+def test_controls_left_alone_keep_the_presets_values():
+    from experiments.app import INITIAL, overrides_for
+
+    out = overrides_for("shock", INITIAL)
+    # the 50–100x share and the shock size stay the shock preset's (0.05, 0.10)
+    assert "retail.high_leverage_share" not in out
+    assert "shocks.0.size" not in out
+    # the page always moves the shock to minute 240 with half that as warm-up
+    assert out["shocks.0.start_minute"] == 240
+    assert out["retail.warmup_minutes"] == 120
+    assert out["liquidation.policy"] == "adl_queue"
+
+
+def test_moved_controls_become_dotted_overrides():
+    from experiments.app import INITIAL, overrides_for
+
+    moved = {
+        **INITIAL,
+        "high_leverage_share": 0.6,
+        "insurance_scale": 2.0,
+        "depth_scale": 0.5,
+        "policy": "backstop_vault",
+        "mark_rule": "last",
+    }
+    out = overrides_for("oct-2025", moved)
+    assert out["retail.high_leverage_share"] == 0.6
+    # pools (2M, 1M, 300k) × 2; the vault gets the pools' capital
+    assert out["liquidation.pool_initial_usd"] == (4_000_000.0, 2_000_000.0, 600_000.0)
+    assert out["liquidation.vault_initial_usd"] == 6_600_000.0
+    assert out["assets.5.depth_usd"] == 0.5 * 0.5 * 100_000.0  # oct-2025 halves tail books
+    assert out["mark_rule"] == "last"
+
+
+def test_calm_ignores_the_shock_controls():
+    from experiments.app import INITIAL, overrides_for
+
+    out = overrides_for("calm", {**INITIAL, "shock_size": 0.3})
+    assert not [k for k in out if k.startswith("shocks.")]
+
+
+def test_demo_model_takes_solaraviz_values_and_a_text_seed():
+    from experiments.app import DemoModel, model_params, seed_of
+
+    values = {name: p["value"] for name, p in model_params().items()}
+    model = DemoModel(**{**values, "rng": "7", "high_leverage_share": 0.5})
+    assert model.seed == 7
+    assert model.cfg.retail.high_leverage_share == 0.5
+    assert model.cfg.shocks[0].start_minute == 240
+    assert seed_of(" 42 ") == 42
+    assert seed_of("october") == seed_of("october")  # any word is a seed
+
+
+# -------------------------------------------------------------------------- in-process page
+def test_page_renders_steps_and_resets_in_process():
+    import ipyvuetify as vw
+    import ipywidgets
+    import solara
+
+    from experiments import app
+
+    @solara.component
+    def Wrapped():  # noqa: N802  (the sidebar renders only inside an AppLayout)
+        with solara.AppLayout():
+            app.Page()
+
+    _, rc = solara.render(Wrapped(), handle_error=False)
+    story = rc.find(solara.widgets.HTML)
+    assert f"oct-2025, seed {app.DEFAULT_SEED}" in story.widget.unsafe_innerHTML
+    images = [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
+    assert len(images) == len(app.COMPONENTS) - 1  # every view but the story is a figure
+
+    rc.find(vw.Btn, children=["Step"]).widget.click()
+    rc.find(children=[f"Time: {float(app.MINUTES_PER_FRAME)}"]).assert_single()
+    after = [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
+    # prices, open interest and pools move at once; liquidations and the map may wait
+    assert sum(a != b for a, b in zip(images, after, strict=True)) >= 3
+    assert f"minutes 0–{app.MINUTES_PER_FRAME - 1} — " in story.widget.unsafe_innerHTML
+
+    rc.find(vw.Select, label="Preset").widget.v_model = "calm"
+    rc.find(vw.Btn, children=["Reset"]).widget.click()
+    rc.find(children=["Time: 0.0"]).assert_single()
+    story = rc.find(solara.widgets.HTML)
+    assert story.widget.unsafe_innerHTML.startswith(
+        f"<p style='margin:2px 0;color:#555;font-size:85%;'>calm, seed {app.DEFAULT_SEED}"
+    )
+
+
+# ------------------------------------------------------------------------------------- CLI
+def test_demo_rejects_a_bad_port(capsys):
+    assert main(["demo", "--port", "0"]) == 2
+    assert "--port must be in 1..65535" in capsys.readouterr().err
+
+
+def test_demo_refuses_a_port_in_use(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["demo", "--port", str(port)]) == 2
+    assert f"port {port} is in use" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", ["calm", "shock", "oct-2025"])
+def test_every_preset_builds_with_the_initial_controls(preset):
+    from experiments.app import DemoModel
+
+    model = DemoModel(preset=preset)
+    model.step()
+    assert model.recorder.n == 1
+    assert model.preset == preset

@@ -1,0 +1,223 @@
+"""Validation against reality (issue 9): metric golden numbers, the targets as data, and the
+quick validation run, which checks the direction of every effect (the full run is
+`cascade-lab validate`)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import validation as v
+from experiments.cli import main
+from experiments.validation import RETURN_LAGS
+from experiments.validation_report import fmt_band, readme_section, text_table, write_outputs
+
+matplotlib.use("Agg")
+
+
+# ----------------------------------------------------------------------- golden numbers
+def test_worst_window_share_finds_the_densest_40_minutes():
+    # 100 minutes of 1 USD, plus 60 USD in minute 50: the best 40-minute window holds
+    # 40 + 60 = 100 of 100 + 60 = 160 USD → 0.625
+    x = np.ones(100)
+    x[50] += 60.0
+    assert v.worst_window_share(x, 40) == pytest.approx(100 / 160)
+    assert v.worst_window_share(np.zeros(10)) == 0.0
+
+
+def test_depth_collapse_compares_the_worst_minute_with_the_pre_shock_hour():
+    # two markets, 100 + 50 = 150 USD before the shock at minute 60; worst minute 10 + 5 = 15
+    depth = np.tile([100.0, 50.0], (120, 1))
+    depth[90] = [10.0, 5.0]
+    assert v.depth_collapse(depth, 60) == pytest.approx(1 - 15 / 150)
+
+
+def test_adl_concentration_is_thin_share_of_adl_over_thin_share_of_oi():
+    # thin markets: 40 of 40 USD of ADL (share 1.0) but 50 of 100 USD of OI (0.5) → 2.0
+    adl = np.array([[0.0, 10.0, 0.0], [0.0, 0.0, 30.0]])
+    oi = np.array([50.0, 25.0, 25.0])
+    thin = np.array([False, True, True])
+    assert v.adl_thin_concentration(adl, oi, thin) == pytest.approx(2.0)
+    assert math.isnan(v.adl_thin_concentration(np.zeros((2, 3)), oi, thin))
+
+
+def test_pool_losses_are_the_largest_fall_as_a_share_of_the_start():
+    pools = np.array([[100.0, 50.0], [20.0, 60.0], [40.0, -5.0]])
+    # pool 0: 1 − 20/100 = 0.8; pool 1 went negative → clipped to 1.0
+    np.testing.assert_allclose(v.pool_losses(pools, np.array([100.0, 50.0])), [0.8, 1.0])
+
+
+def test_daily_ratio_scales_to_a_day():
+    # 36 USD liquidated over 720 minutes against 100 USD of OI → 0.36 per half day → 0.72
+    assert v.daily_ratio(np.full(720, 0.05), np.full(720, 100.0)) == pytest.approx(0.72)
+
+
+def test_leverage_levels_clip_the_calm_ranges():
+    assert v.leverage_overrides(1.0) == {
+        "retail.low_leverage": (1.0, 1.0),
+        "retail.high_leverage": (1.0, 1.0),
+    }
+    ten = v.leverage_overrides(10.0)
+    assert ten["retail.high_leverage"] == (10.0, 10.0)
+    assert ten["retail.low_leverage"][1] == 10.0
+    assert v.leverage_overrides(1_000.0) == {}  # the calm scenario itself
+
+
+# ---------------------------------------------------------------------- targets as data
+def test_targets_are_unique_well_formed_and_sourced():
+    keys = [t.key for t in v.TARGETS]
+    assert len(keys) == len(set(keys))
+    for t in v.TARGETS:
+        assert t.study in v.STUDIES
+        assert t.lo <= t.hi
+        assert t.unit in ("pct", "num", "count")
+        assert t.source and t.reality and t.metric
+
+
+def test_target_table_passes_only_medians_inside_the_band():
+    t = v.target("liq_long_share")  # band 0.85–0.90
+    per_seed = {study: pd.DataFrame({"seed": [1, 2, 3]}) for study in v.STUDIES}
+    per_seed["oct-2025"]["liq_long_share"] = [0.80, 0.87, 0.99]  # median 0.87
+    table = v.target_table(per_seed).set_index("key")
+    assert table.loc[t.key, "status"] == "pass"
+    assert table.loc[t.key, "value"] == pytest.approx(0.87)
+    assert table.loc["drawdown_BTC", "status"] == "miss"  # no value is a miss
+    assert table.loc["drawdown_BTC", "n"] == 0
+
+
+def test_bands_read_naturally():
+    assert fmt_band(v.target("liq_long_share")) == "85.0 % – 90.0 %"
+    assert fmt_band(v.target("lev_kurt_rise_BTC")) == "> 0"
+    assert fmt_band(v.target("abs_acf1_1h_z")) == "≥ 1.00"
+
+
+def test_bad_options_name_the_option_and_what_is_allowed(capsys):
+    for argv, needle in (
+        (["validate", "--size", "huge"], "--size must be one of quick, default, got 'huge'"),
+        (["validate", "--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
+        (["validate", "--jobs", "0"], "--jobs must be -1 (all cores) or >= 1, got 0"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err
+        assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------ the quick validation
+@pytest.fixture(scope="module")
+def quick() -> v.Results:
+    return v.run_studies("quick", n_jobs=2, progress=False)
+
+
+def _median(res: v.Results, study: str, key: str) -> float:
+    return float(np.nanmedian(res.per_seed[study][key]))
+
+
+def test_quick_run_reports_every_target(quick):
+    assert list(quick.table["key"]) == [t.key for t in v.TARGETS]
+    assert set(quick.table["status"]) <= {"pass", "miss"}
+    text = text_table(quick)
+    for t in v.TARGETS:
+        assert t.name in text
+
+
+def test_oct_2025_longs_dominate_and_the_long_tail_falls_furthest(quick):
+    assert _median(quick, "oct-2025", "liq_long_share") > 0.5
+    btc = _median(quick, "oct-2025", "drawdown_BTC")
+    assert btc > 0.05
+    for tail in ("drawdown_TAILA", "drawdown_TAILB"):
+        assert _median(quick, "oct-2025", tail) > btc
+
+
+def test_oct_2025_liquidations_cluster_and_depth_and_oi_fall(quick):
+    size = v.SIZES["quick"].oct_overrides
+    window = min(v.EVENT_WINDOW_MINUTES, size["horizon_minutes"] - size["shocks.0.start_minute"])
+    uniform = v.WORST_WINDOW_MINUTES / window  # the share if liquidations were spread evenly
+    assert _median(quick, "oct-2025", "worst40_event_share") > 1.5 * uniform
+    assert _median(quick, "oct-2025", "depth_collapse") > 0.5
+    assert _median(quick, "oct-2025", "oi_drop_frac") > 0.05
+
+
+def test_oct_2025_long_tail_pool_drains_before_the_majors(quick):
+    assert _median(quick, "oct-2025", "tail_pool_first") > 0.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured (default size, 20 seeds): thin markets' share of ADL notional / their "
+    "share of OI = 0.81 (p25–p75 0.78–0.84); the majors take 82 % of ADL. ADL fires wherever "
+    "the book and the pool's takeover capacity are used up, and the majors' pools are as "
+    "small against their forced selling as the shared pool is against the thin markets'.",
+)
+def test_oct_2025_adl_concentrates_in_thin_markets(quick):
+    assert _median(quick, "oct-2025", "adl_thin_concentration") > 1.0
+
+
+def test_calm_returns_have_fat_tails_and_clustered_volatility(quick):
+    assert _median(quick, "stylized", "kurt_1m") > 0.0
+    # |r| ACF oscillates with the makers' 2-minute requote cycle: check its mean level
+    assert np.mean(quick.acf["BTC"]["abs_returns"][:RETURN_LAGS]) > 0.0
+
+
+def test_calm_liquidations_need_leverage_and_are_a_fraction_of_open_interest(quick):
+    lev = quick.leverage.groupby("max_leverage")["liq_oi_daily"].sum()
+    assert lev.iloc[0] == 0.0  # at 1x a position cannot lose its margin in a calm day
+    assert 0.0 < lev.iloc[-1] < 1.0
+    long_ = _median(quick, "stylized", "liq_oi_long_daily")
+    short = _median(quick, "stylized", "liq_oi_short_daily")
+    assert min(long_, short) >= 0.0 and max(long_, short) < 1.0
+    # "more for longs" is checked by the full run only: over the quick size's 6 hours after
+    # the warm-up the side depends on the path (shorts led in 5 of 6 seeds measured at 8 h;
+    # longs lead 2.4x over the default size's 2 days)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured (default size, 6 seeds × 2 days): at 100x a liquidation minute carries a "
+    "median 2.2 % (BTC) and 2.4 % (TAILA) of the ±1 % depth and open interest is 4–7x that "
+    "depth (BTC in reality ≈ 240x), so forced selling is too small to make fat tails: BTC "
+    "1-min kurtosis is 1.7 at 1x and 1.7 at 100x (see results/validation/leverage.md). "
+    "Quick runs are too short to measure the kurtosis trend itself (it flips with the seed), "
+    "so this checks the mechanism Thurner et al. need: forced sales large against the book.",
+)
+def test_forced_selling_at_top_leverage_is_large_against_the_book(quick):
+    top = quick.leverage[quick.leverage["max_leverage"] == max(quick.leverage["max_leverage"])]
+    assert (top["liq_over_depth_p50"] >= 0.25).all()
+
+
+def test_report_folder_has_tables_figures_and_the_readme_section(quick, tmp_path):
+    write_outputs(quick, tmp_path)
+    for name in ("targets.md", "readme_section.md", "summary.json", "per_seed_oct-2025.csv"):
+        assert (tmp_path / name).stat().st_size > 0
+    for name in ("oct-2025.png", "leverage.png", "stylized.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    section = readme_section(quick)
+    assert section.startswith("## How well does it match reality?")
+    assert "| Long share of liquidated notional |" in section
+
+
+def test_results_do_not_depend_on_the_number_of_workers(monkeypatch):
+    tiny_oct = {"horizon_minutes": 200, "retail.n_accounts": 200}
+    tiny_oct |= {"retail.warmup_minutes": 60, "shocks.0.start_minute": 120}
+    tiny_calm = {"horizon_minutes": 150, "retail.n_accounts": 200, "retail.warmup_minutes": 60}
+    monkeypatch.setitem(v.SIZES, "tiny", v.Size(1, 1, (1.0, 100.0), tiny_oct, tiny_calm))
+    serial = v.run_studies("tiny", n_jobs=1, progress=False)
+    parallel = v.run_studies("tiny", n_jobs=2, progress=False)
+    pd.testing.assert_frame_equal(serial.table, parallel.table)
+    for study in v.STUDIES:
+        pd.testing.assert_frame_equal(serial.per_seed[study], parallel.per_seed[study])
+
+
+def test_every_miss_gets_a_measured_diagnosis(quick):
+    from experiments.validation_diagnoses import DIAGNOSES, diagnose
+
+    assert set(DIAGNOSES) <= {t.key for t in v.TARGETS}
+    for row in quick.table.itertuples():
+        if row.status == "miss" and row.key in DIAGNOSES:
+            text = diagnose(quick, row.key, row.side)
+            assert text and not re.search(r"\bnan\b", text), (row.key, text)
