@@ -42,6 +42,8 @@ from model.scenarios import scenario
 
 SCHEMA = "cascade-lab-bench/1"
 OUT = Path("results/bench/bench.json")
+OUT_QUICK = Path("results/bench/bench-quick.json")
+"""Quick runs write apart (git-ignored), so CI or a local check never replaces the full one."""
 
 TARGETS: dict[str, tuple[str, float]] = {
     "risk_positions_per_s": (">=", 20e6),
@@ -495,7 +497,10 @@ def figures(res: dict) -> dict[str, float]:
 
 
 LABELS = {
-    "risk_positions_per_s": ("(a) risk scan, vectorised, 1 thread", "positions/s"),
+    "risk_positions_per_s": (
+        "(a) margin check + liquidation scan, vectorised, 1 thread",
+        "positions/s",
+    ),
     "risk_speedup_vs_agents": ("(a) vectorised / one Mesa agent per account", "×"),
     "shock_day_s": ("(b) shock, 2,000 accounts: wall per simulated day", "s"),
     "scale_1m_day_s": ("(c) largest crowd × one simulated day: wall", "s"),
@@ -584,6 +589,56 @@ def print_table(res: dict) -> None:
 SECTIONS = ("risk", "shock_day", "scaling", "sweeps")
 
 
+def markdown(res: dict) -> str:
+    """The table for the README (spliced in by `python -m experiments.readme`)."""
+    mach, risk, scale, sw = res["machine"], res["risk"], res["scaling"], res["sweeps"]
+    lines = [
+        f"`make bench` ({res['mode']}), {res['created'][:10]}: {mach['cpu_count']} × "
+        f"{mach['cpu_model']}, {mach['mem_total_gb']:.0f} GB, Python {mach['python']}, numpy "
+        f"{mach['numpy']}, Mesa {mach['mesa']}; load average when each section started: "
+        + ", ".join(
+            f"({key}) {res[name]['load_average']:.1f}"
+            for key, name in zip("abcd", SECTIONS, strict=True)
+        )
+        + ".",
+        "",
+        "| figure | measured | target | |",
+        "| --- | --- | --- | --- |",
+    ]
+    for r in res["table"]:
+        value = f"{_fmt(r['value'])} {r['unit']}".strip()
+        status = "met" if r["meets"] else f"missed ({r['ratio_to_target']:.2f} × target)"
+        target = r["target"].replace(">=", "≥").replace("<=", "≤")
+        lines.append(f"| {r['figure']} | {value} | {target} | {status} |")
+    lines += [
+        "",
+        f"Scale runs ({scale['rule']}), each in its own process:",
+        "",
+        "| retail accounts | wall s / day | CPU s | peak GB | fills | liquidations |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in scale["runs"]:
+        per_day = 1440 / r["minutes"]
+        lines.append(
+            f"| {r['accounts']:,} | {r['wall_s'] * per_day:.1f} | {r['cpu_s'] * per_day:.1f} | "
+            f"{r['peak_rss_gb']:.2f} | {r['fills']:,} | {r['liquidation_events']:,} |"
+        )
+    lines += [
+        "",
+        f"(a) {risk['positions']:,} positions; two threads "
+        f"{_fmt(risk['vector_2t_positions_per_s'])}/s ({risk['speedup_2t']:.0f}× the agents); "
+        f"{risk['agent_accounts']:,} Mesa agents {_fmt(risk['agent_positions_per_s'])}/s, the "
+        f"same flags; the model's incremental scan over a simulated minute "
+        f"{risk['incremental_s'] * 1e3:.0f} ms "
+        f"({risk['incremental_positions_per_s'] / risk['agent_positions_per_s']:.0f}× the agents). "
+        f"(b) runs {', '.join(f'{w:.2f}' for w in res['shock_day']['wall_s_runs'])} s. "
+        f"(d) {sw['runs']} runs: serial "
+        f"{sw['serial_s']:.0f} s, 2 processes {sw['processes_2_s']:.0f} s, local Dask "
+        f"{sw['dask_2_s']:.0f} s ({sw['speedup_dask_2']:.2f}×).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def run(quick: bool, out: Path, only: tuple[str, ...] = ()) -> dict:
     """Measure every section (or only some, kept with the others of `out`); write the JSON.
 
@@ -632,6 +687,7 @@ def run(quick: bool, out: Path, only: tuple[str, ...] = ()) -> dict:
     res["table"] = table_rows(res["figures"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2, default=float) + "\n")
+    out.with_suffix(".md").write_text(markdown(res))
     return res
 
 
@@ -639,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments; run the suite (or one scaled child run) and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, same JSON (CI)")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, help=f"default {OUT} ({OUT_QUICK} with --quick)")
     parser.add_argument("--profile", type=Path, help="write pyinstrument summaries there instead")
     parser.add_argument(
         "--only",
@@ -658,6 +714,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if any(s not in SECTIONS for s in args.only):
         parser.error(f"--only takes sections among {', '.join(SECTIONS)}, got {args.only}")
+    args.out = args.out or (OUT_QUICK if args.quick else OUT)
     res = run(args.quick, args.out, args.only)
     print_table(res)
     print(f"\nwrote {args.out}")

@@ -328,7 +328,10 @@ def oct_run(seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
         "depth_rel": depth / pre_depth,
         "pool_rel": pools / np.maximum(m.initial_pools, 1e-9),
     }
+    served = [[sym for sym, q in zip(m.symbols, pool_of, strict=True) if q == p] for p in
+              range(pools.shape[1])]  # fmt: skip
     info = {"shock_start": s0, "symbols": m.symbols, "kinds": tuple(kinds)}
+    info["pools"] = tuple("+".join(names) or f"pool {p}" for p, names in enumerate(served))
     return {"seed": int(seed), "metrics": metrics, "paths": paths, "info": info}
 
 

@@ -156,8 +156,9 @@ def oct_figure(res: Results) -> Figure:
     c.set(title="Depth within ±1 %, all perps / pre-shock hour", xlabel="minutes from the shock")
     c.legend()
     pools = med("pool_rel")
+    names = runs[0]["info"].get("pools", ())
     for p in range(pools.shape[1]):
-        d.plot(t[win], pools[win, p], label=f"pool {p}")
+        d.plot(t[win], pools[win, p], label=names[p] if p < len(names) else f"pool {p}")
     d.set(title="Insurance pools / start (seed median)", xlabel="minutes from the shock")
     d.legend()
     return fig

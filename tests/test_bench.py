@@ -31,6 +31,7 @@ def test_quick_bench_writes_valid_json(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     res = json.loads(out.read_text())
+    assert "| figure | measured | target |" in (tmp_path / "bench.md").read_text()
     assert res["schema"] == SCHEMA and res["mode"] == "quick"
     for key in ("cpu_count", "cpu_model", "python", "numpy", "mesa"):
         assert res["machine"][key]
