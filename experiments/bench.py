@@ -59,7 +59,7 @@ TARGETS: dict[str, tuple[str, float]] = {
 FULL = {
     "risk_accounts": 1_000_000,
     "agent_accounts": 20_000,
-    "shock_repeats": 2,
+    "shock_repeats": 3,
     "scale_sizes": (10_000, 100_000, 1_000_000),
     "scale_horizon": 1_440,
     "sweep_runs": 200,
@@ -643,15 +643,19 @@ def run(quick: bool, out: Path, only: tuple[str, ...] = ()) -> dict:
     """Measure every section (or only some, kept with the others of `out`); write the JSON.
 
     Each section records when it was measured and the load average then: the machine may
-    be shared, and a section can be measured again (``--only sweeps``) when it is quiet.
+    be shared, and a section can be measured again (``--only sweeps``) when it is quiet. The
+    file is written after every section, so an interrupted run keeps what it measured (the
+    table is added once every section is there).
     """
     p = QUICK if quick else FULL
     mode = "quick" if quick else "full"
     res: dict[str, Any] = {}
-    if only:
+    if only and out.is_file():
         res = json.loads(out.read_text())
         if res.get("schema") != SCHEMA or res.get("mode") != mode:
             raise ValueError(f"{out} is not a {mode} {SCHEMA} file to update")
+    for key in ("figures", "table", "load_average_start", "load_average_end"):
+        res.pop(key, None)  # recomputed once every section is there
     res.update(
         {
             "schema": SCHEMA,
@@ -681,14 +685,22 @@ def run(quick: bool, out: Path, only: tuple[str, ...] = ()) -> dict:
             "load_average": os.getloadavg()[0],
         }
         res[section] = {**fn(), **start, "load_average_after": os.getloadavg()[0]}
-    loads = [res[s][k] for s in SECTIONS for k in ("load_average", "load_average_after")]
-    res["load_average_start"], res["load_average_end"] = loads[0], loads[-1]
-    res["figures"] = figures(res)
-    res["table"] = table_rows(res["figures"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2, default=float) + "\n")
-    out.with_suffix(".md").write_text(markdown(res))
+        _save(res, out)
     return res
+
+
+def _save(res: dict, out: Path) -> None:
+    """Write the JSON; with every section present, the figures, the table and the markdown."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    complete = all(s in res for s in SECTIONS)
+    if complete:
+        loads = [res[s][k] for s in SECTIONS for k in ("load_average", "load_average_after")]
+        res["load_average_start"], res["load_average_end"] = loads[0], loads[-1]
+        res["figures"] = figures(res)
+        res["table"] = table_rows(res["figures"])
+    out.write_text(json.dumps(res, indent=2, default=float) + "\n")
+    if complete:
+        out.with_suffix(".md").write_text(markdown(res))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -716,6 +728,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only takes sections among {', '.join(SECTIONS)}, got {args.only}")
     args.out = args.out or (OUT_QUICK if args.quick else OUT)
     res = run(args.quick, args.out, args.only)
+    if "table" not in res:
+        print(f"\nwrote {args.out} (sections missing: measure them with --only)")
+        return 0
     print_table(res)
     print(f"\nwrote {args.out}")
     return 0

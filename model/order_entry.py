@@ -246,8 +246,7 @@ class OrderEntry:
         orders, margin = self._orders, self._order_margin_usd
         # release each old order's reserve as `_forget_order` does, in Python floats
         held = float(margin[acct])
-        for oid in book.open_orders(acct):
-            book.cancel(oid)
+        for oid in book.cancel_orders_of(acct):
             rec = orders.get((venue, m, oid))
             if rec is None or rec[0] != acct:
                 margin[acct] = held

@@ -142,14 +142,12 @@ class OrderBook:
             ValueError: bad side, size or price, or an order would cross (nothing rests).
         """
         side = _as_side(side)
-        for qty_lots, limit_ticks in orders:
-            _as_int("qty_lots", qty_lots)
-            _as_int("limit_ticks", limit_ticks)
+        orders = [(_as_int("qty_lots", q), _as_int("limit_ticks", t)) for q, t in orders]
         if orders:  # the most aggressive price decides: the opposite side does not move
             edge = max(t for _, t in orders) if side == BUY else min(t for _, t in orders)
             if self._crosses(side, edge):
                 raise ValueError(f"rest: a {side:+d} order at {edge} ticks would cross")
-        return [self._rest(owner, side, int(q), int(t)) for q, t in orders]
+        return [self._rest(owner, side, q, t) for q, t in orders]
 
     def cancel(self, order_id: int) -> int:
         """Cancel a resting order; return the lots cancelled (0 if unknown or already gone)."""
@@ -159,6 +157,27 @@ class OrderBook:
         lots = self._unlink(order_id)
         self._tidy_level(order[_SIDE], order[_PRICE])
         return lots
+
+    def cancel_orders_of(self, owner: int) -> list[int]:
+        """Cancel every resting order of `owner`, oldest first; return their ids.
+
+        The same as `cancel` on each id in turn (one loop, for a maker's whole ladder).
+        """
+        ids = sorted(self._by_owner.pop(owner, ()))
+        orders = self._orders
+        for order_id in ids:
+            _, side, price, lots = orders.pop(order_id)
+            levels = self._levels[side]
+            level = levels[price]
+            level[_LEVEL_LOTS] -= lots
+            level[_LEVEL_LIVE] -= 1
+            if level[_LEVEL_LOTS] == 0:
+                keys = self._keys[side]
+                del keys[bisect_left(keys, price * side)]
+                del levels[price]
+            elif len(level[_LEVEL_QUEUE]) > 2 * level[_LEVEL_LIVE] + _COMPACT_SLACK:
+                level[_LEVEL_QUEUE] = deque(i for i in level[_LEVEL_QUEUE] if i in orders)
+        return ids
 
     def cancel_owner(self, owner: int) -> int:
         """Cancel every resting order of `owner`; return how many orders were cancelled."""

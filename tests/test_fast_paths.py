@@ -144,3 +144,22 @@ def test_depth_bands_equal_depth_usd_per_band():
             book.submit(int(rng.integers(0, 5)), side, int(rng.integers(1, 50)), price)
         pcts = tuple(float(p) for p in rng.choice([0.0, 0.001, 0.01, 0.02, 0.5], 3))
         assert book.depth_usd_bands(pcts) == [book.depth_usd(p) for p in pcts]
+
+
+def test_cancelling_an_owners_orders_at_once_equals_one_by_one():
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        books = [OrderBook(1.0, 1.0), OrderBook(1.0, 1.0)]
+        for _ in range(rng.integers(1, 60)):
+            owner, side = int(rng.integers(0, 3)), 1 if rng.random() < 0.5 else -1
+            price, lots = int(100 - side * rng.integers(1, 8)), int(rng.integers(1, 9))
+            for book in books:
+                book.submit(owner, side, lots, price)
+        ids = books[0].open_orders(1)
+        for oid in ids:
+            books[0].cancel(oid)
+        assert books[1].cancel_orders_of(1) == ids
+        for side in (1, -1):
+            assert books[0].levels(side) == books[1].levels(side)
+        assert books[0].open_orders(0) == books[1].open_orders(0)
+        assert books[0].n_orders == books[1].n_orders
