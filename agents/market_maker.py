@@ -142,6 +142,7 @@ class MarketMaker(Trader):
         rng: The agent's random stream (unused: the policy is deterministic).
         cfg: Maker configuration (levels, leverage, skew, widening, pull threshold).
         assets: The asset universe, in market order (depth_usd, spread_bps per asset).
+        maker_index: This maker's place among the makers (staggers its requote minutes).
 
     Notes:
         Each of the `cfg.n_makers` makers quotes depth_usd / n_makers per side, so together
@@ -169,9 +170,11 @@ class MarketMaker(Trader):
         rng: np.random.Generator,
         cfg: MakerConfig,
         assets: tuple[AssetConfig, ...],
+        maker_index: int = 0,
     ) -> None:
         super().__init__(model, accounts, rng)
         self.cfg = cfg
+        self.maker_index = maker_index
         self.assets = tuple(assets)
         self.asset_depth_usd = np.array([a.depth_usd for a in self.assets])
         # this maker's share of each asset's per-side depth
@@ -181,6 +184,7 @@ class MarketMaker(Trader):
         self.last_pull_minute = np.full(len(self.assets), -np.inf)
         self.pull_vol_level = np.zeros(len(self.assets))
         self.is_pull_armed = np.ones(len(self.assets), dtype=bool)
+        self.last_fundamental = np.full(len(self.assets), np.nan)
         self.start_spot_qty: FloatArray | None = None
         self.start_capital_usd = 0.0
 
@@ -194,8 +198,7 @@ class MarketMaker(Trader):
         ref = reference_usd(view)
         self._remember_start(accounts, ref)
         newly_pulled = self._update_pulls(view)
-        due = view.t % self.cfg.requote_minutes == 0
-        todo = np.arange(view.n_assets) if due else np.flatnonzero(newly_pulled)
+        todo = np.flatnonzero(self.is_due(view.t, view.n_assets) | newly_pulled)
         if todo.size == 0:
             return []
         inventory = self.inventory_qty(accounts)
@@ -208,13 +211,7 @@ class MarketMaker(Trader):
         ]
         perp_usd = np.nan_to_num(accounts.qty[self.account] * ref)
         basis = basis_fraction(perp_usd, self.asset_depth_usd, self.cfg.basis_skew_bps)
-        # spot leans toward the global price (other venues: the fundamental), the perp stays
-        # on the index: the perp is where this exchange's own forced flow lands
-        spot_shift = np.where(
-            np.isfinite(view.fundamental_usd),
-            (view.fundamental_usd / ref) ** SPOT_ANCHOR,
-            1.0,
-        )
+        centre = self._centre_shift(view, ref, todo)
         for a in todo:
             side_sizes = (sizes[0][a], sizes[1][a])
             intents += self._quotes(
@@ -226,9 +223,41 @@ class MarketMaker(Trader):
                 hedges[a],
                 accounts,
                 basis[a],
-                spot_shift[a],
+                centre[a],
             )
         return intents
+
+    def is_due(self, t: int, n_assets: int) -> np.ndarray:
+        """Which assets this maker requotes at minute t: every `requote_minutes`, staggered.
+
+        Notes:
+            due ⇔ (t + maker index + asset index) mod requote_minutes = 0. Makers and assets
+            refresh on different minutes, so the book is never rebuilt all at once: a common
+            requote minute moved every mark in a staircase (1-min return ACF at lag 2 ≈ 0.6
+            in calm runs).
+        """
+        phase = self.maker_index + np.arange(n_assets)
+        return (t + phase) % self.cfg.requote_minutes == 0
+
+    def _centre_shift(self, view: MarketView, ref: FloatArray, todo: np.ndarray) -> FloatArray:
+        """Return the ladders' centre over the index per asset, and remember the fundamentals.
+
+        Notes:
+            carried = index · F / F_last (the index moved by the fundamental's change F / F_last
+            since this maker last quoted the asset; the books have not seen it yet), centre =
+            carried · (F / carried)^SPOT_ANCHOR. News passes through at once and this
+            exchange's own dislocation from the global price closes by 1 − SPOT_ANCHOR per
+            requote. (Centring on index · (F / index)^SPOT_ANCHOR alone passed only part of
+            each move on and made 1-minute returns autocorrelated, ρ(1) ≈ 0.65.)
+        """
+        fundamental = view.fundamental_usd
+        moved = np.where(np.isfinite(self.last_fundamental), fundamental / self.last_fundamental, 1.0)
+        carried = ref * moved
+        shift = np.where(
+            np.isfinite(fundamental), moved * (fundamental / carried) ** SPOT_ANCHOR, 1.0
+        )
+        self.last_fundamental[todo] = fundamental[todo]
+        return shift
 
     def inventory_qty(self, accounts: AccountsView) -> FloatArray:
         """Return net coins per asset: perp qty + spot qty − spot held at the start."""
@@ -293,13 +322,13 @@ class MarketMaker(Trader):
         hedge_qty: float,
         accounts: AccountsView,
         basis: float = 0.0,
-        spot_shift: float = 1.0,
+        centre_shift: float = 1.0,
     ) -> list[Intent]:
         free_coins = accounts.spot_qty[self.account, a] + min(hedge_qty, 0.0)
         out: list[Intent] = []
         for venue, tick, lot, shift in (
-            (Venue.PERP, view.perp_tick[a], view.perp_lot[a], 1.0 + basis),
-            (Venue.SPOT, view.spot_tick[a], view.spot_lot[a], spot_shift),
+            (Venue.PERP, view.perp_tick[a], view.perp_lot[a], centre_shift * (1.0 + basis)),
+            (Venue.SPOT, view.spot_tick[a], view.spot_lot[a], centre_shift),
         ):
             bid_side = _side_ladder(bids * shift, sizes_usd[0], tick, lot, -1, np.inf)
             cap = free_coins if venue == Venue.SPOT else np.inf

@@ -89,10 +89,48 @@ class ShockConfig(_Validated):
 
 @dataclass(frozen=True)
 class WorldConfig(_Validated):
-    """Exogenous fundamentals: log return = beta · factor + idiosyncratic noise."""
+    """Exogenous fundamentals: log return = beta · factor + idiosyncratic noise.
+
+    The factor's variance follows GARCH(1,1) (Bollerslev 1986) with unconditional variance
+    factor_vol²; with vol_reaction = vol_persistence = 0 it is constant (the default).
+    """
 
     _prefix = "world."
     factor_vol: float = param(0.0006, "per minute", "BTC ~2.3 % daily vol", 0.0, 0.05)
+    vol_reaction: float = param(
+        0.0,
+        "GARCH(1,1) α",
+        "weight of the last squared factor return in its variance; 0 = constant volatility",
+        0.0,
+        0.5,
+    )
+    vol_persistence: float = param(
+        0.0,
+        "GARCH(1,1) α + β",
+        "how slowly factor volatility decays (half-life ln 0.5 / ln(α + β) minutes)",
+        0.0,
+        0.99999,
+    )
+    tail_dof: float = param(
+        0.0,
+        "Student-t degrees of freedom",
+        "heavy-tailed factor shocks (scaled to unit variance); 0 = Gaussian",
+        0.0,
+        1_000.0,
+    )
+
+    def check(self) -> None:
+        """Cross-field rules (run by ModelConfig, after every override is applied)."""
+        if self.vol_reaction > self.vol_persistence:
+            raise ValueError(
+                f"world.vol_reaction ({self.vol_reaction}) must be at most world.vol_persistence"
+                f" ({self.vol_persistence}): β = persistence − reaction cannot be negative"
+            )
+        if 0.0 < self.tail_dof <= 2.0:
+            raise ValueError(
+                f"world.tail_dof must be 0 (Gaussian) or above 2 (finite variance), got "
+                f"{self.tail_dof}"
+            )
 
 
 @dataclass(frozen=True)
@@ -168,7 +206,13 @@ class MakerConfig(_Validated):
     )
     vol_widen: float = param(300.0, "spread multiplier per unit 1-h vol", "assumed", 0.0, 1e6)
     pull_vol: float = param(0.01, "1-min vol above which quotes are pulled", "assumed", 0.0, 1.0)
-    requote_minutes: int = param(2, "minutes between requotes", "assumed", 1, 60)
+    requote_minutes: int = param(
+        1,
+        "minutes between requotes (staggered across makers and assets)",
+        "real makers requote in milliseconds; slower requotes make 1-min returns autocorrelated",
+        1,
+        60,
+    )
 
 
 @dataclass(frozen=True)
@@ -264,6 +308,7 @@ class ModelConfig(_Validated):
                 raise ValueError(
                     f"retail.{name} must be (min, max) with 0 < min <= max, got {(lo, hi)!r}"
                 )
+        self.world.check()
         for a in self.assets:
             if a.kind not in ("major", "alt", "tail"):
                 raise ValueError(

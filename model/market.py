@@ -22,7 +22,7 @@ from model.config import ModelConfig, with_overrides
 from model.crowding import liquidatable_oi_share
 from model.exchange import Exchange
 from model.orders import Quotes
-from model.pricing import robust_index
+from model.pricing import EwmVolatility, robust_index
 from model.recorder import Recorder
 from model.scenarios import scenario as named_scenario
 from model.snapshots import long_oi_share
@@ -31,6 +31,11 @@ from model.universe import perp_spec, spot_spec
 from model.views import AccountsView, MarketView, accounts_view
 from model.world import World
 
+VOL_SPAN_MINUTES = 60
+"""Span of the exponentially weighted volatility agents see (`vol_1h`): α = 2 / (span + 1),
+the mean age (30 minutes) of a 60-minute window without the window's echo of a jump 60
+minutes later (RiskMetrics-style EWMA, J.P. Morgan 1996; a boxcar put an |r| ACF spike of
+0.25 at lag 60 in calm runs)."""
 VALUE_TRADER_DEPTHS = 50.0
 """Spot coins of the value traders, in depths per asset: they stand for the rest of the
 world's spot holders, the channel through which the fundamental reaches the books."""
@@ -55,20 +60,21 @@ class ExchangeAgent(mesa.Agent):
         self.exchange.submit_many([o for o in orders if o.account not in makers])
 
     def update_prices(self) -> None:
-        """Index from spot (robust median of mid, last trade and previous mid), then marks."""
+        """Index: robust median of this venue's spot mid, its last spot trade and the global
+        price (other venues: the fundamental); then marks and stops.
+
+        Binance's index is a weighted average over several venues' spot prices with a median
+        fallback (exchange-mechanics §2.4); here the other venues are one source, so this
+        venue's own dislocation moves the index only when its mid and last trade agree.
+        """
         ex = self.exchange
         mids = np.array([b.mid_price() or np.nan for b in ex.spot_books])
-        sources = np.column_stack([mids, ex.spot_last_usd, self._prev_mid(mids)])
+        sources = np.column_stack([mids, ex.spot_last_usd, self.model.world.fundamental_usd])
         index = robust_index(sources)
         ok = np.isfinite(index) & (index > 0)
         ex.prices.index_usd[ok] = index[ok]
         ex.update_marks()
         ex.trigger_stops()
-
-    def _prev_mid(self, mids: np.ndarray) -> np.ndarray:
-        prev = getattr(self, "_last_mids", mids)
-        self._last_mids = mids
-        return prev
 
     def liquidate(self) -> None:
         self.exchange.liquidate()
@@ -165,6 +171,7 @@ class CascadeModel(mesa.Model):
         self.initial_pools = np.array(self.exchange.liquidator.pools.balances_usd())
         self.recorder = Recorder(self.cfg.horizon_minutes, len(self.symbols), n_pools)
         self._index_history = np.full((self.cfg.horizon_minutes + 1, len(self.symbols)), np.nan)
+        self._vol = EwmVolatility(len(self.symbols), VOL_SPAN_MINUTES)
         self._crowding = self._long_share = float("nan")
         self._retail_redeposits_usd = 0.0
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
@@ -214,6 +221,7 @@ class CascadeModel(mesa.Model):
                 self.stream(f"maker.{i}"),
                 cfg.makers,
                 cfg.assets,
+                maker_index=i,
             )
             for i in range(cfg.makers.n_makers)
         ]
@@ -285,6 +293,7 @@ class CascadeModel(mesa.Model):
         self.exchange_agent.fund()
         self.exchange_agent.unwind()
         self._index_history[t + 1] = ex.prices.index_usd
+        self._vol.update(np.log(self._index_history[t + 1] / self._index_history[t]))
         if t == self._crowding_minute:
             self._crowding = liquidatable_oi_share(ex, 0.05)
             self._long_share = long_oi_share(ex, self.retail.account_ids)
@@ -306,8 +315,7 @@ class CascadeModel(mesa.Model):
         ex, t = self.exchange, self.t
         if t == 0:
             self._index_history[0] = ex.prices.index_usd
-        hist = np.log(self._index_history[max(0, t - 60) : t + 1])
-        rets = np.diff(hist, axis=0)
+        now = np.log(self._index_history[t])
         back = np.log(self._index_history[max(0, t - 15)])
         best = [_best(b) for b in ex.spot_books], [_best(b) for b in ex.perp_books]
         return MarketView(
@@ -322,8 +330,8 @@ class CascadeModel(mesa.Model):
             perp_ask_usd=np.array([b[1] for b in best[1]]),
             funding_rate=ex.prices.funding_rate.copy(),
             premium=ex.prices.premium.copy(),
-            return_15m=hist[-1] - back,
-            vol_1h=rets.std(axis=0) if len(rets) > 1 else np.zeros(len(self.symbols)),
+            return_15m=now - back,
+            vol_1h=self._vol.std,
             risk_off=self.world.risk_off(t),
             exo_sell_usd=self.world.exo_sell_usd(t),
             perp_tick=np.array([s.tick_size for s in ex.perps]),
@@ -406,3 +414,4 @@ def _best(book) -> tuple[float, float]:
     bid, ask = book.best_bid(), book.best_ask()
     tick = book.tick_size
     return (bid * tick if bid is not None else np.nan, ask * tick if ask is not None else np.nan)
+

@@ -1,6 +1,7 @@
 """Index and mark prices: the robust spot index, the mark-price rules and the basis average.
 
-Pure, deterministic functions vectorised over markets; `BasisAverager` is the one stateful helper.
+Pure, deterministic functions vectorised over markets; `BasisAverager` and `EwmVolatility`
+are the stateful helpers.
 """
 
 from __future__ import annotations
@@ -284,3 +285,34 @@ class BasisAverager:
         self._samples.fill(0.0)
         self._next_slot.fill(0)
         self._counts.fill(0)
+
+
+class EwmVolatility:
+    """Exponentially weighted mean and variance of per-minute log returns, per asset.
+
+    Notes:
+        With α = 2 / (span + 1) and d = r − μ: μ ← μ + α·d, v ← (1 − α)·(v + α·d²)
+        (Finch 2009, "Incremental calculation of weighted mean and variance"); the reported
+        std is sqrt(v / (1 − (1 − α)^n)) after n returns (the start-up weight), 0 before two.
+        NaN returns (no index yet) count as 0.
+    """
+
+    def __init__(self, n_assets: int, span_minutes: float) -> None:
+        self.alpha = 2.0 / (span_minutes + 1.0)
+        self.mean = np.zeros(n_assets)
+        self.var = np.zeros(n_assets)
+        self.n = 0
+
+    def update(self, returns: np.ndarray) -> None:
+        """Fold in one minute's log returns."""
+        d = np.nan_to_num(returns) - self.mean
+        self.mean += self.alpha * d
+        self.var = (1.0 - self.alpha) * (self.var + self.alpha * d * d)
+        self.n += 1
+
+    @property
+    def std(self) -> np.ndarray:
+        """The current volatility per asset (a fresh array)."""
+        if self.n < 2:
+            return np.zeros_like(self.var)
+        return np.sqrt(self.var / (1.0 - (1.0 - self.alpha) ** self.n))

@@ -13,7 +13,8 @@ from model.types import FloatArray
 class World:
     """Fundamental value per asset: log return = beta · (factor + shock drift) + noise.
 
-    factor ~ N(0, factor_vol) per minute (a common factor, the literature's "market");
+    factor: per-minute returns of a common factor (the literature's "market"), N(0, factor_vol)
+    or GARCH(1,1)-t with long-run volatility factor_vol (`factor_shock`);
     noise ~ N(0, idio_vol_a). A shock of size s over d minutes adds log(1 − s) / d to the
     factor each minute, so an asset with beta b falls by 1 − (1 − s)^b over the shock.
     """
@@ -24,6 +25,7 @@ class World:
         self.idio = np.array([a.idio_vol for a in cfg.assets])
         self.depth = np.array([a.depth_usd for a in cfg.assets])
         self.log_value = np.log([a.price_usd for a in cfg.assets])
+        self.factor_var = cfg.world.factor_vol**2  # h_t of the GARCH factor
 
     @property
     def fundamental_usd(self) -> FloatArray:
@@ -31,10 +33,34 @@ class World:
 
     def step(self, t: int) -> FloatArray:
         """Advance the fundamentals by one minute; return them."""
-        factor = self.rng.normal(0.0, self.cfg.world.factor_vol) + self.shock_drift(t)
+        factor = self.factor_shock() + self.shock_drift(t)
         noise = self.rng.normal(0.0, 1.0, len(self.beta)) * self.idio
         self.log_value += self.beta * factor + noise
         return self.fundamental_usd
+
+    def factor_shock(self) -> float:
+        """This minute's factor return ε_t, before shocks.
+
+        Notes:
+            Constant volatility: ε ~ N(0, factor_vol). Otherwise GARCH(1,1) (Bollerslev 1986):
+            h_t = ω + α·ε²_{t−1} + β·h_{t−1}, ω = factor_vol²·(1 − α − β) (so the long-run
+            variance is factor_vol²), h_0 = factor_vol²; ε_t = √h_t · z_t, z_t standard normal
+            or Student-t with tail_dof degrees of freedom scaled to unit variance
+            (t·√((ν − 2)/ν); GARCH-t, Bollerslev 1987). α = vol_reaction, α + β = vol_persistence.
+        """
+        w = self.cfg.world
+        if w.vol_persistence == 0.0 and w.tail_dof == 0.0:
+            return float(self.rng.normal(0.0, w.factor_vol))
+        z = (
+            self.rng.standard_t(w.tail_dof) * math.sqrt((w.tail_dof - 2.0) / w.tail_dof)
+            if w.tail_dof
+            else self.rng.standard_normal()
+        )
+        eps = math.sqrt(self.factor_var) * z
+        beta = w.vol_persistence - w.vol_reaction
+        omega = w.factor_vol**2 * (1.0 - w.vol_persistence)
+        self.factor_var = omega + w.vol_reaction * eps * eps + beta * self.factor_var
+        return float(eps)
 
     def shock_drift(self, t: int) -> float:
         """Log drift of the common factor from shocks active at minute t."""

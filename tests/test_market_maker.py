@@ -231,14 +231,22 @@ def test_vol_widening_capped() -> None:
     assert quotes_of(maker.decide(view, make_accounts()), 0, Venue.PERP).bids[0][0] == 99_800.0
 
 
-def test_requote_interval_and_immediate_pull() -> None:
+def test_requote_interval_is_staggered_and_pulls_are_immediate() -> None:
     maker = make_maker(dataclasses.replace(MAKER_CFG, requote_minutes=5))
-    assert len(maker.decide(make_view(t=0), make_accounts())) == 4
+    # due ⇔ (t + maker index + asset) mod 5 = 0: maker 0 requotes asset 0 at t = 0, asset 1 at 4
+    assert {q.market for q in maker.decide(make_view(t=0), make_accounts())} == {0}
     assert maker.decide(make_view(t=3), make_accounts()) == []
-    hot = make_view(t=4, vol_1h=np.array([0.0, 0.01]))
+    assert {q.market for q in maker.decide(make_view(t=4), make_accounts())} == {1}
+    # asset 1 is not due at t = 6 ((6 + 1) mod 5 = 2) but its vol crosses pull_vol: pulled now
+    hot = make_view(t=6, vol_1h=np.array([0.0, 0.01]))
     intents = maker.decide(hot, make_accounts())
     assert [(q.market, q.bids, q.asks) for q in intents] == [(1, (), ())] * 2
-    assert maker.decide(make_view(t=5, vol_1h=np.array([0.0, 0.01])), make_accounts())
+    # a second maker is one minute ahead: asset 0 at t = 4
+    second = MarketMaker(
+        mesa.Model(rng=0), np.array([0]), np.random.default_rng(0),
+        dataclasses.replace(MAKER_CFG, requote_minutes=5), ASSETS, maker_index=1,
+    )
+    assert {q.market for q in second.decide(make_view(t=4), make_accounts())} == {0}
 
 
 def test_long_inventory_lowers_both_sides() -> None:

@@ -8,6 +8,7 @@ import pytest
 from model.pricing import (
     MARK_RULES,
     BasisAverager,
+    EwmVolatility,
     funding_basis_price,
     mark_price,
     mark_price_binance,
@@ -228,3 +229,29 @@ def test_basis_averager_rejects_wrong_shape():
     averager = BasisAverager(n_markets=2, window_steps=2)
     with pytest.raises(ValueError, match="n_markets"):
         averager.update([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+
+
+def test_ewm_volatility_hand_computed():
+    # span 3 → α = 0.5. r = 0.02: d = 0.02, μ = 0.01, v = 0.5 · (0 + 0.5 · 0.0004) = 1e-4.
+    # r = 0: d = −0.01, μ = 0.005, v = 0.5 · (1e-4 + 0.5 · 1e-4) = 7.5e-5;
+    # start-up weight 1 − 0.5² = 0.75 → std = sqrt(1e-4) = 0.01 (the population std of 0.02, 0)
+    vol = EwmVolatility(2, 3)
+    assert vol.std.tolist() == [0.0, 0.0]
+    vol.update(np.array([0.02, np.nan]))
+    assert vol.std.tolist() == [0.0, 0.0]  # fewer than two returns
+    vol.update(np.array([0.0, 0.0]))
+    np.testing.assert_allclose(vol.std, [0.01, 0.0], rtol=1e-12)
+
+
+def test_ewm_volatility_tracks_the_std_and_forgets_a_jump():
+    rng = np.random.default_rng(3)
+    vol = EwmVolatility(1, 60)
+    for r in rng.normal(0.0, 0.001, 2_000):
+        vol.update(np.array([r]))
+    assert 0.0007 < vol.std[0] < 0.0013
+    vol.update(np.array([0.05]))
+    jumped = vol.std[0]
+    for _ in range(120):
+        vol.update(np.array([0.0]))
+    # no echo: the jump decays geometrically, (1 − 2/61)^120 ≈ 0.018 of its weight is left
+    assert vol.std[0] < 0.2 * jumped
