@@ -282,18 +282,24 @@ def test_short_perp_maker_quotes_the_perp_rich_and_leaves_spot_alone() -> None:
     assert spot_rich.bids == spot_plain.bids
 
 
-def test_spot_leans_to_the_fundamental_perp_stays_on_the_index() -> None:
-    # fundamental 10 % under a stale index: the spot ladder moves down by 0.9^SPOT_ANCHOR
-    # (± one tick), the perp ladder stays on the index
+def test_ladders_close_part_of_the_gap_to_the_fundamental_and_pass_news_through() -> None:
+    calm = make_maker().decide(make_view(), make_accounts())
+    # first quote, fundamental 10 % under the index: centre = index · 0.9^SPOT_ANCHOR, both
+    # ladders (± one tick)
     lagging = make_view(fundamental_usd=np.array([0.9 * BTC_USD, ALT_USD]))
-    calm = quotes_of(make_maker().decide(make_view(), make_accounts()), 0, Venue.SPOT)
-    spot = quotes_of(make_maker().decide(lagging, make_accounts()), 0, Venue.SPOT)
-    assert spot.bids[0][0] == pytest.approx(0.9**SPOT_ANCHOR * calm.bids[0][0], abs=0.02)
-    perp = quotes_of(make_maker().decide(lagging, make_accounts()), 0, Venue.PERP)
-    assert (
-        perp.bids
-        == quotes_of(make_maker().decide(make_view(), make_accounts()), 0, Venue.PERP).bids
-    )
+    gap = make_maker().decide(lagging, make_accounts())
+    for venue in (Venue.SPOT, Venue.PERP):
+        want = 0.9**SPOT_ANCHOR * quotes_of(calm, 0, venue).bids[0][0]
+        assert quotes_of(gap, 0, venue).bids[0][0] == pytest.approx(want, abs=0.11)
+    # quoted at the fundamental at t = 0; it falls 2 % by t = 1 while the index stands still:
+    # carried = index · 0.98 = the fundamental, so the whole move passes through
+    maker = make_maker()
+    maker.decide(make_view(), make_accounts())
+    news = maker.decide(make_view(t=1, fundamental_usd=np.array([0.98 * BTC_USD, ALT_USD])),
+                        make_accounts())
+    for venue in (Venue.SPOT, Venue.PERP):
+        want = 0.98 * quotes_of(calm, 0, venue).bids[0][0]
+        assert quotes_of(news, 0, venue).bids[0][0] == pytest.approx(want, abs=0.11)
 
 
 def test_spot_inventory_above_start_counts_as_long() -> None:
