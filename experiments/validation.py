@@ -4,9 +4,11 @@ Three studies, each run over seeds from one root `SeedSequence` (common random n
 
 - ``oct-2025``: the 10–11 October 2025 case study (literature.md §2.4, DESIGN.md §1).
 - ``leverage``: leverage causes fat tails (Thurner, Farmer & Geanakoplos 2012, literature.md
-  §1.1): the calm scenario with the maximum leverage available to retail swept.
-- ``stylized``: stylized facts of one-minute and hourly returns in the calm scenario (Cont
-  2001; literature.md §3) and daily liquidations / open interest (Cheng et al. 2021, §2.5).
+  §1.1): the calm scenario with Gaussian fundamentals and the maximum leverage available to
+  retail swept.
+- ``stylized``: stylized facts of one-minute and hourly returns in the calm scenario as
+  configured, over five days (Cont 2001; literature.md §3) and daily liquidations / open
+  interest (Cheng et al. 2021, §2.5).
 
 A target passes when the median over seeds lies inside its band. `run_studies` runs and
 evaluates; `experiments.validation_report.validate` also writes ``results/validation/`` and is
@@ -183,10 +185,12 @@ class Size:
 
     Attributes:
         oct_seeds: Seeds of the oct-2025 study.
-        calm_seeds: Seeds of every leverage level (the stylized study reuses the calm cell).
+        calm_seeds: Seeds of every leverage level and of the stylized study.
         levels: Maximum leverage levels of the sweep; the lowest (1) is the unlevered reference.
         oct_overrides: Overrides of every oct-2025 run (e.g. a shortened day).
-        calm_overrides: Overrides of every calm run.
+        calm_overrides: Overrides of every leverage-sweep run.
+        stylized_overrides: Overrides of the stylized study's calm runs (a longer horizon:
+            hourly statistics need many hours).
     """
 
     oct_seeds: int
@@ -194,6 +198,7 @@ class Size:
     levels: tuple[float, ...]
     oct_overrides: Mapping[str, Any] = field(default_factory=dict)
     calm_overrides: Mapping[str, Any] = field(default_factory=dict)
+    stylized_overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 QUICK_OCT = {
@@ -205,8 +210,15 @@ QUICK_OCT = {
 """Quick oct-2025: the shock after a 180-minute warm-up, 140 minutes of aftermath."""
 QUICK_CALM = {"horizon_minutes": 480, "retail.n_accounts": 600, "retail.warmup_minutes": 120}
 SIZES: dict[str, Size] = {
-    "quick": Size(3, 2, (1.0, 100.0), QUICK_OCT, QUICK_CALM),
-    "default": Size(20, 6, (1.0, 5.0, 10.0, 25.0, 50.0, 100.0), {}, {"horizon_minutes": 2880}),
+    "quick": Size(3, 2, (1.0, 100.0), QUICK_OCT, QUICK_CALM, QUICK_CALM),
+    "default": Size(
+        20,
+        6,
+        (1.0, 5.0, 10.0, 25.0, 50.0, 100.0),
+        {},
+        {"horizon_minutes": 2880},
+        {"horizon_minutes": 7200},
+    ),
 }
 """quick: seconds, for the test suite (directions only); default: `cascade-lab validate`."""
 
@@ -427,16 +439,19 @@ def calm_run(seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def leverage_overrides(max_leverage: float) -> dict[str, tuple[float, float]]:
-    """The calm scenario's retail leverage ranges clipped to [1, max_leverage].
+GAUSSIAN_WORLD = {"world.vol_reaction": 0.0, "world.vol_persistence": 0.0, "world.tail_dof": 0.0}
+"""The leverage study's fundamentals: Gaussian with constant volatility, as Thurner, Farmer &
+Geanakoplos's noise traders, so any fat tail is made inside the model (the calm scenario's
+own factor clusters and is fat-tailed by construction)."""
 
-    Only ranges the clip changes are returned, so a level at or above the scenario's own
-    maximum is the unmodified calm scenario (and shares its runs with the stylized study).
-    """
+
+def leverage_overrides(max_leverage: float) -> dict[str, Any]:
+    """The calm scenario with a Gaussian world and its retail leverage clipped to
+    [1, max_leverage] (only the ranges the clip changes are listed)."""
     from model.scenarios import scenario
 
     retail = scenario("calm").retail
-    out = {}
+    out: dict[str, Any] = dict(GAUSSIAN_WORLD)
     for name in ("low_leverage", "high_leverage"):
         lo, hi = getattr(retail, name)
         clipped = (max(1.0, min(lo, max_leverage)), max(1.0, min(hi, max_leverage)))
@@ -455,8 +470,8 @@ class Results:
         per_seed: Study → one row per seed of metrics.
         oct_runs: Raw oct-2025 worker outputs (paths for the figure).
         leverage: One row per (max leverage, asset): pooled and per-seed statistics.
-        stylized: One row per asset: pooled stylized facts of the calm cell.
-        acf: Mean ACFs of the calm cell (returns lags 1–10, |returns| lags 1–60) per asset.
+        stylized: One row per asset: pooled stylized facts of the stylized study's calm runs.
+        acf: Mean ACFs of those runs (returns lags 1–10, |returns| lags 1–60) per asset.
         size: Size name; seeds: the seed tuple; seconds: wall time.
         failures: Runs that raised: seed, study, overrides, error (left out of every table).
         calm_runs: Raw calm worker outputs per max-leverage level (for further analysis).
@@ -514,8 +529,11 @@ def run_studies(
     calm_seeds = replicate_seeds(root_seed, n_seeds or sz.calm_seeds)
     oct_ov = {**sz.oct_overrides, **(oct_overrides or {})}
     cells = {lev: {**sz.calm_overrides, **leverage_overrides(lev)} for lev in sz.levels}
+    sty_ov = dict(sz.stylized_overrides)
     tasks: dict[tuple, tuple[Callable, int, dict]] = {}
-    for ov in cells.values():  # longest first: calm runs, then oct-2025
+    for seed in calm_seeds:  # longest first: stylized, leverage, then oct-2025
+        tasks[("stylized", seed)] = (calm_run, seed, sty_ov)
+    for ov in cells.values():
         for seed in calm_seeds:
             tasks.setdefault(("calm", _freeze(ov), seed), (calm_run, seed, ov))
     for seed in oct_seeds:
@@ -526,12 +544,14 @@ def run_studies(
     calm_out = {
         lev: [by_key[("calm", _freeze(ov), s)] for s in calm_seeds] for lev, ov in cells.items()
     }
+    sty_out = [by_key[("stylized", s)] for s in calm_seeds]
     failures = [o for o in outputs if "error" in o]
     res = evaluate(
         [o for o in oct_out if "error" not in o],
         {lev: [r for r in runs if "error" not in r] for lev, runs in calm_out.items()},
         size,
         oct_seeds,
+        [r for r in sty_out if "error" not in r],
     )
     res.failures = failures
     res.calm_runs = calm_out
@@ -568,15 +588,19 @@ def _indexed(i: int, fn: Callable, seed: int, ov: Mapping[str, Any]) -> tuple[in
 
 
 def evaluate(
-    oct_out: list[dict], calm_out: dict[float, list[dict]], size: str, seeds: tuple[int, ...]
+    oct_out: list[dict],
+    calm_out: dict[float, list[dict]],
+    size: str,
+    seeds: tuple[int, ...],
+    base: list[dict],
 ) -> Results:
     """Per-seed tables of each study, pooled leverage and stylized tables, the target table.
 
+    `calm_out`: the leverage sweep's runs per level; `base`: the stylized study's calm runs.
     Failed runs are left out before this; a study without runs gives empty tables.
     """
     oct_seed = pd.DataFrame([{"seed": o["seed"], **o["metrics"]} for o in oct_out])
-    base = calm_out[max(calm_out)]  # the top level: the calm scenario as configured
-    if base and all(calm_out.values()):
+    if calm_out and all(calm_out.values()):
         lev_seed, lev_table = _leverage_tables(calm_out)
     else:
         lev_seed, lev_table = pd.DataFrame({"seed": []}), pd.DataFrame({"asset": []})

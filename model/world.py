@@ -34,33 +34,48 @@ class World:
     def step(self, t: int) -> FloatArray:
         """Advance the fundamentals by one minute; return them."""
         factor = self.factor_shock() + self.shock_drift(t)
+        self.update_variance(factor)
         noise = self.rng.normal(0.0, 1.0, len(self.beta)) * self.idio
         self.log_value += self.beta * factor + noise
         return self.fundamental_usd
 
+    @property
+    def is_garch(self) -> bool:
+        """Whether the factor's volatility or tails differ from a constant Gaussian."""
+        w = self.cfg.world
+        return w.vol_persistence > 0.0 or w.tail_dof > 0.0
+
     def factor_shock(self) -> float:
-        """This minute's factor return ε_t, before shocks.
+        """This minute's factor innovation ε_t, before shocks.
 
         Notes:
-            Constant volatility: ε ~ N(0, factor_vol). Otherwise GARCH(1,1) (Bollerslev 1986):
-            h_t = ω + α·ε²_{t−1} + β·h_{t−1}, ω = factor_vol²·(1 − α − β) (so the long-run
-            variance is factor_vol²), h_0 = factor_vol²; ε_t = √h_t · z_t, z_t standard normal
-            or Student-t with tail_dof degrees of freedom scaled to unit variance
-            (t·√((ν − 2)/ν); GARCH-t, Bollerslev 1987). α = vol_reaction, α + β = vol_persistence.
+            Constant volatility: ε ~ N(0, factor_vol). Otherwise ε_t = √h_t · z_t, z_t standard
+            normal or Student-t with tail_dof degrees of freedom scaled to unit variance
+            (t·√((ν − 2)/ν); GARCH-t, Bollerslev 1987); h_t from `update_variance`.
         """
         w = self.cfg.world
-        if w.vol_persistence == 0.0 and w.tail_dof == 0.0:
+        if not self.is_garch:
             return float(self.rng.normal(0.0, w.factor_vol))
-        z = (
-            self.rng.standard_t(w.tail_dof) * math.sqrt((w.tail_dof - 2.0) / w.tail_dof)
-            if w.tail_dof
-            else self.rng.standard_normal()
-        )
-        eps = math.sqrt(self.factor_var) * z
-        beta = w.vol_persistence - w.vol_reaction
-        omega = w.factor_vol**2 * (1.0 - w.vol_persistence)
-        self.factor_var = omega + w.vol_reaction * eps * eps + beta * self.factor_var
-        return float(eps)
+        if w.tail_dof:
+            z = self.rng.standard_t(w.tail_dof) * math.sqrt((w.tail_dof - 2.0) / w.tail_dof)
+        else:
+            z = self.rng.standard_normal()
+        return float(math.sqrt(self.factor_var) * z)
+
+    def update_variance(self, factor: float) -> None:
+        """GARCH(1,1) (Bollerslev 1986): h_{t+1} = ω + α·x_t² + β·h_t.
+
+        Notes:
+            x_t is the factor's whole return, shock drift included, so a crash raises the
+            volatility that follows it (aftershocks); ω = factor_vol²·(1 − α − β) keeps the
+            long-run variance at factor_vol², h_0 = factor_vol²; α = vol_reaction,
+            α + β = vol_persistence. No-op with constant volatility.
+        """
+        w = self.cfg.world
+        if self.is_garch:
+            omega = w.factor_vol**2 * (1.0 - w.vol_persistence)
+            beta = w.vol_persistence - w.vol_reaction
+            self.factor_var = omega + w.vol_reaction * factor * factor + beta * self.factor_var
 
     def shock_drift(self, t: int) -> float:
         """Log drift of the common factor from shocks active at minute t."""

@@ -59,13 +59,14 @@ def test_daily_ratio_scales_to_a_day():
 
 def test_leverage_levels_clip_the_calm_ranges():
     assert v.leverage_overrides(1.0) == {
+        **v.GAUSSIAN_WORLD,
         "retail.low_leverage": (1.0, 1.0),
         "retail.high_leverage": (1.0, 1.0),
     }
     ten = v.leverage_overrides(10.0)
     assert ten["retail.high_leverage"] == (10.0, 10.0)
     assert ten["retail.low_leverage"][1] == 10.0
-    assert v.leverage_overrides(1_000.0) == {}  # the calm scenario itself
+    assert v.leverage_overrides(1_000.0) == v.GAUSSIAN_WORLD  # leverage as configured
 
 
 # ---------------------------------------------------------------------- targets as data
@@ -207,7 +208,7 @@ def test_results_do_not_depend_on_the_number_of_workers(monkeypatch):
     tiny_oct = {"horizon_minutes": 200, "retail.n_accounts": 200}
     tiny_oct |= {"retail.warmup_minutes": 60, "shocks.0.start_minute": 120}
     tiny_calm = {"horizon_minutes": 150, "retail.n_accounts": 200, "retail.warmup_minutes": 60}
-    monkeypatch.setitem(v.SIZES, "tiny", v.Size(1, 1, (1.0, 100.0), tiny_oct, tiny_calm))
+    monkeypatch.setitem(v.SIZES, "tiny", v.Size(1, 1, (1.0, 100.0), tiny_oct, tiny_calm, tiny_calm))
     serial = v.run_studies("tiny", n_jobs=1, progress=False)
     parallel = v.run_studies("tiny", n_jobs=2, progress=False)
     pd.testing.assert_frame_equal(serial.table, parallel.table)
