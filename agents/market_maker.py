@@ -128,6 +128,27 @@ def grid_values(units: FloatArray, step: FloatArray, rounding: int) -> FloatArra
     return x
 
 
+def grid_value(units: float, step: float, rounding: int) -> float:
+    """`grid_values` for one Python float (the ladders' path: no numpy on 6-level ladders).
+
+    Notes:
+        x = units · step, then up to 4 times x → nextafter(x, +∞) while x / step < units
+        (rounding −1), or nextafter(x, −∞) while x / step > units (+1). Once x / step is on
+        the right side x no longer moves, so stopping there gives the same float.
+    """
+    x = units * step
+    for _ in range(4):
+        if rounding < 0:
+            if not x / step < units:
+                break
+            x = math.nextafter(x, math.inf)
+        else:
+            if not x / step > units:
+                break
+            x = math.nextafter(x, -math.inf)
+    return x
+
+
 def reference_usd(view: MarketView) -> FloatArray:
     """Return the index per asset, or the fundamental where the index is NaN."""
     return np.where(np.isfinite(view.index_usd), view.index_usd, view.fundamental_usd)
@@ -326,13 +347,20 @@ class MarketMaker(Trader):
     ) -> list[Intent]:
         free_coins = accounts.spot_qty[self.account, a] + min(hedge_qty, 0.0)
         out: list[Intent] = []
+        # Python floats from here on: numpy per call costs more than 6 levels of arithmetic
+        bid_list, ask_list = bids.tolist(), asks.tolist()
+        bid_usd, ask_usd = sizes_usd[0].tolist(), sizes_usd[1].tolist()
+        centre_shift, basis = float(centre_shift), float(basis)
         for venue, tick, lot, shift in (
             (Venue.PERP, view.perp_tick[a], view.perp_lot[a], centre_shift * (1.0 + basis)),
             (Venue.SPOT, view.spot_tick[a], view.spot_lot[a], centre_shift),
         ):
-            bid_side = _side_ladder(bids * shift, sizes_usd[0], tick, lot, -1, np.inf)
-            cap = free_coins if venue == Venue.SPOT else np.inf
-            ask_side = _side_ladder(asks * shift, sizes_usd[1], tick, lot, 1, cap)
+            tick, lot = float(tick), float(lot)
+            bid_prices = [b * shift for b in bid_list]
+            bid_side = _side_ladder(bid_prices, bid_usd, tick, lot, -1, math.inf)
+            cap = free_coins if venue == Venue.SPOT else math.inf
+            ask_prices = [x * shift for x in ask_list]
+            ask_side = _side_ladder(ask_prices, ask_usd, tick, lot, 1, cap)
             out.append(Quotes(self.account, a, bid_side, ask_side, self.cfg.leverage, venue))
         return out
 
@@ -355,16 +383,48 @@ class MarketMaker(Trader):
 
 
 def _side_ladder(
-    prices_usd: FloatArray, sizes_usd: FloatArray, tick: float, lot: float, side: int, cap: float
+    prices_usd: list[float], sizes_usd: list[float], tick: float, lot: float, side: int, cap: float
 ) -> tuple[tuple[float, float], ...]:
-    """Round one side onto the grid (away from mid), size in whole lots, total ≤ cap coins."""
-    rounder = np.ceil if side > 0 else np.floor
-    ticks = rounder(np.nan_to_num(prices_usd / tick) - side * 1e-9)
-    ok = (ticks > 0) & (sizes_usd > 0)
-    ticks, usd = ticks[ok], sizes_usd[ok]
-    price = grid_values(ticks, tick, side)
-    lots = np.floor(usd / price / lot + 1e-9)
-    max_lots = np.floor(max(cap, 0.0) / lot + 1e-9) if np.isfinite(cap) else np.inf
-    lots = np.diff(np.minimum(np.cumsum(lots), max_lots), prepend=0.0)
-    qty = grid_values(lots, lot, -1)
-    return tuple((float(p), float(q)) for p, q, n in zip(price, qty, lots, strict=True) if n > 0)
+    """Round one side onto the grid (away from mid), size in whole lots, total ≤ cap coins.
+
+    Notes:
+        Per level, in Python floats (the same operations in the same order as the numpy
+        reference in tests/test_fast_paths.py): ticks = ceil (asks) / floor (bids) of
+        nan_to_num(price / tick) ∓ 1e-9, levels with ticks ≤ 0 or size ≤ 0 dropped; lots =
+        floor(usd / price / lot + 1e-9); the running total of lots is capped at floor(cap /
+        lot + 1e-9), each level keeping what the cap leaves it; levels left with no lots are
+        dropped; price = grid_value(ticks, tick, side), qty = grid_value(lots, lot, −1).
+    """
+    rounder = math.ceil if side > 0 else math.floor
+    nudge = side * 1e-9
+    cap = float(cap)
+    max_lots = _floor(max(cap, 0.0) / lot + 1e-9) if math.isfinite(cap) else math.inf
+    out: list[tuple[float, float]] = []
+    total = capped_before = 0.0
+    for raw, usd in zip(prices_usd, sizes_usd, strict=True):
+        ticks = float(rounder(_nan_to_num(raw / tick) - nudge))
+        if not (ticks > 0 and usd > 0):
+            continue
+        price = grid_value(ticks, tick, side)
+        total += _floor(usd / price / lot + 1e-9)
+        capped = min(total, max_lots)
+        lots = capped - capped_before
+        capped_before = capped
+        if lots > 0:
+            out.append((price, grid_value(lots, lot, -1)))
+    return tuple(out)
+
+
+def _floor(x: float) -> float:
+    # np.floor for one float: a float, and ±inf / NaN pass through (math.floor raises)
+    return float(math.floor(x)) if math.isfinite(x) else x
+
+
+def _nan_to_num(x: float) -> float:
+    # np.nan_to_num for one float: NaN → 0, ±inf → ± the largest float
+    if math.isfinite(x):
+        return x
+    return 0.0 if math.isnan(x) else math.copysign(_FLOAT_MAX, x)
+
+
+_FLOAT_MAX = float(np.finfo(float).max)

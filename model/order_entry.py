@@ -243,68 +243,108 @@ class OrderEntry:
         is_perp = venue == Venue.PERP
         spec = (self.perps if is_perp else self.spots)[m]
         book = (self.perp_books if is_perp else self.spot_books)[m]
+        held = self._cancel_ladder(acct, venue, m, book)
+        if is_perp:
+            self.accounts.leverage[acct, m] = quotes.leverage
+            coins = 0
+        else:
+            coins = int(self.accounts.spot_lots[acct, m] - self._spot_reserved_lots[acct, m])
+        budget = max(0.0, self.available_usd(acct))
+        orders, posted = self._orders, 0
+        for side, levels in ((1, quotes.bids), (-1, quotes.asks)):
+            best = book.best_ask() if side > 0 else book.best_bid()  # its own side is empty
+            rests, costs, coins = self._fit_ladder(
+                spec, is_perp, quotes.leverage, side, levels, best, budget, coins
+            )
+            if not rests:
+                continue
+            # positive int lots and ticks, none crossing (skipped against `best`): no checks
+            oids = book.rest_ladder(acct, side, rests)
+            for oid, (lots, _), cost in zip(oids, rests, costs, strict=True):
+                # `_remember_order`, in Python floats
+                per_lot = cost / lots
+                orders[(venue, m, oid)] = [acct, side, per_lot, lots]
+                held += lots * per_lot
+            posted += len(oids)
+            if not is_perp and side < 0:
+                self._spot_reserved_lots[acct, m] += sum(lots for lots, _ in rests)
+        self._order_margin_usd[acct] = held
+        return posted
+
+    def _cancel_ladder(self, acct: int, venue: Venue, m: int, book: OrderBook) -> float:
+        """Cancel all of `acct`'s orders in `book` and return its margin still reserved.
+
+        Each order's reserve is released as `_forget_order` does, in Python floats (the same
+        subtractions in the same order, float dust cleared after each).
+        """
         orders, margin = self._orders, self._order_margin_usd
-        # release each old order's reserve as `_forget_order` does, in Python floats
-        held = float(margin[acct])
+        held, released_lots = float(margin[acct]), 0
+        is_spot = venue == Venue.SPOT
         for oid in book.cancel_orders_of(acct):
-            rec = orders.get((venue, m, oid))
-            if rec is None or rec[0] != acct:
+            rec = orders.pop((venue, m, oid), None)
+            if rec is None:  # nothing reserved
+                continue
+            if rec[0] != acct:  # another account's record: put it back, release it plainly
+                orders[(venue, m, oid)] = rec
                 margin[acct] = held
                 self._forget_order(venue, m, oid, None)
                 held = float(margin[acct])
                 continue
-            del orders[(venue, m, oid)]
             held += -rec[3] * rec[2]
-            if not is_perp and rec[1] < 0:
-                self._spot_reserved_lots[acct, m] -= rec[3]
-            if abs(held) < 1e-9:  # clear float dust
+            if is_spot and rec[1] < 0:
+                released_lots += rec[3]
+            if -1e-9 < held < 1e-9:  # clear float dust
                 held = 0.0
         margin[acct] = held
-        if is_perp:
-            self.accounts.leverage[acct, m] = quotes.leverage
-        budget = max(0.0, self.available_usd(acct))
-        coins = (
-            int(self.accounts.spot_lots[acct, m] - self._spot_reserved_lots[acct, m])
-            if not is_perp
-            else 0
-        )
-        posted = 0
-        tick, lot, leverage, buy_cost = spec.tick_size, spec.lot_size, quotes.leverage, None
-        if not is_perp:
-            buy_cost = 1 + spec.taker_fee
-        for side, levels in ((1, quotes.bids), (-1, quotes.asks)):
-            room = budget
-            best = book.best_ask() if side > 0 else book.best_bid()  # its own side is empty
-            ladder: list[tuple[int, int, float]] = []  # (lots, ticks, cost) that fit
-            for price, qty in levels:
-                ratio = price / tick  # 1e-9 absorbs float error of n·tick
-                ticks = math.floor(ratio + 1e-9) if side > 0 else math.ceil(ratio - 1e-9)
-                lots = int(qty / lot + 1e-9)
-                if ticks <= 0 or lots <= 0 or (best is not None and side * (ticks - best) >= 0):
-                    continue
-                notional = lots * lot * ticks * tick
-                if is_perp:
-                    cost = notional / leverage
-                elif side > 0:
-                    cost = notional * buy_cost
-                else:
-                    lots, cost = min(lots, coins), 0.0
-                    coins -= lots
-                if lots <= 0 or cost > room:
-                    break
-                room -= cost
-                ladder.append((lots, ticks, cost))
-            # post-only, but none can cross: crossing levels were skipped against `best`
-            oids = book.rest_many(acct, side, [(lots, ticks) for lots, ticks, _ in ladder])
-            for oid, (lots, _, cost) in zip(oids, ladder, strict=True):
-                # `_remember_order`, in Python floats
-                orders[(venue, m, oid)] = [acct, side, cost / lots, lots]
-                held += lots * (cost / lots)
-                if not is_perp and side < 0:
-                    self._spot_reserved_lots[acct, m] += lots
-                posted += 1
-        margin[acct] = held
-        return posted
+        if released_lots:
+            self._spot_reserved_lots[acct, m] -= released_lots
+        return held
+
+    @staticmethod
+    def _fit_ladder(
+        spec,
+        is_perp: bool,
+        leverage: float,
+        side: int,
+        levels,
+        best: int | None,
+        budget: float,
+        coins: int,
+    ) -> tuple[list[tuple[int, int]], list[float], int]:
+        """Return the (lots, ticks) and costs of one side's levels that fit, and coins left.
+
+        Notes:
+            ticks = floor(price / tick + 1e-9) (bids) or ceil(price / tick − 1e-9) (asks),
+            lots = int(qty / lot + 1e-9); levels off the grid's positive range or crossing
+            `best` are skipped. cost = lots · lot · ticks · tick / leverage (perp),
+            × (1 + taker fee) (spot bids), 0 for spot asks, whose lots are clipped to `coins`;
+            the first level whose cost exceeds what is left of `budget` ends the ladder.
+        """
+        tick, lot = spec.tick_size, spec.lot_size
+        buy_cost = 1 + spec.taker_fee if not is_perp else None
+        room = budget
+        rests: list[tuple[int, int]] = []
+        costs: list[float] = []
+        for price, qty in levels:
+            ratio = price / tick  # 1e-9 absorbs float error of n·tick
+            ticks = math.floor(ratio + 1e-9) if side > 0 else math.ceil(ratio - 1e-9)
+            lots = int(qty / lot + 1e-9)
+            if ticks <= 0 or lots <= 0 or (best is not None and side * (ticks - best) >= 0):
+                continue
+            notional = lots * lot * ticks * tick
+            if is_perp:
+                cost = notional / leverage
+            elif side > 0:
+                cost = notional * buy_cost
+            else:
+                lots, cost = min(lots, coins), 0.0
+                coins -= lots
+            if lots <= 0 or cost > room:
+                break
+            room -= cost
+            rests.append((lots, ticks))
+            costs.append(cost)
+        return rests, costs, coins
 
     # ------------------------------------------------------------- resting order reserves
     def _remember_order(

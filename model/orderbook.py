@@ -143,11 +143,43 @@ class OrderBook:
         """
         side = _as_side(side)
         orders = [(_as_int("qty_lots", q), _as_int("limit_ticks", t)) for q, t in orders]
-        if orders:  # the most aggressive price decides: the opposite side does not move
-            edge = max(t for _, t in orders) if side == BUY else min(t for _, t in orders)
-            if self._crosses(side, edge):
-                raise ValueError(f"rest: a {side:+d} order at {edge} ticks would cross")
-        return [self._rest(owner, side, q, t) for q, t in orders]
+        if not orders:
+            return []
+        # the most aggressive price decides: the opposite side does not move
+        edge = max(t for _, t in orders) if side == BUY else min(t for _, t in orders)
+        if self._crosses(side, edge):
+            raise ValueError(f"rest: a {side:+d} order at {edge} ticks would cross")
+        return self.rest_ladder(owner, side, orders)
+
+    def rest_ladder(self, owner: int, side: int, orders: list[tuple[int, int]]) -> list[int]:
+        """`rest_many` without its checks, for a caller that made them (`post_quotes`).
+
+        The caller guarantees side is BUY or SELL, every (qty_lots, limit_ticks) holds
+        positive ints and no price reaches the opposite best; then the result (ids, levels,
+        queues) is that of `rest_many`, in one loop.
+        """
+        if not orders:
+            return []
+        first = self._next_id
+        self._next_id += len(orders)
+        ids = list(range(first, self._next_id))
+        book_orders, levels, keys = self._orders, self._levels[side], self._keys[side]
+        for order_id, (lots, price) in zip(ids, orders, strict=True):
+            book_orders[order_id] = [owner, side, price, lots]
+            level = levels.get(price)
+            if level is None:
+                insort(keys, price * side)
+                levels[price] = [deque((order_id,)), lots, 1]
+            else:
+                level[_LEVEL_QUEUE].append(order_id)
+                level[_LEVEL_LOTS] += lots
+                level[_LEVEL_LIVE] += 1
+        owned = self._by_owner.get(owner)
+        if owned is None:
+            self._by_owner[owner] = set(ids)
+        else:
+            owned.update(ids)
+        return ids
 
     def cancel(self, order_id: int) -> int:
         """Cancel a resting order; return the lots cancelled (0 if unknown or already gone)."""
@@ -164,10 +196,10 @@ class OrderBook:
         The same as `cancel` on each id in turn (one loop, for a maker's whole ladder).
         """
         ids = sorted(self._by_owner.pop(owner, ()))
-        orders = self._orders
+        orders, levels_of = self._orders, self._levels
         for order_id in ids:
             _, side, price, lots = orders.pop(order_id)
-            levels = self._levels[side]
+            levels = levels_of[side]
             level = levels[price]
             level[_LEVEL_LOTS] -= lots
             level[_LEVEL_LIVE] -= 1

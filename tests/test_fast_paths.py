@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from agents import market_maker
 from experiments.bench import risk_book
 from model import CascadeModel, adl_rank
 from model.orderbook import OrderBook
@@ -163,3 +164,92 @@ def test_cancelling_an_owners_orders_at_once_equals_one_by_one():
             assert books[0].levels(side) == books[1].levels(side)
         assert books[0].open_orders(0) == books[1].open_orders(0)
         assert books[0].n_orders == books[1].n_orders
+
+
+def _grid_values_reference(units, step, rounding):
+    # the numpy form `grid_value` replaced on the makers' path (agents/market_maker.py)
+    x = units * step
+    for _ in range(4):
+        ratio = x / step
+        if rounding < 0:
+            x = np.where(ratio < units, np.nextafter(x, np.inf), x)
+        else:
+            x = np.where(ratio > units, np.nextafter(x, -np.inf), x)
+    return x
+
+
+def _side_ladder_reference(prices_usd, sizes_usd, tick, lot, side, cap):
+    # the numpy form of `_side_ladder` before the makers' ladders moved to Python floats
+    rounder = np.ceil if side > 0 else np.floor
+    ticks = rounder(np.nan_to_num(prices_usd / tick) - side * 1e-9)
+    ok = (ticks > 0) & (sizes_usd > 0)
+    ticks, usd = ticks[ok], sizes_usd[ok]
+    price = _grid_values_reference(ticks, tick, side)
+    lots = np.floor(usd / price / lot + 1e-9)
+    max_lots = np.floor(max(cap, 0.0) / lot + 1e-9) if np.isfinite(cap) else np.inf
+    lots = np.diff(np.minimum(np.cumsum(lots), max_lots), prepend=0.0)
+    qty = _grid_values_reference(lots, lot, -1)
+    return tuple((float(p), float(q)) for p, q, n in zip(price, qty, lots, strict=True) if n > 0)
+
+
+def test_grid_value_equals_the_numpy_grid_values():
+    rng = np.random.default_rng(9)
+    for step in (0.1, 0.01, 0.001, 1e-5, 0.5, 1.0, 0.3, 7e-7):
+        units = np.floor(rng.uniform(0, 5e6, 400))
+        for rounding in (-1, 1):
+            fast = [market_maker.grid_value(u, step, rounding) for u in units.tolist()]
+            assert fast == _grid_values_reference(units, step, rounding).tolist()
+            assert fast == market_maker.grid_values(units, step, rounding).tolist()
+
+
+def test_side_ladder_equals_the_numpy_reference():
+    rng = np.random.default_rng(10)
+    odd = [np.nan, np.inf, -np.inf, 0.0, -5.0]
+    for _ in range(3_000):
+        tick = float(rng.choice([0.1, 0.01, 1e-5, 0.5, 1e-3]))
+        lot = float(rng.choice([0.001, 0.1, 1.0, 1e-4]))
+        mid = float(rng.uniform(0.05, 120_000))
+        prices = mid * (1 + rng.normal(0, 0.01, 6))
+        sizes = rng.uniform(0, 5e5, 6) * (rng.random(6) > 0.1)
+        if rng.random() < 0.2:
+            prices[rng.integers(6)] = rng.choice(odd)
+        if rng.random() < 0.1:
+            sizes[rng.integers(6)] = rng.choice([np.nan, -1.0, 0.0])
+        cap = float(rng.choice([np.inf, np.nan, -1.0, 0.0, rng.uniform(0, 50)]))
+        for side in (-1, 1):
+            fast = market_maker._side_ladder(prices.tolist(), sizes.tolist(), tick, lot, side, cap)
+            with np.errstate(over="ignore", invalid="ignore"):  # the inf prices
+                assert fast == _side_ladder_reference(prices, sizes, tick, lot, side, cap)
+
+
+def test_rest_ladder_equals_rest_many_and_one_by_one():
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        books = [OrderBook(1.0, 1.0) for _ in range(3)]
+        for _ in range(rng.integers(0, 30)):  # some resting orders of other owners
+            owner, side = int(rng.integers(0, 3)), 1 if rng.random() < 0.5 else -1
+            price, lots = int(100 - side * rng.integers(1, 10)), int(rng.integers(1, 9))
+            for book in books:
+                book.submit(owner, side, lots, price)
+        for side in (1, -1):
+            best = books[0].best_ask() if side > 0 else books[0].best_bid()
+            edge = best if best is not None else 100
+            ladder = [(int(rng.integers(1, 9)), int(edge - side * rng.integers(1, 12)))]
+            ladder += [(int(rng.integers(1, 9)), ladder[0][1] - side * k) for k in range(1, 5)]
+            ladder = [(q, t) for q, t in ladder if t > 0]
+            ids = [
+                books[0].rest_ladder(7, side, ladder),
+                books[1].rest_many(7, side, ladder),
+                [books[2].rest(7, side, q, t) for q, t in ladder],
+            ]
+            assert ids[0] == ids[1] == ids[2]
+        for side in (1, -1):
+            assert books[0].levels(side) == books[1].levels(side) == books[2].levels(side)
+        for owner in (0, 1, 2, 7):
+            assert books[0].open_orders(owner) == books[1].open_orders(owner)
+            assert books[0].open_orders(owner) == books[2].open_orders(owner)
+        for book in books:  # FIFO queues too: sweep each side and compare the fills
+            book.submit(99, 1, 10_000)
+            book.submit(99, -1, 10_000)
+        fills = [books[i].submit(98, 1, 5, 200).fills for i in range(3)]
+        assert fills[0] == fills[1] == fills[2]
