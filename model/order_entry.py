@@ -14,6 +14,7 @@ import numpy as np
 
 from model.orderbook import OrderBook
 from model.orders import Order, OrderOutcome, Quotes
+from model.specs import MarketSpec, SpotSpec
 from model.types import OrderKind, RejectReason, Venue
 
 _KINDS = tuple(OrderKind)
@@ -302,11 +303,11 @@ class OrderEntry:
 
     @staticmethod
     def _fit_ladder(
-        spec,
+        spec: MarketSpec | SpotSpec,
         is_perp: bool,
         leverage: float,
         side: int,
-        levels,
+        levels: tuple[tuple[float, float], ...],
         best: int | None,
         budget: float,
         coins: int,
