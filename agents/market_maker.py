@@ -34,9 +34,9 @@ MAX_BASIS = 0.005
 """Cap on the perp ladder's basis shift over spot, a fraction (assumed; arbitrage trades
 the perp–spot gap from `background.arb_threshold` = 0.2 % on)."""
 SPOT_ANCHOR = 0.5
-"""Weight of the global price (the fundamental) in the spot ladder's centre, the rest being
-this exchange's index, geometrically (assumed: 1 makes spot deaf to the exchange's own forced
-flow, 0 leaves spot without bids when the fundamental gaps down; see MarketMaker)."""
+"""Share of the gap between this exchange's index and the global price (the fundamental) the
+ladders' centre closes each requote, geometrically (assumed: 1 makes the venue deaf to its own
+forced flow, 0 leaves spot without bids when the fundamental gaps down; see MarketMaker)."""
 MAX_INVENTORY_DEPTHS = 3.0
 """Past this multiple of its own per-side depth in net inventory, a maker shrinks the
 side that would add to it (a risk limit, assumed)."""
@@ -177,11 +177,12 @@ class MarketMaker(Trader):
         inventory, capped at HEDGE_MAX_DEPTH · own depth, is sent before the ladders. If the
         exchange posts the ladders first, the hedge expires the maker's own fresh spot quotes
         it crosses (self-trade prevention, EXPIRE_MAKER) and fills against other makers.
-        Centres: the spot ladder is centred on index · (fundamental / index)^SPOT_ANCHOR,
-        between this exchange's index and the price other venues show (quoting spot around
-        the stale index alone left it without bids when the fundamental gapped down, so the
-        index rose during crashes; quoting around the fundamental alone made spot deaf to the
-        exchange's own liquidations); the perp ladder on the index × (1 + basis_fraction).
+        Centres (`_centre_shift`): both ladders are centred between this exchange's index and
+        the price other venues show: the fundamental's move since the last requote passes
+        through at once, and the rest of the gap closes by SPOT_ANCHOR (quoting around the
+        stale index alone left spot without bids when the fundamental gapped down, so the
+        index rose during crashes; quoting around the fundamental alone made the venue deaf
+        to its own liquidations); the perp ladder is shifted by (1 + basis_fraction).
     """
 
     def __init__(

@@ -111,9 +111,8 @@ class Liquidator:
     # ------------------------------------------------------------------------ liquidate
     def _liquidate(self, acct: int, iso_market: int | None) -> None:
         equity, mm, notional = self._unit_state(acct, iso_market)
-        if not any(notional.values()):  # an isolated unit lists its market even when flat
-            if iso_market is None and equity < -DUST_USD:  # closed away by ADL while bankrupt
-                self.policy.cover_deficit(acct, 0, -equity, self.round)
+        if not any(notional.values()):  # closed away by ADL while bankrupt
+            self._cover_flat_deficit(acct, iso_market, equity)
             return
         if equity >= mm:
             return  # an earlier unit of this round already fixed it
@@ -122,12 +121,21 @@ class Liquidator:
         if self._try_partial(acct, iso_market, equity, mm, notional):
             return
         equity, _, notional = self._unit_state(acct, iso_market)
+        if not any(notional.values()):  # the partial close took every lot
+            self._cover_flat_deficit(acct, iso_market, equity)
+            return
         shares = self._equity_shares(acct, equity, notional)
         book_usd = 0.0
         for k in sorted(notional, key=notional.get, reverse=True):
             book_usd += self._close_position(acct, k, equity * shares[k])
         main = max(notional, key=notional.get)
         self._settle_residual(acct, main, iso_market is not None, cash_before, book_usd)
+
+    def _cover_flat_deficit(self, acct: int, iso_market: int | None, equity: float) -> None:
+        """A unit with no position left (an isolated unit lists its market even when flat):
+        a cross deficit beyond rounding goes to the policy; rounding dust is left alone."""
+        if iso_market is None and equity < -DUST_USD:
+            self.policy.cover_deficit(acct, 0, -equity, self.round)
 
     def _equity_shares(self, acct: int, equity: float, notional: dict) -> dict:
         """How the unit's equity is split over its legs to price each leg's bankruptcy.

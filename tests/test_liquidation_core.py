@@ -20,7 +20,7 @@ def _exchange(pool_usd: float = 0.0, tiers=None, **cfg) -> Exchange:
         "TEST", tick_size=0.01, lot_size=LOT, mark_rule="index", liquidation_fee=0.0, **extra
     )
     config = LiquidationConfig(
-        pool_mode="shared", pool_initial_usd=pool_usd, partial_rule="none", **cfg
+        **{"pool_mode": "shared", "pool_initial_usd": pool_usd, "partial_rule": "none", **cfg}
     )
     return Exchange([spec], [ENTRY], liquidation=config, rng=np.random.default_rng(0))
 
@@ -160,3 +160,33 @@ def test_liquidation_switched_off_leaves_accounts_negative():
 def test_bad_liquidation_config_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
         LiquidationConfig(**kwargs)
+
+
+def test_a_partial_close_that_takes_every_lot_with_dust_equity_ends_the_unit(monkeypatch):
+    """Regression (oct-2025 run, minute 1,033): a 1-lot isolated long, partially liquidated,
+    closes its only lot; its equity is then a rounding error below zero (−1.8e-15). The engine
+    used to go on to a full close and split that equity over no notional (ZeroDivisionError).
+
+    Long 1 at 100, 50x, isolated margin 2. Index 98.5: equity 2 − 1.5 = 0.5 below maintenance;
+    the Binance partial rule closes ceil(f · 1) = 1 lot into the bid at 98.2 (above the
+    bankruptcy price 98.0): flat, equity 0.2, here forced to −1.8e-15 as in that run.
+    """
+    from model.liquidation import Liquidator
+
+    ex = _exchange(partial_rule="binance")
+    long_, short = ex.open_account(2.0 + 0.05), ex.open_account(1e6)
+    ex.submit(Order(short, 0, -1, 1.0, OrderKind.LIMIT, ENTRY, leverage=2.0))
+    ex.submit(Order(long_, 0, 1, 1.0, OrderKind.LIMIT, ENTRY, leverage=50.0, isolated=True))
+    _bid(ex, 98.2, 1.0)
+    real = Liquidator._unit_state
+
+    def dust_when_flat(self, acct, iso_market):
+        equity, mm, notional = real(self, acct, iso_market)
+        return (-1.8e-15 if not any(notional.values()) else equity), mm, notional
+
+    monkeypatch.setattr(Liquidator, "_unit_state", dust_when_flat)
+    _crash(ex, 98.5)
+    assert ex.accounts.qty_lots[long_, 0] == 0
+    assert ex.events.count("adl") == 0 and ex.events.count("bad_debt") == 0
+    kinds = [row[-1] for row in ex.events.rows["liquidation"]]
+    assert kinds == ["partial"]  # the one partial close, nothing after it
