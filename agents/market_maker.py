@@ -273,7 +273,8 @@ class MarketMaker(Trader):
             each move on and made 1-minute returns autocorrelated, ρ(1) ≈ 0.65.)
         """
         fundamental = view.fundamental_usd
-        moved = np.where(np.isfinite(self.last_fundamental), fundamental / self.last_fundamental, 1.0)
+        last = self.last_fundamental
+        moved = np.where(np.isfinite(last), fundamental / last, 1.0)
         carried = ref * moved
         shift = np.where(
             np.isfinite(fundamental), moved * (fundamental / carried) ** SPOT_ANCHOR, 1.0

@@ -414,4 +414,3 @@ def _best(book) -> tuple[float, float]:
     bid, ask = book.best_bid(), book.best_ask()
     tick = book.tick_size
     return (bid * tick if bid is not None else np.nan, ask * tick if ask is not None else np.nan)
-

@@ -243,8 +243,12 @@ def test_requote_interval_is_staggered_and_pulls_are_immediate() -> None:
     assert [(q.market, q.bids, q.asks) for q in intents] == [(1, (), ())] * 2
     # a second maker is one minute ahead: asset 0 at t = 4
     second = MarketMaker(
-        mesa.Model(rng=0), np.array([0]), np.random.default_rng(0),
-        dataclasses.replace(MAKER_CFG, requote_minutes=5), ASSETS, maker_index=1,
+        mesa.Model(rng=0),
+        np.array([0]),
+        np.random.default_rng(0),
+        dataclasses.replace(MAKER_CFG, requote_minutes=5),
+        ASSETS,
+        maker_index=1,
     )
     assert {q.market for q in second.decide(make_view(t=4), make_accounts())} == {0}
 
@@ -295,8 +299,9 @@ def test_ladders_close_part_of_the_gap_to_the_fundamental_and_pass_news_through(
     # carried = index · 0.98 = the fundamental, so the whole move passes through
     maker = make_maker()
     maker.decide(make_view(), make_accounts())
-    news = maker.decide(make_view(t=1, fundamental_usd=np.array([0.98 * BTC_USD, ALT_USD])),
-                        make_accounts())
+    news = maker.decide(
+        make_view(t=1, fundamental_usd=np.array([0.98 * BTC_USD, ALT_USD])), make_accounts()
+    )
     for venue in (Venue.SPOT, Venue.PERP):
         want = 0.98 * quotes_of(calm, 0, venue).bids[0][0]
         assert quotes_of(news, 0, venue).bids[0][0] == pytest.approx(want, abs=0.11)

@@ -34,9 +34,9 @@ def test_garch_variance_recursion_hand_computed():
 
 
 def test_bad_garch_parameters_are_named():
-    with pytest.raises(ValueError, match=r"world.vol_reaction \(0.5\) must be at most"):
+    with pytest.raises(ValueError, match=r"world\.vol_reaction \(0\.5\) must be at most"):
         with_overrides(ModelConfig(), {"world.vol_reaction": 0.5, "world.vol_persistence": 0.4})
-    with pytest.raises(ValueError, match="world.tail_dof must be 0"):
+    with pytest.raises(ValueError, match=r"world\.tail_dof must be 0"):
         with_overrides(ModelConfig(), {"world.tail_dof": 1.5})
 
 
