@@ -317,6 +317,9 @@ def oct_run(seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     from model import CascadeModel
 
     m = CascadeModel(scenario=OCT, rng=int(seed), **dict(overrides))
+    while m.running and m.t < m.shock_start:
+        m.step()
+    holders = long_oi_holders(m)
     summary = m.run()
     n, s0 = m.recorder.n, m.shock_start
     s = {k: v[:n] for k, v in m.recorder.series.items()}
@@ -329,6 +332,7 @@ def oct_run(seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("peak_minute_liq_share", "adl_notional_usd", "liq_notional_usd"):
         metrics[key] = float(summary[key])
     metrics["crowding_within_5pct"] = float(summary["liquidatable_oi_within_5pct"])
+    metrics.update({f"long_oi_share_{k}": v for k, v in holders.items()})
     metrics.update(cascade_metrics(s, s0, kinds))
     metrics.update(pool_metrics(pools, m.initial_pools, pool_of, kinds, s["adl_usd"], s0))
     depth = np.nansum(s["depth_1pct_usd"], axis=1)
@@ -345,6 +349,30 @@ def oct_run(seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     info = {"shock_start": s0, "symbols": m.symbols, "kinds": tuple(kinds)}
     info["pools"] = tuple("+".join(names) or f"pool {p}" for p, names in enumerate(served))
     return {"seed": int(seed), "metrics": metrics, "paths": paths, "info": info}
+
+
+def long_oi_holders(model) -> dict[str, float]:
+    """Who holds the long open interest now: share of Σ long notional per trader type.
+
+    Keys: ``retail_high`` (the 50–100x accounts), ``retail_low`` and each other trader's
+    class name in lower case; shares sum to 1 over the traders (pools and the vault aside).
+    """
+    ex = model.exchange
+    notional = ex.accounts.qty_lots * ex.perp_lot_sizes * ex.prices.mark_usd
+    long_usd = np.where(notional > 0, notional, 0.0).sum(axis=1)
+    total = float(long_usd.sum())
+    out: dict[str, float] = {}
+    for trader in model.traders:
+        ids = np.asarray(trader.account_ids)
+        if hasattr(trader, "has_high_leverage"):
+            groups = {"retail_high": ids[trader.has_high_leverage],
+                      "retail_low": ids[~trader.has_high_leverage]}  # fmt: skip
+        else:
+            groups = {type(trader).__name__.lower(): ids}
+        for name, members in groups.items():
+            share = float(long_usd[members].sum()) / total if total > 0 else float("nan")
+            out[name] = out.get(name, 0.0) + share
+    return out
 
 
 def cascade_metrics(s: Mapping[str, np.ndarray], s0: int, kinds: np.ndarray) -> dict[str, float]:
@@ -622,7 +650,9 @@ def _major_and_tail(run: dict) -> tuple[int, int]:
 
 
 def _stylized_seed(run: dict, k: int) -> dict[str, float]:
-    row = {"seed": run["seed"], **return_stats(run["mark"][:, k])}
+    # the same statistics of the fundamental: what the model was given, next to what it made
+    given = {f"{key}_fundamental": x for key, x in return_stats(run["fundamental"][:, k]).items()}
+    row = {"seed": run["seed"], **return_stats(run["mark"][:, k]), **given}
     long_ = daily_ratio(run["liq_long"].sum(axis=1), run["oi"].sum(axis=1))
     short = daily_ratio(run["liq_short"].sum(axis=1), run["oi"].sum(axis=1))
     ratio = long_ / short if short > 0 else (INF if long_ > 0 else float("nan"))
@@ -688,6 +718,9 @@ def _leverage_tables(calm_out: dict[float, list[dict]]) -> tuple[pd.DataFrame, p
                     "kurt_p25": _percentile([p[0] for p in per], 25),
                     "kurt_p75": _percentile([p[0] for p in per], 75),
                     "hill_pooled": hill_tail_index(pooled),
+                    "kurt_fundamental_pooled": excess_kurtosis(
+                        np.concatenate([log_returns(r["fundamental"][:, k]) for r in calm_out[lev]])
+                    ),
                     "hill_median": _percentile([p[1] for p in per], 50),
                     "hill_p25": _percentile([p[1] for p in per], 25),
                     "hill_p75": _percentile([p[1] for p in per], 75),
@@ -711,7 +744,7 @@ def _leverage_tables(calm_out: dict[float, list[dict]]) -> tuple[pd.DataFrame, p
 
 
 def _five_minute(runs: list[dict], k: int) -> dict[str, float]:
-    # 5-min returns: free of the 1-min microstructure (makers requote every 2 minutes)
+    # 5-min returns: less of the 1-min microstructure
     pooled = np.concatenate([log_returns(run["mark"][:, k], 5) for run in runs])
     return {"kurt_5m_pooled": excess_kurtosis(pooled), "hill_5m_pooled": hill_tail_index(pooled)}
 

@@ -162,7 +162,7 @@ def test_oct_2025_adl_concentrates_in_thin_markets(quick):
 
 def test_calm_returns_have_fat_tails_and_clustered_volatility(quick):
     assert _median(quick, "stylized", "kurt_1m") > 0.0
-    # |r| ACF oscillates with the makers' 2-minute requote cycle: check its mean level
+    # the mean level of the |r| ACF over lags 1–10
     assert np.mean(quick.acf["BTC"]["abs_returns"][:RETURN_LAGS]) > 0.0
 
 
@@ -224,3 +224,22 @@ def test_every_miss_gets_a_measured_diagnosis(quick):
         if row.status == "miss" and row.key in DIAGNOSES:
             text = diagnose(quick, row.key, row.side)
             assert text and not re.search(r"\bnan\b", text), (row.key, text)
+
+
+def test_long_oi_holders_split_the_long_open_interest():
+    from model import CascadeModel
+
+    small = {"retail.n_accounts": 200, "retail.warmup_minutes": 30, "shocks.0.start_minute": 90}
+    m = CascadeModel(scenario="oct-2025", rng=1, horizon_minutes=100, **small)
+    for _ in range(60):
+        m.step()
+    got = v.long_oi_holders(m)
+    ex = m.exchange
+    notional = ex.accounts.qty_lots * ex.perp_lot_sizes * ex.prices.mark_usd
+    long_usd = np.where(notional > 0, notional, 0.0).sum(axis=1)
+    retail = m.retail.account_ids
+    want_retail = long_usd[retail].sum() / long_usd.sum()
+    assert got["retail_high"] + got["retail_low"] == pytest.approx(want_retail, rel=1e-12)
+    pools = long_usd[list(ex.liquidator.pools.accounts)].sum() / long_usd.sum()
+    assert sum(got.values()) == pytest.approx(1.0 - pools, abs=1e-9)
+    assert got["retail_high"] > 0 and got["marketmaker"] >= 0
