@@ -27,18 +27,18 @@ def shock() -> ModelConfig:
 def oct_2025() -> ModelConfig:
     """A replica of 10–11 Oct 2025 (literature §2.4, exchange-mechanics §7.1).
 
-    Crowded longs (75 % of entries), a 50–100x tail of 3 % of accounts (their positions are
+    Crowded longs (80 % of entries), a 50–100x tail of 3 % of accounts (their positions are
     about 25× a 1–5x account's: 22 % of long open interest before the shock, seed 1), retail
     spread toward the long tail, market-neutral funds holding a fifth of long open interest,
     long-tail books at 30 % of their usual depth, market makers withdrawing 95 % of depth, a
-    10 % factor fall in 40 minutes with exogenous selling, and the calm scenario's clustered
+    9.5 % factor fall in 40 minutes with exogenous selling, and the calm scenario's clustered
     volatility, which the fall lifts (aftershocks). Calibrated on 4 seeds against the
     validation bands (`cascade-lab validate`); what it still misses is in the README.
     """
     base = ModelConfig(world=CLUSTERED_WORLD)
     retail = dataclasses.replace(
         base.retail,
-        long_bias=0.75,
+        long_bias=0.8,
         high_leverage_share=0.03,
         low_leverage=(1.0, 5.0),
         asset_weights=(0.35, 0.25, 0.1, 0.1, 0.1, 0.1),
@@ -50,7 +50,7 @@ def oct_2025() -> ModelConfig:
     event = ShockConfig(
         start_minute=720,
         duration_minutes=40,
-        size=0.10,
+        size=0.095,
         mm_risk_off=0.95,
         recovery_minutes=360,
         sell_flow_usd=0.05,

@@ -163,7 +163,7 @@ def test_bad_liquidation_config_names_the_field(kwargs, field):
 
 
 def test_a_partial_close_that_takes_every_lot_with_dust_equity_ends_the_unit(monkeypatch):
-    """Regression (oct-2025 run, minute 1,033): a 1-lot isolated long, partially liquidated,
+    """Regression (an oct-2025 run, minute 1,033): a 1-lot isolated long, partially liquidated,
     closes its only lot; its equity is then a rounding error below zero (−1.8e-15). The engine
     used to go on to a full close and split that equity over no notional (ZeroDivisionError).
 
