@@ -89,11 +89,28 @@ def test_more_high_leverage_accounts_liquidate_more_of_open_interest():
     assert all(b > a for a, b in pairwise(means)), means
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured (these 10 seeds): mean amplification 1.34, 1.33, 1.27, 1.32 at 50–100x "
+    "shares 0, 0.2, 0.4, 0.6 (standard errors 0.04–0.05) while ADL notional / open interest "
+    "went 0.07, 0.11, 0.29, 0.40: the extra forced selling of a more levered crowd is closed "
+    "by ADL at bankruptcy prices, not in the book, so the price fall does not deepen "
+    "(README, 'How strong the leverage → amplification effect is').",
+)
 def test_more_high_leverage_accounts_amplify_the_shock_more():
     """Seed mean of amplification (mark drawdown / fundamental drop, mean over assets)."""
     means = [
         mean(shock_runs(**{"retail.high_leverage_share": s}), "mean_amplification")
         for s in LEVERAGE_LEVELS
+    ]
+    assert all(b > a for a, b in pairwise(means)), means
+
+
+def test_more_high_leverage_accounts_push_more_of_the_cascade_into_adl():
+    """Seed mean of ADL notional / open interest before the shock."""
+    means = [
+        float(np.mean([r["adl_notional_usd"] / r["oi_before_usd"] for r in runs]))
+        for runs in (shock_runs(**{"retail.high_leverage_share": s}) for s in LEVERAGE_LEVELS)
     ]
     assert all(b > a for a, b in pairwise(means)), means
 
