@@ -116,20 +116,8 @@ def basis_fraction(
     return np.clip(raw, -MAX_BASIS, MAX_BASIS)
 
 
-def grid_values(units: FloatArray, step: FloatArray, rounding: int) -> FloatArray:
-    """Return units·step nudged by ulps so the exchange's floor (-1) or ceil (+1) gives `units`."""
-    x = units * step
-    for _ in range(4):
-        ratio = x / step
-        if rounding < 0:
-            x = np.where(ratio < units, np.nextafter(x, np.inf), x)
-        else:
-            x = np.where(ratio > units, np.nextafter(x, -np.inf), x)
-    return x
-
-
 def grid_value(units: float, step: float, rounding: int) -> float:
-    """`grid_values` for one Python float (the ladders' path: no numpy on 6-level ladders).
+    """Return units·step nudged by ulps so the exchange's floor (-1) or ceil (+1) gives `units`.
 
     Notes:
         x = units · step, then up to 4 times x → nextafter(x, +∞) while x / step < units

@@ -167,7 +167,8 @@ def test_cancelling_an_owners_orders_at_once_equals_one_by_one():
 
 
 def _grid_values_reference(units, step, rounding):
-    # the numpy form `grid_value` replaced on the makers' path (agents/market_maker.py)
+    # the numpy form `grid_value` replaced on the makers' path (agents/market_maker.py): the
+    # oracle the fast path must equal
     x = units * step
     for _ in range(4):
         ratio = x / step
@@ -199,7 +200,6 @@ def test_grid_value_equals_the_numpy_grid_values():
         for rounding in (-1, 1):
             fast = [market_maker.grid_value(u, step, rounding) for u in units.tolist()]
             assert fast == _grid_values_reference(units, step, rounding).tolist()
-            assert fast == market_maker.grid_values(units, step, rounding).tolist()
 
 
 def test_side_ladder_equals_the_numpy_reference():
