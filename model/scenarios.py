@@ -30,7 +30,7 @@ def oct_2025() -> ModelConfig:
     Crowded longs (80 % of entries), a 50–100x tail of 3 % of accounts (their positions are
     about 25× a 1–5x account's: 22 % of long open interest before the shock, seed 1), retail
     spread toward the long tail, market-neutral funds holding a fifth of long open interest,
-    long-tail books at 30 % of their usual depth, market makers withdrawing 95 % of depth, a
+    long-tail books at 35 % of their usual depth, market makers withdrawing 95 % of depth, a
     9.5 % factor fall in 40 minutes with exogenous selling, and the calm scenario's clustered
     volatility, which the fall lifts (aftershocks). Calibrated on 4 seeds against the
     validation bands (`cascade-lab validate`); what it still misses is in the README.
@@ -44,7 +44,7 @@ def oct_2025() -> ModelConfig:
         asset_weights=(0.35, 0.25, 0.1, 0.1, 0.1, 0.1),
     )
     assets = tuple(
-        dataclasses.replace(a, depth_usd=a.depth_usd * 0.3) if a.kind == "tail" else a
+        dataclasses.replace(a, depth_usd=a.depth_usd * 0.35) if a.kind == "tail" else a
         for a in base.assets
     )
     event = ShockConfig(
