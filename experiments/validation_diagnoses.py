@@ -222,12 +222,17 @@ def leverage_trend(asset: str) -> Diagnosis:
     return why
 
 
+def _returns_per_seed(res: Results) -> float:
+    """1-min BTC returns per stylized run (the pooled count over the stylized study's runs)."""
+    return res.n_returns.get("BTC", 0) / max(1, len(res.per_seed["stylized"]))
+
+
 def return_acf(res: Results, side: str) -> str | None:
     """Which lags of the 1-min return ACF leave the band, against the fundamental's."""
     if not side:
         return None
     acf = res.acf.get("BTC", {}).get("returns")
-    n = res.n_returns.get("BTC", 0) / max(1, len(res.seeds))
+    n = _returns_per_seed(res)
     band = 1.96 / np.sqrt(max(n, 1.0))
     out = ", ".join(f"lag {k + 1}: {x:+.3f}" for k, x in enumerate(acf) if abs(x) > band)
     return (
@@ -255,7 +260,7 @@ def clustering(res: Results, side: str) -> str | None:
     """Volatility clustering is given by the GARCH factor; hourly samples are short."""
     if side != "below":
         return None
-    hours = res.n_returns.get("BTC", 0) / max(1, len(res.seeds)) / 60
+    hours = _returns_per_seed(res) / 60
     return (
         f"lag-1 ACF of |hourly returns| in band units: {_given(res, 'abs_acf1_1h_z')}. "
         "The clustering is the calm scenario's GARCH factor (`world.vol_persistence`), "

@@ -195,7 +195,7 @@ def stylized_figure(res: Results) -> Figure:
     for sym, acf in res.acf.items():
         if sym not in set(res.leverage["asset"]):
             continue
-        band = Z95 / np.sqrt(res.n_returns[sym] / len(res.seeds))
+        band = Z95 / np.sqrt(res.n_returns[sym] / max(1, len(res.per_seed["stylized"])))
         a.plot(np.arange(1, RETURN_LAGS + 1), acf["returns"], "o-", label=sym)
         b.plot(np.arange(1, ABS_RETURN_LAGS + 1), acf["abs_returns"], label=sym)
     for ax in (a, b):
