@@ -28,11 +28,11 @@ def oct_2025() -> ModelConfig:
     """A replica of 10–11 Oct 2025 (literature §2.4, exchange-mechanics §7.1).
 
     Crowded longs (80 % of entries), a 50–100x tail of 3 % of accounts (their positions are
-    about 25× a 1–5x account's: 22 % of long open interest before the shock, seed 1), retail
-    spread toward the long tail, market-neutral funds holding a fifth of long open interest,
+    about 25× a 1–5x account's: 16 % of long open interest before the shock, retail 78 %,
+    medians of `cascade-lab validate`), retail spread toward the long tail,
     long-tail books at 35 % of their usual depth, market makers withdrawing 95 % of depth, a
     9.5 % factor fall in 40 minutes with exogenous selling, and the calm scenario's clustered
-    volatility, which the fall lifts (aftershocks). Calibrated on 4 seeds against the
+    volatility, which the fall lifts (aftershocks). Calibrated on 4–8 seeds against the
     validation bands (`cascade-lab validate`); what it still misses is in the README.
     """
     base = ModelConfig(world=CLUSTERED_WORLD)
