@@ -256,9 +256,10 @@ class MarketMaker(Trader):
             carried = index · F / F_last (the index moved by the fundamental's change F / F_last
             since this maker last quoted the asset; the books have not seen it yet), centre =
             carried · (F / carried)^SPOT_ANCHOR. News passes through at once and this
-            exchange's own dislocation from the global price closes by 1 − SPOT_ANCHOR per
-            requote. (Centring on index · (F / index)^SPOT_ANCHOR alone passed only part of
-            each move on and made 1-minute returns autocorrelated, ρ(1) ≈ 0.65.)
+            exchange's own dislocation from the global price closes by the share SPOT_ANCHOR
+            (in log terms) per requote. (Centring on index · (F / index)^SPOT_ANCHOR alone
+            passed only part of each move on and made 1-minute returns autocorrelated,
+            ρ(1) ≈ 0.65.)
         """
         fundamental = view.fundamental_usd
         last = self.last_fundamental
