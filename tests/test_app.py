@@ -194,7 +194,7 @@ def test_moved_controls_become_dotted_overrides():
     # pools (2M, 1M, 300k) × 2; the vault gets the pools' capital
     assert out["liquidation.pool_initial_usd"] == (4_000_000.0, 2_000_000.0, 600_000.0)
     assert out["liquidation.vault_initial_usd"] == 6_600_000.0
-    assert out["assets.5.depth_usd"] == 0.5 * 0.5 * 100_000.0  # oct-2025 halves tail books
+    assert out["assets.5.depth_usd"] == 0.5 * 0.35 * 100_000.0  # oct-2025: tails at 35 %
     assert out["mark_rule"] == "last"
 
 

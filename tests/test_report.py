@@ -30,7 +30,8 @@ def same(a: float, b: float) -> bool:
 
 
 def test_saved_run_metrics_equal_live_metrics(tmp_path):
-    model = CascadeModel(scenario="oct-2025", rng=3, **TINY_RUN, **NO_POOLS)
+    crowded = {"retail.high_leverage_share": 0.35}  # enough 50–100x for ADL to take value
+    model = CascadeModel(scenario="oct-2025", rng=3, **TINY_RUN, **NO_POOLS, **crowded)
     snapshot = None
     while model.running:
         model.step()
