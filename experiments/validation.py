@@ -82,6 +82,8 @@ def _t(*args: Any, **kwargs: Any) -> Target:
 
 
 OCT = "oct-2025"
+LEVERAGE_ASSETS = ("BTC", "TAILA")
+"""The leverage study's assets: the first major and the first long-tail perp."""
 TARGETS: tuple[Target, ...] = (
     _t("liq_long_share", OCT, "Long share of liquidated notional",
        "long liquidated notional / all liquidated notional, the day", 0.85, 0.90,
@@ -116,30 +118,22 @@ TARGETS: tuple[Target, ...] = (
     _t("liq_over_oi", OCT, "Liquidations relative to open interest",
        "liquidated notional of the day / OI before the shock", 0.05, 0.15,
        "≈ 8–10 % ($19.1B vs ≈ $200–236B OI)", "DESIGN §1 [D2], added by validation [I]"),
-    _t("lev_kurt_min_BTC", "leverage", "≈ Gaussian without leverage (BTC)",
-       "excess kurtosis of 1-min mark returns at max leverage 1x", -1.0, 1.0,
-       "λ_max = 1: ≈ normal", "Thurner et al. 2012, literature §1.1 [D]", "num"),
-    _t("lev_kurt_min_TAILA", "leverage", "≈ Gaussian without leverage (TAILA)",
-       "excess kurtosis of 1-min mark returns at max leverage 1x", -1.0, 1.0,
-       "λ_max = 1: ≈ normal", "Thurner et al. 2012, literature §1.1 [D]", "num"),
-    _t("lev_kurt_rise_BTC", "leverage", "Kurtosis rises with leverage (BTC)",
-       "excess kurtosis at the top max leverage − at 1x (paired seeds)", 1e-9, INF,
-       "tails fatten as λ_max rises", "Thurner et al. 2012, literature §1.1 [D]", "num"),
-    _t("lev_kurt_rise_TAILA", "leverage", "Kurtosis rises with leverage (TAILA)",
-       "excess kurtosis at the top max leverage − at 1x (paired seeds)", 1e-9, INF,
-       "tails fatten as λ_max rises", "Thurner et al. 2012, literature §1.1 [D]", "num"),
-    _t("lev_hill_max_BTC", "leverage", "Tail index at high leverage (BTC)",
-       "Hill index (top 5 %) of 1-min mark returns at the top max leverage", 2.0, 3.0,
-       "≈ 3 near λ_max ≈ 7.5; 2–3", "Thurner et al. 2012 [D2]; issue 9", "num"),
-    _t("lev_hill_max_TAILA", "leverage", "Tail index at high leverage (TAILA)",
-       "Hill index (top 5 %) of 1-min mark returns at the top max leverage", 2.0, 3.0,
-       "2–3", "Thurner et al. 2012 [D2]; issue 9", "num"),
-    _t("lev_hill_fall_BTC", "leverage", "Tail index falls with leverage (BTC)",
-       "Hill index at 1x − at the top max leverage (paired seeds)", 1e-9, INF,
-       "α falls as λ_max rises", "Thurner et al. 2012, literature §1.1 [D]", "num"),
-    _t("lev_hill_fall_TAILA", "leverage", "Tail index falls with leverage (TAILA)",
-       "Hill index at 1x − at the top max leverage (paired seeds)", 1e-9, INF,
-       "α falls as λ_max rises", "Thurner et al. 2012, literature §1.1 [D]", "num"),
+    *(_t(f"lev_kurt_min_{a}", "leverage", f"≈ Gaussian without leverage ({a})",
+         "excess kurtosis of 1-min mark returns at max leverage 1x", -1.0, 1.0,
+         "λ_max = 1: ≈ normal", "Thurner et al. 2012, literature §1.1 [D]", "num")
+      for a in LEVERAGE_ASSETS),
+    *(_t(f"lev_kurt_rise_{a}", "leverage", f"Kurtosis rises with leverage ({a})",
+         "excess kurtosis at the top max leverage − at 1x (paired seeds)", 1e-9, INF,
+         "tails fatten as λ_max rises", "Thurner et al. 2012, literature §1.1 [D]", "num")
+      for a in LEVERAGE_ASSETS),
+    *(_t(f"lev_hill_max_{a}", "leverage", f"Tail index at high leverage ({a})",
+         "Hill index (top 5 %) of 1-min mark returns at the top max leverage", 2.0, 3.0,
+         reality, "Thurner et al. 2012 [D2]; issue 9", "num")
+      for a, reality in zip(LEVERAGE_ASSETS, ("≈ 3 near λ_max ≈ 7.5; 2–3", "2–3"), strict=True)),
+    *(_t(f"lev_hill_fall_{a}", "leverage", f"Tail index falls with leverage ({a})",
+         "Hill index at 1x − at the top max leverage (paired seeds)", 1e-9, INF,
+         "α falls as λ_max rises", "Thurner et al. 2012, literature §1.1 [D]", "num")
+      for a in LEVERAGE_ASSETS),
     _t("acf1_1m_z", "stylized", "No linear autocorrelation, 1 min (BTC)",
        "lag-1 ACF of 1-min returns in units of its 95 % band 1.96/√n", -1.0, 1.0,
        "|ρ(1)| insignificant", "Cont 2001; literature §3 SF1 [I]", "num"),
@@ -366,8 +360,8 @@ def long_oi_holders(model) -> dict[str, float]:
     for trader in model.traders:
         ids = np.asarray(trader.account_ids)
         if hasattr(trader, "has_high_leverage"):
-            groups = {"retail_high": ids[trader.has_high_leverage],
-                      "retail_low": ids[~trader.has_high_leverage]}  # fmt: skip
+            high = trader.has_high_leverage
+            groups = {"retail_high": ids[high], "retail_low": ids[~high]}
         else:
             groups = {type(trader).__name__.lower(): ids}
         for name, members in groups.items():

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from experiments.validation import OCT, Results
+from experiments.validation import LEVERAGE_ASSETS, OCT, Results
 
 Diagnosis = Callable[[Results, str], str | None]
 
@@ -21,13 +21,6 @@ Diagnosis = Callable[[Results, str], str | None]
 def _med(res: Results, study: str, key: str) -> float:
     df = res.per_seed[study]
     return float(np.nanmedian(df[key])) if key in df and len(df) else float("nan")
-
-
-def _sty(res: Results, asset: str, col: str) -> float:
-    df = res.stylized
-    if df.empty or col not in df:
-        return float("nan")
-    return float(df.set_index("asset").at[asset, col])
 
 
 def _lev(res: Results, asset: str, level: float, col: str) -> float:
@@ -331,9 +324,9 @@ DIAGNOSES: dict[str, Diagnosis] = {
     "tail_pool_first": pool_order,
     "oi_drop_frac": overliquidation,
     "liq_over_oi": overliquidation,
-    **{f"lev_kurt_min_{a}": gaussian_at_1x(a) for a in ("BTC", "TAILA")},
+    **{f"lev_kurt_min_{a}": gaussian_at_1x(a) for a in LEVERAGE_ASSETS},
     **{f"lev_{m}_{a}": leverage_trend(a) for m in ("kurt_rise", "hill_max", "hill_fall")
-       for a in ("BTC", "TAILA")},
+       for a in LEVERAGE_ASSETS},
     "acf1_1m_z": return_acf,
     "acf_in_band_1m": return_acf,
     "acf1_1h_z": hourly_acf,

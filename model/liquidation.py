@@ -190,7 +190,7 @@ class Liquidator:
             chunk = min(abs(lots), max(1, math.ceil(f * abs(lots))))
             self._book_close(acct, k, chunk, kind="partial", limit_usd=limit)
         equity, mm, notional = self._unit_state(acct, iso_market)
-        return not notional or equity >= mm
+        return equity >= mm  # a unit left flat is finished by `_liquidate`
 
     def _book_close(
         self, acct: int, k: int, lots: int, kind: str, limit_usd: float | None = None
