@@ -1,7 +1,9 @@
-"""Background flow: noise traders, value traders (and the exogenous macro sell flow), arbitrage.
+"""Background flow: noise traders, value traders of a satellite venue, the exogenous macro sell
+flow, perp–spot arbitrage.
 
 Each class is one exchange account trading every asset with market orders, vectorised over
-assets. They tie spot to the fundamental and the perp to spot.
+assets. Arbitrageurs tie the perp to spot with finite capital; on a price-setting venue the
+fundamental reaches prices through them and the value investors (agents/value.py) only.
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ DIP_BUYERS_RISK_OFF = 0.5
 """Share of a shock's risk-off by which value buying shrinks (assumed: bids vanished
 across venues on 10 Oct 2025, literature §2.4)."""
 ARB_LEVERAGE = 3.0
-ARB_MAX_DEPTHS = 30.0
-"""Arbitrage perp exposure is capped at this many times the asset's depth (assumed)."""
 
 
 def reference_usd(view: MarketView) -> FloatArray:
@@ -147,7 +147,8 @@ class NoiseTraders(_Background):
 
 
 class ValueTraders(_Background):
-    """Pull spot toward the fundamental and carry the exogenous macro sell flow.
+    """A satellite venue's value traders: pull spot toward the fundamental with deep pockets
+    (market orders, no budget) and carry the exogenous macro sell flow.
 
     Notes:
         gap = (fundamental − spot mid) / fundamental. Beyond a dead band of one level spacing
@@ -204,12 +205,28 @@ class Arbitrageurs(_Background):
     """Trade the perp–spot gap: sell the rich leg, buy the cheap one, unwind on convergence.
 
     Notes:
-        basis = perp mid / spot mid − 1. If |basis| > arb_threshold they sell the rich leg and
-        buy the cheap one, arb_usd · depth_usd USD per leg per minute at the spot mid, with
-        the perp exposure capped at ARB_MAX_DEPTHS · depth_usd. Once |basis| < arb_threshold
-        / 2 they close the perp position (reduce-only) and bring spot back to the coins first
-        held, at the same rate. Cross margin, ARB_LEVERAGE.
+        basis = perp mid / spot mid − 1. If |basis| > arb_threshold they sell the rich perp
+        or buy the cheap one, arb_usd · depth_usd USD per minute at the spot mid, with the
+        perp exposure capped at `max_depths` · depth_usd (finite capital, Brunnermeier &
+        Pedersen 2009); once |basis| < arb_threshold / 2 they buy back / sell the perp
+        position (reduce-only) at the same rate. Cross margin, ARB_LEVERAGE.
+        The spot leg hedges the perp position this minute's order would leave: spot target =
+        coins first held − (perp position + perp order), traded toward at most arb_usd ·
+        depth_usd per minute (sells capped at the coins held). A perp order that did not fill
+        is corrected the next minute, so the spot leg never drifts from the hedge.
     """
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        accounts: np.ndarray,
+        rng: np.random.Generator,
+        cfg: BackgroundConfig,
+        assets: tuple[AssetConfig, ...],
+        max_depths: float | None = None,
+    ) -> None:
+        super().__init__(model, accounts, rng, cfg, assets)
+        self.max_depths = cfg.arb_max_depths if max_depths is None else max_depths
 
     def decide(self, view: MarketView, accounts: AccountsView) -> list[Intent]:
         """Return the perp and spot legs per asset (entry or unwind)."""
@@ -218,15 +235,16 @@ class Arbitrageurs(_Background):
         basis = np.nan_to_num(mid_usd(view.perp_bid_usd, view.perp_ask_usd) / spot_mid - 1.0)
         step_qty = np.nan_to_num(self.cfg.arb_usd * self.depth_usd / spot_mid)
         pos = accounts.qty[self.account]
-        spot_gap = start - accounts.spot_qty[self.account]
         is_open = np.abs(basis) > self.cfg.arb_threshold
         is_unwind = (np.abs(basis) < 0.5 * self.cfg.arb_threshold) & (pos != 0)
         perp_sides = np.where(is_open, -np.sign(basis), np.where(is_unwind, -np.sign(pos), 0))
-        max_qty = np.nan_to_num(ARB_MAX_DEPTHS * self.depth_usd / spot_mid)
+        max_qty = np.nan_to_num(self.max_depths * self.depth_usd / spot_mid)
         open_qty = np.clip(max_qty - perp_sides * pos, 0.0, step_qty)
         perp_qty = np.where(is_open, open_qty, np.minimum(np.abs(pos), step_qty))
-        spot_sides = np.where(is_open, -perp_sides, np.where(is_unwind, np.sign(spot_gap), 0))
-        spot_qty = np.where(is_open, perp_qty, np.minimum(np.abs(spot_gap), step_qty))
+        perp_qty = floor_lots(perp_qty, view.perp_lot) * view.perp_lot
+        spot_gap = start - (pos + perp_sides * perp_qty) - accounts.spot_qty[self.account]
+        spot_sides = np.sign(spot_gap)
+        spot_qty = np.minimum(np.abs(spot_gap), step_qty)
         spot_qty = self._spot_sell_cap(accounts, spot_sides, spot_qty)
         return [
             *self._orders(
@@ -239,4 +257,34 @@ class Arbitrageurs(_Background):
                 reduce_only=is_unwind,
             ),
             *self._orders(Venue.SPOT, spot_sides, spot_qty, view.spot_lot),
+        ]
+
+
+class MacroSellers(_Background):
+    """The exogenous macro sell flow of a shock on a price-setting venue, spot and perp.
+
+    Notes:
+        `exo_sell_usd` per minute (USD per asset, during shocks) is sold by market orders,
+        half from the coins held on spot, half on the perp (opening a short at
+        VALUE_LEVERAGE); without flow the perp short is bought back at VALUE_UNWIND_FRACTION
+        per minute (half-life ≈ 35 min).
+    """
+
+    def decide(self, view: MarketView, accounts: AccountsView) -> list[Intent]:
+        """Return the spot and perp sells of this minute's flow, or the perp unwind."""
+        ref = reference_usd(view)
+        exo_usd = np.maximum(np.nan_to_num(view.exo_sell_usd), 0.0)
+        sells = -np.ones(view.n_assets)
+        coins = np.minimum(0.5 * exo_usd / ref, np.maximum(accounts.spot_qty[self.account], 0))
+        pos = accounts.qty[self.account]
+        unwind = np.ceil(VALUE_UNWIND_FRACTION * floor_lots(pos, view.perp_lot))
+        unwind = np.where(exo_usd > 0, 0.0, unwind)
+        return [
+            *self._orders(Venue.SPOT, sells, coins, view.spot_lot),
+            *self._orders(
+                Venue.PERP, sells, 0.5 * exo_usd / ref, view.perp_lot, leverage=VALUE_LEVERAGE
+            ),
+            *self._orders(
+                Venue.PERP, -np.sign(pos), unwind * view.perp_lot, view.perp_lot, reduce_only=True
+            ),
         ]

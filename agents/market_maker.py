@@ -1,5 +1,5 @@
-"""Market makers: one account quoting a concave perp ladder around the index and a spot ladder
-between the index and the global price (the fundamental) per asset.
+"""Market makers: one account quoting concave perp and spot ladders around this venue's index per
+asset (in the `satellite` price discovery, between the index and the outside price).
 
 The maker widens with volatility and risk-off, thins with risk-off and lost capital, skews
 against its inventory, pulls its quotes when volatility spikes (returning over
@@ -33,10 +33,6 @@ MAX_SKEW_LEVELS = 20.0
 MAX_BASIS = 0.005
 """Cap on the perp ladder's basis shift over spot, a fraction (assumed; arbitrage trades
 the perp–spot gap from `background.arb_threshold` = 0.2 % on)."""
-SPOT_ANCHOR = 0.5
-"""Share of the gap between this exchange's index and the global price (the fundamental) the
-ladders' centre closes each requote, geometrically (assumed: 1 makes the venue deaf to its own
-forced flow, 0 leaves spot without bids when the fundamental gaps down; see MarketMaker)."""
 MAX_INVENTORY_DEPTHS = 3.0
 """Past this multiple of its own per-side depth in net inventory, a maker shrinks the
 side that would add to it (a risk limit, assumed)."""
@@ -152,6 +148,9 @@ class MarketMaker(Trader):
         cfg: Maker configuration (levels, leverage, skew, widening, pull threshold).
         assets: The asset universe, in market order (depth_usd, spread_bps per asset).
         maker_index: This maker's place among the makers (staggers its requote minutes).
+        tether_share: None on a price-setting venue (the default): the ladders are centred
+            on the index and the fundamental is never read. A share in [0, 1] makes a
+            satellite venue tethered to the outside price (`_centre_shift`).
 
     Notes:
         Each of the `cfg.n_makers` makers quotes depth_usd / n_makers per side, so together
@@ -160,17 +159,17 @@ class MarketMaker(Trader):
         ramp = min(1, (t − last pull) / RAMP_MINUTES): zero at a pull, which happens when vol_1h
         crosses pull_vol from below or reaches REPULL_FACTOR × its level at the last pull;
         capital = equity + spot coins at the reference price and the initial values
-        (capital, spot coins) are those first seen. Inventory = perp + spot − initial spot.
+        (capital, spot coins + perp position) are those first seen. Inventory = perp + spot
+        − (initial spot + initial perp): a maker holding a hedged short from the opening book
+        starts flat.
         Hedge: beyond HEDGE_TRIGGER · own depth, a spot market order of −HEDGE_FRACTION ·
         inventory, capped at HEDGE_MAX_DEPTH · own depth, is sent before the ladders. If the
         exchange posts the ladders first, the hedge expires the maker's own fresh spot quotes
         it crosses (self-trade prevention, EXPIRE_MAKER) and fills against other makers.
-        Centres (`_centre_shift`): both ladders are centred between this exchange's index and
-        the price other venues show: the fundamental's move since the last requote passes
-        through at once, and the rest of the gap closes by SPOT_ANCHOR (quoting around the
-        stale index alone left spot without bids when the fundamental gapped down, so the
-        index rose during crashes; quoting around the fundamental alone made the venue deaf
-        to its own liquidations); the perp ladder is shifted by (1 + basis_fraction).
+        Centres: on a price-setting venue both ladders are centred on this venue's index
+        (plus the inventory skew), so a price moves only when flow moves the book; on a
+        satellite venue (`_centre_shift`) they are centred between the index and the outside
+        price. The perp ladder is shifted by (1 + basis_fraction).
     """
 
     def __init__(
@@ -181,10 +180,12 @@ class MarketMaker(Trader):
         cfg: MakerConfig,
         assets: tuple[AssetConfig, ...],
         maker_index: int = 0,
+        tether_share: float | None = None,
     ) -> None:
         super().__init__(model, accounts, rng)
         self.cfg = cfg
         self.maker_index = maker_index
+        self.tether_share = tether_share
         self.assets = tuple(assets)
         self.asset_depth_usd = np.array([a.depth_usd for a in self.assets])
         # this maker's share of each asset's per-side depth
@@ -221,7 +222,11 @@ class MarketMaker(Trader):
         ]
         perp_usd = np.nan_to_num(accounts.qty[self.account] * ref)
         basis = basis_fraction(perp_usd, self.asset_depth_usd, self.cfg.basis_skew_bps)
-        centre = self._centre_shift(view, ref, todo)
+        centre = (
+            np.ones(view.n_assets)
+            if self.tether_share is None
+            else self._centre_shift(view, ref, todo)
+        )
         for a in todo:
             side_sizes = (sizes[0][a], sizes[1][a])
             intents += self._quotes(
@@ -250,15 +255,15 @@ class MarketMaker(Trader):
         return (t + phase) % self.cfg.requote_minutes == 0
 
     def _centre_shift(self, view: MarketView, ref: FloatArray, todo: np.ndarray) -> FloatArray:
-        """Return the ladders' centre over the index per asset, and remember the fundamentals.
+        """Return a satellite venue's ladder centre over the index per asset; remember F.
 
         Notes:
             carried = index · F / F_last (the index moved by the fundamental's change F / F_last
             since this maker last quoted the asset; the books have not seen it yet), centre =
-            carried · (F / carried)^SPOT_ANCHOR. News passes through at once and this
-            exchange's own dislocation from the global price closes by the share SPOT_ANCHOR
-            (in log terms) per requote. (Centring on index · (F / index)^SPOT_ANCHOR alone
-            passed only part of each move on and made 1-minute returns autocorrelated,
+            carried · (F / carried)^tether_share. News passes through at once and this
+            exchange's own dislocation from the outside price closes by the share
+            tether_share (in log terms) per requote. (Centring on index · (F / index)^share
+            alone passed only part of each move on and made 1-minute returns autocorrelated,
             ρ(1) ≈ 0.65.)
         """
         fundamental = view.fundamental_usd
@@ -266,13 +271,13 @@ class MarketMaker(Trader):
         moved = np.where(np.isfinite(last), fundamental / last, 1.0)
         carried = ref * moved
         shift = np.where(
-            np.isfinite(fundamental), moved * (fundamental / carried) ** SPOT_ANCHOR, 1.0
+            np.isfinite(fundamental), moved * (fundamental / carried) ** self.tether_share, 1.0
         )
         self.last_fundamental[todo] = fundamental[todo]
         return shift
 
     def inventory_qty(self, accounts: AccountsView) -> FloatArray:
-        """Return net coins per asset: perp qty + spot qty − spot held at the start."""
+        """Return net coins per asset: perp qty + spot qty − (spot + perp) at the start."""
         acct = self.account
         return accounts.qty[acct] + accounts.spot_qty[acct] - self.start_spot_qty
 
@@ -286,8 +291,11 @@ class MarketMaker(Trader):
         return (1.0 - view.risk_off) * scale * ramp
 
     def _remember_start(self, accounts: AccountsView, ref: FloatArray) -> None:
+        # the reference inventory is the net delta first seen: spot coins plus the perp
+        # position of the opening book (a hedged short counts as flat)
         if self.start_spot_qty is None:
-            self.start_spot_qty = np.array(accounts.spot_qty[self.account], dtype=float)
+            acct = self.account
+            self.start_spot_qty = np.array(accounts.spot_qty[acct] + accounts.qty[acct], float)
             self.start_capital_usd = max(self._capital_usd(accounts, ref), 1e-12)
 
     def _capital_usd(self, accounts: AccountsView, ref: FloatArray) -> float:

@@ -129,6 +129,15 @@ class MarketNeutralFund(Trader):
             return self._rebalance(view, qty, target_usd)
         return []
 
+    def opening_targets(self, equity_usd: float) -> FloatArray:
+        """Signed target notional per asset (USD) the fund holds from minute 0."""
+        return self._targets(equity_usd)
+
+    def leverage_for(self, max_leverage: float) -> float:
+        """Leverage setting of the fund's perps: max(5, 2 × gross_leverage), capped."""
+        wanted = max(BASE_LEVERAGE, MARGIN_HEADROOM * self.cfg.gross_leverage)
+        return float(min(wanted, max_leverage))
+
     def _targets(self, equity_usd: float) -> FloatArray:
         gross = self.cfg.gross_leverage * self.gross_scale
         return leg_targets_usd(equity_usd, gross, self.cfg.hedge_ratio, self.is_long, self.is_short)
@@ -175,8 +184,7 @@ class MarketNeutralFund(Trader):
         return bool(np.any(gap > self.cfg.rebalance_band * np.abs(target_usd)))
 
     def _leverage(self, view: MarketView, a: int) -> float:
-        wanted = max(BASE_LEVERAGE, MARGIN_HEADROOM * self.cfg.gross_leverage)
-        return float(min(wanted, view.max_leverage[a]))
+        return self.leverage_for(view.max_leverage[a])
 
     def _rebalance(self, view: MarketView, qty: FloatArray, target_usd: FloatArray) -> list[Intent]:
         orders: list[Intent] = []

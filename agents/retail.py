@@ -33,6 +33,8 @@ class RetailCohort(Trader):
         n_assets: Number of perp markets; `cfg.asset_weights` needs one weight per asset.
         initial_deposit_usd: Each account's initial deposit, USD. When None it is read from
             `accounts.equity_usd` on the first `decide`, before the cohort has traded.
+        deposit_scales: Per asset, a multiplier on the deposits of the accounts trading it
+            (`AssetConfig.deposit_scale`); the model credits the scaled deposits.
 
     Raises:
         ValueError: If `cfg.asset_weights` has the wrong length or sums to zero.
@@ -41,8 +43,9 @@ class RetailCohort(Trader):
         Traits (arrays over the cohort, drawn in this order from `rng`):
 
         - home asset ~ Categorical(asset_weights); an account only ever trades it;
-        - leverage ~ U(high_leverage) with probability high_leverage_share, else
-          U(low_leverage) (uniform, not log-uniform); the order uses
+        - leverage ~ U(high_leverage) with probability high_leverage_share, U(mid_leverage)
+          with probability mid_leverage_share, else U(low_leverage) (uniform within each
+          group, not log-uniform); the order uses
           L = min(leverage, view.max_leverage[asset]) (tier-1 cap only; a big account's
           notional can still exceed a higher bracket's cap, and the exchange rejects it);
         - side quantile u ~ U(0, 1): long-biased iff u < long_bias. An entry goes long iff
@@ -52,10 +55,13 @@ class RetailCohort(Trader):
 
         Per minute (Bernoulli draws via `_bernoulli_members`, O(number of hits)):
 
-        - Warm-up: a share open_at_start of the accounts each get an entry minute drawn
-          uniformly in [0, warmup_minutes) and enter then if flat, so open interest builds up.
-        - Otherwise each account acts with probability trade_prob. A flat one enters:
-          qty = equity · position_fraction · L / ask (long) or / bid (short), floored to
+        - Opening book: a share open_at_start of the accounts hold a position from minute 0
+          (`opening_positions`, sized as an entry at the start price; the model opens them
+          matched with the hedged books, `model/opening.py`); at minute 0 those with a stop
+          place it.
+        - Each minute each account acts with probability trade_prob. A flat one enters:
+          qty = equity · f · L / ask (long) or / bid (short), f = position_fraction
+          (high_leverage_fraction for a 50–100x account), floored to
           lots (the mark stands in for an empty book side, as at t = 0), market order
           with `leverage=L`, `isolated=` its mode. A funding-aware account skips (does not
           flip short) a long when funding_rate > 0.0003 per 8 h.
@@ -82,6 +88,7 @@ class RetailCohort(Trader):
         cfg: RetailConfig,
         n_assets: int,
         initial_deposit_usd: FloatArray | None = None,
+        deposit_scales: FloatArray | None = None,
     ) -> None:
         super().__init__(model, accounts, rng)
         weights = np.asarray(cfg.asset_weights, dtype=float)
@@ -93,11 +100,16 @@ class RetailCohort(Trader):
         n = len(self.account_ids)
         self.cfg = cfg
         self.home_assets: IntArray = rng.choice(n_assets, size=n, p=weights / weights.sum())
-        self.has_high_leverage: BoolArray = rng.random(n) < cfg.high_leverage_share
-        (lo_high, hi_high), (lo_low, hi_low) = cfg.high_leverage, cfg.low_leverage
-        self.leverages: FloatArray = rng.uniform(
-            np.where(self.has_high_leverage, lo_high, lo_low),
-            np.where(self.has_high_leverage, hi_high, hi_low),
+        group = rng.random(n)
+        self.has_high_leverage: BoolArray = group < cfg.high_leverage_share
+        is_mid = ~self.has_high_leverage & (
+            group < cfg.high_leverage_share + cfg.mid_leverage_share
+        )
+        ranges = np.array([cfg.low_leverage, cfg.mid_leverage, cfg.high_leverage])
+        which = np.where(self.has_high_leverage, 2, np.where(is_mid, 1, 0))
+        self.leverages: FloatArray = rng.uniform(ranges[which, 0], ranges[which, 1])
+        self.margin_fractions: FloatArray = np.where(
+            self.has_high_leverage, cfg.high_leverage_fraction, cfg.position_fraction
         )
         self.side_quantiles: FloatArray = rng.random(n)
         self.has_stop: BoolArray = rng.random(n) < cfg.stop_loss_share
@@ -106,9 +118,10 @@ class RetailCohort(Trader):
         self.initial_deposit_usd = (
             None if initial_deposit_usd is None else np.asarray(initial_deposit_usd, float)
         )
+        if self.initial_deposit_usd is not None and deposit_scales is not None:
+            self.initial_deposit_usd = self.initial_deposit_usd * deposit_scales[self.home_assets]
         self.deposit_requests: list[tuple[int, float]] = []
-        opens = rng.random(n) < cfg.open_at_start
-        self.entry_minute: IntArray = np.where(opens, rng.integers(0, cfg.warmup_minutes, n), -1)
+        self.is_open_at_start: BoolArray = rng.random(n) < cfg.open_at_start
 
     @property
     def is_long_biased(self) -> BoolArray:
@@ -129,15 +142,59 @@ class RetailCohort(Trader):
         if self.initial_deposit_usd is None:
             self.initial_deposit_usd = np.array(accounts.equity_usd[self.account_ids])
         n = len(self.account_ids)
-        opening = np.flatnonzero(self.entry_minute == view.t)
-        orders = self._enter(view, accounts, opening[self._positions(accounts, opening) == 0])
+        orders = self._opening_stops(view, accounts) if view.t == 0 else []
         acting = _bernoulli_members(self.rng_stream, n, self.cfg.trade_prob)
-        acting = acting[self.entry_minute[acting] != view.t]  # openers act once this minute
         held = self._positions(accounts, acting) != 0
         orders += self._take_profits(view, accounts, acting[held])
         orders += self._enter(view, accounts, acting[~held])
         self._request_deposits(accounts)
         return orders
+
+    def opening_positions(
+        self, price_usd: FloatArray, max_leverage: FloatArray
+    ) -> tuple[IntArray, IntArray, FloatArray, FloatArray, BoolArray]:
+        """The positions the cohort holds at minute 0, sized as entries at the start price.
+
+        Returns (account ids, assets, signed notional USD, leverage, isolated) of the members
+        open at the start: side long iff side quantile < long_bias, leverage
+        L = min(leverage, max_leverage[asset]), notional = deposit · f · L (f as in entries).
+        """
+        members = np.flatnonzero(self.is_open_at_start)
+        assets = self.home_assets[members]
+        leverages = np.minimum(self.leverages[members], max_leverage[assets])
+        sides = np.where(self.side_quantiles[members] < self.cfg.long_bias, 1.0, -1.0)
+        notional = self.initial_deposit_usd[members] * self.margin_fractions[members] * leverages
+        return (
+            self.account_ids[members],
+            assets,
+            sides * notional,
+            leverages,
+            self.is_isolated[members],
+        )
+
+    def _opening_stops(self, view: MarketView, accounts: AccountsView) -> list[Intent]:
+        # the stops of the positions held from minute 0, at their entry prices
+        members = np.flatnonzero(self.is_open_at_start & self.has_stop)
+        qtys = self._positions(accounts, members)
+        members, qtys = members[qtys != 0], qtys[qtys != 0]
+        assets = self.home_assets[members]
+        entries = accounts.entry_price_usd[self.account_ids[members], assets]
+        leverages = np.minimum(self.leverages[members], view.max_leverage[assets])
+        sides = np.sign(qtys).astype(int)
+        triggers = stop_triggers(
+            entries, leverages, sides, self.cfg.stop_loss, view.perp_tick[assets]
+        )
+        return [
+            Order(acct, k, -side, abs(qty), OrderKind.STOP_MARKET, trigger, reduce_only=True)
+            for acct, k, side, qty, trigger in zip(
+                self.account_ids[members].tolist(),
+                assets.tolist(),
+                sides.tolist(),
+                qtys.tolist(),
+                triggers.tolist(),
+                strict=True,
+            )
+        ]
 
     def _positions(self, accounts: AccountsView, members: IntArray) -> FloatArray:
         return accounts.qty[self.account_ids[members], self.home_assets[members]]
@@ -162,7 +219,9 @@ class RetailCohort(Trader):
         # before any order runs, so size off the mark instead
         prices_usd = np.where(np.isfinite(quotes_usd), quotes_usd, view.mark_usd[assets])
         notionals_usd = (
-            accounts.equity_usd[self.account_ids[members]] * self.cfg.position_fraction * leverages
+            accounts.equity_usd[self.account_ids[members]]
+            * self.margin_fractions[members]
+            * leverages
         )
         with np.errstate(invalid="ignore"):  # NaN mark too -> skipped
             lots = np.floor(notionals_usd / prices_usd / view.perp_lot[assets] + _EPS)

@@ -64,6 +64,22 @@ class AssetConfig(_Validated):
         2.0, "bp between ladder levels", "majors single-digit bp (§7.1)", 0.1, 500.0
     )
     liquidation_fee: float = param(0.005, "fraction", "Binance 0.5 % (§2.3)", 0.0, 0.1)
+    deposit_scale: float = param(
+        1.0,
+        "multiplier on retail.deposit_usd for accounts trading this asset",
+        "long-tail traders hold smaller accounts, so each position is small against a thin "
+        "book while open interest stays 50–250 depths (§8.1); assumed",
+        1e-6,
+        1e6,
+    )
+    latent_depths: float = param(
+        10.0,
+        "depths of value investors' bids within 10 % below value",
+        "the latent book's depth (agents/value.py; square-root impact: Q depths of selling "
+        "reach 10 % · √(Q / latent_depths) below value); calibrated to 10 Oct 2025, assumed",
+        0.0,
+        1e4,
+    )
 
 
 @dataclass(frozen=True)
@@ -138,29 +154,51 @@ class RetailConfig(_Validated):
     """The retail crowd (vectorised cohorts)."""
 
     _prefix = "retail."
-    n_accounts: int = param(2_000, "accounts", "scaled; 1.6M liquidated on 10 Oct (§7.1)", 1)
+    n_accounts: int = param(10_000, "accounts", "scaled; 1.6M liquidated on 10 Oct (§7.1)", 1)
     deposit_usd: float = param(
-        3_000.0,
-        "USD median",
-        "puts open interest at ≈ 5–20× depth within 1 % (BTC in reality ≈ 240×, §8); assumed",
+        44_000.0,
+        "USD median (× the home asset's deposit_scale)",
+        "a model account is a cohort of real ones: puts open interest at ≈ 100–150 depths "
+        "within 1 % (BTC in reality ≈ 230×, exchange-mechanics §8.1); assumed",
         1.0,
     )
     deposit_sigma: float = param(1.0, "lognormal sigma", "heavy-tailed account sizes", 0.0, 3.0)
     high_leverage_share: float = param(
         0.01, "share of accounts at 50–100x", "the main leverage-concentration knob", 0.0, 1.0
     )
-    low_leverage: tuple[float, float] = param((2.0, 15.0), "x", "assumed", 1.0, 150.0)
+    mid_leverage_share: float = param(
+        0.02,
+        "share of accounts at mid leverage",
+        "the 8–25x traders whose liquidation prices lie a few to ~12 % away; a −14 % BTC day "
+        "liquidated ≈ 7–8 % of BTC open interest (exchange-mechanics §7.1, §8.1); assumed",
+        0.0,
+        1.0,
+    )
+    low_leverage: tuple[float, float] = param(
+        (1.0, 3.0),
+        "x",
+        "most open interest is lightly levered: BTC OI halved on 10 Oct while only ≈ 7–8 % "
+        "was liquidated (§8.1); assumed",
+        1.0,
+        150.0,
+    )
+    mid_leverage: tuple[float, float] = param((8.0, 25.0), "x", "assumed", 1.0, 150.0)
     high_leverage: tuple[float, float] = param((50.0, 100.0), "x", "the seeds' 50–100x", 1.0, 150.0)
     long_bias: float = param(0.7, "share of entries long", "crowded longs before 10 Oct", 0.0, 1.0)
     position_fraction: float = param(0.6, "share of equity used as margin", "assumed", 0.01, 1.0)
-    open_at_start: float = param(
-        0.8, "share of accounts that open during the warm-up", "assumed", 0.0, 1.0
+    high_leverage_fraction: float = param(
+        0.1,
+        "share of equity a 50–100x account uses as margin",
+        'a small stake at extreme leverage ("$100 on 100x"); assumed',
+        0.01,
+        1.0,
     )
-    warmup_minutes: int = param(
-        360,
-        "minutes over which the opening entries are spread",
-        "open interest is built up, not dropped on the book at once",
-        1,
+    open_at_start: float = param(
+        0.8,
+        "share of accounts holding a position at minute 0",
+        "the opening open-interest book (model/opening.py); assumed",
+        0.0,
+        1.0,
     )
     trade_prob: float = param(0.003, "per account per minute", "assumed activity", 0.0, 1.0)
     momentum: float = param(
@@ -181,7 +219,7 @@ class RetailConfig(_Validated):
         0.0005, "per ruined account per minute", "new deposits after ruin, assumed", 0.0, 1.0
     )
     asset_weights: tuple[float, ...] = param(
-        (0.35, 0.25, 0.12, 0.12, 0.08, 0.08), "share of accounts per asset", "assumed", 0.0, 1.0
+        (0.3, 0.2, 0.1, 0.1, 0.15, 0.15), "share of accounts per asset", "assumed", 0.0, 1.0
     )
 
 
@@ -223,6 +261,14 @@ class BasisConfig(_Validated):
     n_traders: int = param(3, "agents", "assumed", 0, 50)
     capital_usd: float = param(2_000_000.0, "USD each", "assumed", 0.0)
     leverage: float = param(3.0, "x on the short perp leg", "2–5x (issue 4)", 1.0, 20.0)
+    oi_share: float = param(
+        0.6,
+        "share of the hedged short side of the opening book held by basis traders",
+        "the rest by makers (model/opening.py); CME basis books ≈ 25–30 % of BTC OI, Ethena "
+        "5–30 % of ETH OI (exchange-mechanics §8.1); assumed",
+        0.0,
+        1.0,
+    )
     entry_apr: float = param(0.15, "annualised funding to enter", "assumed", -1.0, 10.0)
     exit_apr: float = param(0.0, "annualised funding to unwind", "assumed", -1.0, 10.0)
     naked_spot: str = "immediate"
@@ -246,24 +292,103 @@ class FundConfig(_Validated):
 
 @dataclass(frozen=True)
 class BackgroundConfig(_Validated):
-    """Noise, value and arbitrage flow tying spot to the fundamental and perp to spot."""
+    """Noise flow, value investors (finite capital) and perp–spot arbitrage (finite capital).
+
+    In the `venue` price discovery these are the only paths by which the fundamental reaches
+    prices (Thurner, Farmer & Geanakoplos 2012: value investors with finite wealth;
+    Brunnermeier & Pedersen 2009: speculators' capital is what provides liquidity).
+    """
 
     _prefix = "background."
     noise_usd: float = param(0.02, "USD per minute per unit depth", "assumed", 0.0, 10.0)
     value_strength: float = param(0.5, "fraction of the gap closed per minute", "assumed", 0.0, 1.0)
+    value_coins_depths: float = param(
+        5.0,
+        "spot coins per asset, in depths",
+        "value investors' inventory: what they can sell when the price is above value; assumed",
+        0.0,
+        1_000.0,
+    )
+    value_refill_minutes: float = param(
+        240.0,
+        "minutes to refill an empty budget",
+        "new money arrives over hours, not minutes (Thurner et al. 2012 investor flows); assumed",
+        1.0,
+        1e6,
+    )
+    value_inner: float = param(
+        0.005,
+        "distance of the value ladder's nearest level from value, fraction",
+        "levels at inner · 2^j below and above value (agents/value.py); assumed",
+        1e-4,
+        0.5,
+    )
+    latent_exponent: float = param(
+        1.5,
+        "shape p of the latent bid book, cumulative depth ∝ distance^p",
+        "2: square-root impact (Tóth et al. 2011), 1: linear (Kyle 1985); assumed between",
+        0.5,
+        3.0,
+    )
     arb_threshold: float = param(0.002, "perp–spot gap that arbitrage trades", "assumed", 0.0, 1.0)
     arb_usd: float = param(0.2, "USD per minute per unit depth", "assumed", 0.0, 10.0)
+    arb_max_depths: float = param(
+        3.0,
+        "perp exposure cap per asset, in depths",
+        "arbitrage capital is finite (Brunnermeier & Pedersen 2009); assumed",
+        0.0,
+        1_000.0,
+    )
+
+
+DISCOVERY_MODES = ("venue", "satellite")
+
+
+@dataclass(frozen=True)
+class PricesConfig(_Validated):
+    """Where prices are discovered (DESIGN.md §2.3).
+
+    `venue` (the default): this market is the price-setting market. Makers quote around
+    their own book, inventory and the index; the fundamental reaches prices only through value
+    investors and arbitrageurs with finite capital, so forced selling can push prices away
+    from it. `satellite`: a venue tethered to an outside price (the fundamental), the model
+    before the endogenous cascade: makers carry the outside price's moves at once and close
+    `tether_share` of their remaining log gap to it at every requote, value traders hold 50
+    depths of coins with an unlimited budget and arbitrageurs may hold 30 depths.
+    """
+
+    _prefix = "prices."
+    discovery: str = "venue"
+    tether_share: float = param(
+        0.5,
+        "share of the log gap to the outside price closed per requote",
+        "satellite only; the former SPOT_ANCHOR (assumed)",
+        0.0,
+        1.0,
+    )
+
+    def check(self) -> None:
+        """The discovery mode must be one of DISCOVERY_MODES."""
+        if self.discovery not in DISCOVERY_MODES:
+            raise ValueError(
+                f"prices.discovery must be one of {', '.join(DISCOVERY_MODES)}, got "
+                f"{self.discovery!r}"
+            )
 
 
 def default_assets() -> tuple[AssetConfig, ...]:
-    """Two majors, two large alts, two long-tail perps (issue 4)."""
+    """Two majors, two large alts, two long-tail perps (issue 4).
+
+    Columns: symbol, price, kind, beta, idiosyncratic vol, depth, level spacing, liquidation
+    fee, retail deposit scale, latent depths.
+    """
     return (
-        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, 0.005),
-        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005),
-        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005),
-        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005),
-        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, 0.0075),
-        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, 0.0075),
+        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, 0.005, 1.0, 10.0),
+        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005, 1.0, 10.0),
+        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005, 0.5, 6.0),
+        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005, 0.32, 6.0),
+        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, 0.0075, 0.095, 3.0),
+        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, 0.0075, 0.063, 3.0),
     )
 
 
@@ -272,6 +397,14 @@ class ModelConfig(_Validated):
     """Everything a run needs. One step is one minute."""
 
     horizon_minutes: int = param(1_440, "minutes", "one simulated day", 1)
+    tier_scale: float = param(
+        100.0,
+        "multiplier on every margin bracket's notional floor",
+        "a model account stands for a cohort of real accounts (2,000 hold an open interest "
+        "of 50–250 depths), and the venues' brackets apply to each real account; assumed",
+        1.0,
+        1e6,
+    )
     assets: tuple[AssetConfig, ...] = field(default_factory=default_assets)
     world: WorldConfig = field(default_factory=WorldConfig)
     shocks: tuple[ShockConfig, ...] = ()
@@ -280,6 +413,7 @@ class ModelConfig(_Validated):
     basis: BasisConfig = field(default_factory=BasisConfig)
     funds: FundConfig = field(default_factory=FundConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    prices: PricesConfig = field(default_factory=PricesConfig)
     liquidation: LiquidationConfig = field(
         default_factory=lambda: LiquidationConfig(
             pool_initial_usd=(2_000_000.0, 1_000_000.0, 300_000.0)
@@ -302,13 +436,19 @@ class ModelConfig(_Validated):
                     f"shocks.{i}.start_minute={shock.start_minute} is after the "
                     f"horizon ({self.horizon_minutes} minutes)"
                 )
-        for name in ("low_leverage", "high_leverage"):
+        if self.retail.high_leverage_share + self.retail.mid_leverage_share > 1.0:
+            raise ValueError(
+                "retail.high_leverage_share + retail.mid_leverage_share must be at most 1, got "
+                f"{self.retail.high_leverage_share} + {self.retail.mid_leverage_share}"
+            )
+        for name in ("low_leverage", "mid_leverage", "high_leverage"):
             lo, hi = getattr(self.retail, name)
             if not 0 < lo <= hi:
                 raise ValueError(
                     f"retail.{name} must be (min, max) with 0 < min <= max, got {(lo, hi)!r}"
                 )
         self.world.check()
+        self.prices.check()
         for a in self.assets:
             if a.kind not in ("major", "alt", "tail"):
                 raise ValueError(

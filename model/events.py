@@ -22,6 +22,7 @@ SCHEMAS: dict[str, tuple[str, ...]] = {
         "is_liquidation",
     ),
     "reject": ("t", "account", "venue", "market", "reason"),
+    "opening": ("t", "market", "accounts", "long_lots", "price_usd"),
     "funding": ("t", "market", "rate", "mark_usd", "paid_by_longs_usd", "paid_by_shorts_usd"),
     "liquidation": (
         "t",

@@ -122,6 +122,12 @@ class Exchange(OrderEntry, MarketPhases):
         self._perp_of_spot = {a: k for k, a in enumerate(self.spot_of_perp) if a >= 0}
         self.fee_account = self.open_account(is_system=True)
         self.liquidator = Liquidator(self, liquidation or LiquidationConfig())
+        # the counterfactual twin's counterparty for forced closes (None: they go to the books)
+        self.sink = (
+            self.open_account(is_system=True)
+            if self.liquidator.cfg.forced_closes == "off_book"
+            else None
+        )
 
     # ---------------------------------------------------------------------------- accounts
     def open_account(self, deposit_usd: float = 0.0, *, is_system: bool = False) -> int:
@@ -176,6 +182,20 @@ class Exchange(OrderEntry, MarketPhases):
         self.deposits_usd += usd
         self._touch(account)
 
+    def deposit_many(self, accounts: np.ndarray, usd: FloatArray) -> None:
+        """Credit a USD deposit to each of several distinct accounts at once (vectorised)."""
+        ids = np.asarray(accounts, dtype=np.int64)
+        amounts = np.asarray(usd, dtype=float)
+        if ids.shape != amounts.shape or len(np.unique(ids)) != len(ids):
+            raise ValueError("deposit_many needs one amount per account and distinct accounts")
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.accounts.n):
+            raise ValueError(f"unknown account among {ids.min()}..{ids.max()}")
+        if np.any(~np.isfinite(amounts)) or np.any(amounts < 0):
+            raise ValueError("deposit usd must be finite and >= 0")
+        self.accounts.collateral_usd[ids] += amounts
+        self.deposits_usd += float(amounts.sum())
+        self._touch_all()
+
     def deposit_spot(self, account: int, asset: int, qty: float) -> None:
         """Credit coins of a spot asset to an account (qty a multiple of the lot size)."""
         self._require_account(account)
@@ -185,6 +205,64 @@ class Exchange(OrderEntry, MarketPhases):
         self.accounts.spot_lots[account, asset] += lots
         self.spot_deposits_lots[asset] += lots
         self._touch(account)
+
+    def open_book(
+        self,
+        market: int,
+        accounts: np.ndarray,
+        signed_lots: np.ndarray,
+        price_usd: float,
+        leverage: FloatArray,
+        isolated: np.ndarray,
+    ) -> None:
+        """Open matched positions in one market at one price: the open interest a run starts
+        with (positions built before minute 0), no fee, no book.
+
+        Every account must be flat in `market`, appear once, and afford the position: its
+        initial margin |lots| · lot · price / leverage must fit its collateral (isolated
+        margin is moved out of the wallet, as an opening fill does). Σ signed_lots must be 0,
+        so net open interest stays zero. One "opening" event per market.
+
+        Raises:
+            ValueError: Lots that do not net to zero, an account not flat or listed twice, a
+                leverage above the tier maximum at its notional, or margin it cannot afford.
+        """
+        ids = np.asarray(accounts, dtype=np.int64)
+        lots = np.asarray(signed_lots, dtype=np.int64)
+        lev = np.broadcast_to(np.asarray(leverage, dtype=float), ids.shape)
+        iso = np.broadcast_to(np.asarray(isolated, dtype=bool), ids.shape)
+        acc, spec = self.accounts, self.perps[market]
+        if int(lots.sum()) != 0:
+            raise ValueError(f"opening lots of market {market} must net to zero, got {lots.sum()}")
+        if len(np.unique(ids)) != len(ids) or np.any(acc.qty_lots[ids, market] != 0):
+            raise ValueError(f"opening accounts of market {market} must be flat and distinct")
+        notional = np.abs(lots) * spec.lot_size * price_usd
+        margin = notional / lev
+        if np.any(lev > spec.tiers.max_leverage_at(notional)) or np.any(
+            margin > acc.collateral_usd[ids] + 1e-9
+        ):
+            raise ValueError(
+                f"an opening position of market {market} exceeds its tier's leverage or its "
+                "account's collateral"
+            )
+        acc.leverage[ids, market] = lev
+        acc.is_isolated[ids, market] = iso
+        acc.qty_lots[ids, market] = lots
+        acc.entry_price_usd[ids, market] = np.where(lots != 0, price_usd, 0.0)
+        locked = np.where(iso & (lots != 0), margin, 0.0)
+        acc.isolated_margin_usd[ids, market] = locked
+        acc.collateral_usd[ids] -= locked
+        opened = ids[lots != 0]
+        n_open = np.array(self._n_open, dtype=np.int64)
+        newly = opened[(n_open[opened] == 0) & ~self._is_system[opened]]
+        n_open[opened] += 1
+        self._n_open = n_open.tolist()
+        self.users_in_position += len(newly)
+        self._long_lots[market] += int(lots[lots > 0].sum())
+        self._touch_all()
+        self.events.add(
+            "opening", self.t, market, len(opened), int(lots[lots > 0].sum()), price_usd
+        )
 
     def withdraw(self, account: int, usd: float) -> bool:
         """Withdraw USD if the available balance allows it; return whether it was paid."""
@@ -412,6 +490,39 @@ class Exchange(OrderEntry, MarketPhases):
         """Move a position between two accounts at a set price, no fee (takeover, ADL)."""
         self._apply_position(src, k, src_lots, price_usd, 0.0)
         self._apply_position(dst, k, -src_lots, price_usd, 0.0)
+
+    def forced_ioc(
+        self, acct: int, k: int, side: int, lots: int, limit_usd: float, *, is_liquidation: bool
+    ) -> tuple[int, float]:
+        """An engine-initiated close (liquidation, pool unwind); returns (lots, USD notional).
+
+        Into the book (`_system_ioc`), or, with forced closes off the book (the counterfactual
+        twin), all `lots` against the sink at the mark if the mark is within `limit_usd`, and
+        none otherwise: the same transfer as a fill, without moving any book or last price.
+        """
+        if self.sink is None:
+            return self._system_ioc(acct, k, side, lots, limit_usd, is_liquidation=is_liquidation)
+        mark = float(self.prices.mark_usd[k])
+        if side * (mark - limit_usd) > 0:
+            return 0, 0.0
+        spec = self.perps[k]
+        notional = lots * spec.lot_size * mark
+        fee = 0.0 if is_liquidation else notional * spec.taker_fee
+        self._apply_position(acct, k, side * lots, mark, fee)
+        self._apply_position(self.sink, k, -side * lots, mark, 0.0)
+        self.events.add(
+            "fill", self.t, "off_book", k, acct, self.sink, side, mark,
+            lots * spec.lot_size, fee, 0.0, is_liquidation,
+        )  # fmt: skip
+        return lots, notional
+
+    def forced_levels(self, k: int, side: int) -> list[tuple[float, int]]:
+        """The liquidity a forced close of a position of `side` meets: (price USD, lots) levels,
+        best first: the book's opposite side, or the sink's one unlimited level at the mark."""
+        if self.sink is not None:
+            return [(float(self.prices.mark_usd[k]), 1 << 62)]
+        tick = self.perps[k].tick_size
+        return [(ticks * tick, lots) for ticks, lots in self.perp_books[k].levels(side)]
 
     def _system_ioc(
         self, acct: int, k: int, side: int, lots: int, limit_usd: float, *, is_liquidation: bool

@@ -201,7 +201,7 @@ class Liquidator:
         mark = float(ex.prices.mark_usd[k])
         band = mark * (1 - side * self.cfg.price_band)
         limit = band if limit_usd is None else limit_usd
-        filled, notional = ex._system_ioc(acct, k, -side, lots, limit, is_liquidation=True)
+        filled, notional = ex.forced_ioc(acct, k, -side, lots, limit, is_liquidation=True)
         if filled and kind == "partial":
             fee = min(
                 notional * ex.perps[k].liquidation_fee,
@@ -241,10 +241,8 @@ class Liquidator:
         """Stage 2: walk past the bankruptcy price while the pool can pay each lot's gap."""
         ex, spec = self.ex, self.ex.perps[k]
         cash = self.pools.cash_usd(k)
-        book = ex.perp_books[k]
         n_ok, cost = 0, 0.0
-        for price_ticks, level_lots in book.levels(side):  # the bids a long sells into
-            price = price_ticks * spec.tick_size
+        for price, level_lots in ex.forced_levels(k, side):  # the bids a long sells into
             if side * (price - band) < 0:
                 break
             gap = max(0.0, side * (bp - price)) * spec.lot_size

@@ -13,14 +13,24 @@ import mesa
 import numpy as np
 from mesa.experimental.scenarios import Scenario as MesaScenario
 
-from agents.background import Arbitrageurs, NoiseTraders, ValueTraders
+from agents.background import Arbitrageurs, MacroSellers, NoiseTraders, ValueTraders
 from agents.basis import BasisTrader
 from agents.market_maker import MarketMaker
 from agents.neutral import MarketNeutralFund
 from agents.retail import RetailCohort
+from agents.value import ValueInvestors
 from model.config import ModelConfig, with_overrides
 from model.crowding import liquidatable_oi_share
 from model.exchange import Exchange
+from model.margin import maintenance_margin
+from model.opening import (
+    BASIS_HEADROOM,
+    MarketBook,
+    capped_leverage,
+    hedged_split,
+    lots_for,
+    margin_leverage,
+)
 from model.orders import Quotes
 from model.pricing import EwmVolatility, robust_index
 from model.recorder import Recorder
@@ -36,9 +46,15 @@ VOL_SPAN_MINUTES = 60
 the mean age (30 minutes) of a 60-minute window without the window's echo of a jump 60
 minutes later (RiskMetrics-style EWMA, J.P. Morgan 1996; a boxcar put an |r| ACF spike of
 0.25 at lag 60 in calm runs)."""
-VALUE_TRADER_DEPTHS = 50.0
-"""Spot coins of the value traders, in depths per asset: they stand for the rest of the
-world's spot holders, the channel through which the fundamental reaches the books."""
+SATELLITE_VALUE_DEPTHS = 50.0
+"""Spot coins of the value traders on a satellite venue, in depths per asset, with no budget
+limit: the rest of the world's spot holders, refilling the books from outside."""
+VALUE_CASH_BUDGETS = 2.0
+"""USD of the value investors' account, in latent books (plus the background traders' 20
+depths): enough for their spot bids, the margin of their perp bids and of the 1x perp longs
+they buy, so only the latent book limits them."""
+SATELLITE_ARB_DEPTHS = 30.0
+"""Arbitrageurs' perp exposure cap on a satellite venue, in depths per asset."""
 
 
 class ExchangeAgent(mesa.Agent):
@@ -48,11 +64,14 @@ class ExchangeAgent(mesa.Agent):
         super().__init__(model)
         self.exchange = exchange
 
-    def match(self, intents: list) -> None:
-        """Makers' own orders (hedges) first, then their ladders, then every other order in
-        exchange-random order (a maker's hedge would otherwise hit its own fresh quotes)."""
+    def match(self, intents: list, makers: set[int]) -> None:
+        """Makers' own orders (hedges) first, then every ladder, then every other order in
+        exchange-random order (a maker's hedge would otherwise hit its own fresh quotes).
+
+        `makers` are the market makers' accounts; a ladder from anyone else (value investors)
+        is posted with theirs, and its other orders wait in the random batch, so a limit order
+        that crosses rests its remainder after the ladders are replaced."""
         quotes = [i for i in intents if isinstance(i, Quotes)]
-        makers = {q.account for q in quotes}
         orders = [i for i in intents if not isinstance(i, Quotes)]
         self.exchange.submit_many([o for o in orders if o.account in makers])
         for q in quotes:
@@ -170,6 +189,9 @@ class CascadeModel(mesa.Model):
         self.exchange = self._build_exchange()
         self.exchange_agent = ExchangeAgent(self, self.exchange)
         self.traders = self._build_traders()
+        self._maker_accounts = {t.account for t in self.traders if isinstance(t, MarketMaker)}
+        self._opening_books: list[MarketBook] = []
+        self._open_book()
         n_pools = len(self.exchange.liquidator.pools.accounts)
         self.initial_pools = np.array(self.exchange.liquidator.pools.balances_usd())
         self.recorder = Recorder(self.cfg.horizon_minutes, len(self.symbols), n_pools)
@@ -188,7 +210,7 @@ class CascadeModel(mesa.Model):
     def _build_exchange(self) -> Exchange:
         cfg = self.cfg
         return Exchange(
-            [perp_spec(a, cfg.mark_rule) for a in cfg.assets],
+            [perp_spec(a, cfg.mark_rule, cfg.tier_scale) for a in cfg.assets],
             [a.price_usd for a in cfg.assets],
             [spot_spec(a) for a in cfg.assets],
             liquidation=cfg.liquidation,
@@ -217,6 +239,7 @@ class CascadeModel(mesa.Model):
         deposits = self.stream("retail.deposits").lognormal(
             np.log(r.deposit_usd), r.deposit_sigma, r.n_accounts
         )
+        satellite = cfg.prices.discovery == "satellite"
         traders = [
             MarketMaker(
                 self,
@@ -225,14 +248,22 @@ class CascadeModel(mesa.Model):
                 cfg.makers,
                 cfg.assets,
                 maker_index=i,
+                tether_share=cfg.prices.tether_share if satellite else None,
             )
             for i in range(cfg.makers.n_makers)
         ]
-        traders.append(
-            RetailCohort(
-                self, self._fund(r.n_accounts, deposits), self.stream("retail"), r, n, deposits
-            )
+        retail_ids = self._fund(r.n_accounts, 0.0)
+        cohort = RetailCohort(
+            self,
+            retail_ids,
+            self.stream("retail"),
+            r,
+            n,
+            deposits,
+            deposit_scales=np.array([a.deposit_scale for a in cfg.assets]),
         )
+        self.exchange.deposit_many(retail_ids, cohort.initial_deposit_usd)
+        traders.append(cohort)
         traders += [
             BasisTrader(
                 self, self._fund(1, cfg.basis.capital_usd), self.stream(f"basis.{i}"), cfg.basis, n
@@ -252,21 +283,107 @@ class CascadeModel(mesa.Model):
             for i in range(cfg.funds.n_funds)
         ]
         background_usd = 20.0 * sum(a.depth_usd for a in cfg.assets)
-        for name, cls in (
-            ("noise", NoiseTraders),
-            ("value", ValueTraders),
-            ("arbitrage", Arbitrageurs),
-        ):
+        # the latent book's bids out to its farthest level (64 %: 41 × those within 10 %)
+        latent_usd = sum(a.latent_depths * a.depth_usd for a in cfg.assets) * 41.0
+        bg = cfg.background
+        traders.append(
+            NoiseTraders(
+                self, self._fund(1, background_usd, 2.0), self.stream("noise"), bg, cfg.assets
+            )
+        )
+        if satellite:
             traders.append(
-                cls(
+                ValueTraders(
                     self,
-                    self._fund(1, background_usd, VALUE_TRADER_DEPTHS if name == "value" else 2.0),
-                    self.stream(name),
-                    cfg.background,
+                    self._fund(1, background_usd, SATELLITE_VALUE_DEPTHS),
+                    self.stream("value"),
+                    bg,
                     cfg.assets,
                 )
             )
+        else:
+            traders.append(
+                ValueInvestors(
+                    self,
+                    self._fund(
+                        1,
+                        VALUE_CASH_BUDGETS * latent_usd + background_usd,
+                        bg.value_coins_depths,
+                    ),
+                    self.stream("value"),
+                    bg,
+                    cfg.assets,
+                    latent_depths=np.array([a.latent_depths for a in cfg.assets]),
+                    refill_minutes=bg.value_refill_minutes,
+                    inner=bg.value_inner,
+                    exponent=bg.latent_exponent,
+                )
+            )
+            traders.append(
+                MacroSellers(
+                    self, self._fund(1, background_usd, 5.0), self.stream("macro"), bg, cfg.assets
+                )
+            )
+        traders.append(
+            Arbitrageurs(
+                self,
+                self._fund(1, background_usd, 2.0),
+                self.stream("arbitrage"),
+                bg,
+                cfg.assets,
+                max_depths=SATELLITE_ARB_DEPTHS if satellite else bg.arb_max_depths,
+            )
+        )
         return traders
+
+    def _open_book(self) -> None:
+        """Open the positions the run starts with (`model/opening.py`), market by market."""
+        ex, cfg = self.exchange, self.cfg
+        retail = self.retail
+        ids, assets, signed_usd, lev, iso = retail.opening_positions(
+            np.array([a.price_usd for a in cfg.assets]),
+            np.array([s.tiers.max_leverage[0] for s in ex.perps]),
+        )
+        funds = [t for t in self.traders if isinstance(t, MarketNeutralFund)]
+        basis = [t.account for t in self.traders if isinstance(t, BasisTrader)]
+        makers = [t.account for t in self.traders if isinstance(t, MarketMaker)]
+        basis_usd = np.zeros(len(basis))
+        for k, (asset, spec) in enumerate(zip(cfg.assets, ex.perps, strict=True)):
+            price, lot, book = asset.price_usd, spec.lot_size, MarketBook()
+            mine = assets == k
+            margin = np.abs(signed_usd[mine]) / lev[mine]
+            leverage = margin_leverage(margin, lev[mine], spec.tiers)
+            lots = lots_for(margin * leverage, price, lot)
+            book.add(
+                ids[mine], np.sign(signed_usd[mine]).astype(np.int64) * lots, leverage, iso[mine]
+            )
+            for fund in funds:
+                target = fund.opening_targets(cfg.funds.capital_usd)[k]
+                lots = int(np.sign(target)) * int(lots_for(abs(target), price, lot))
+                book.add(fund.account, lots, fund.leverage_for(spec.tiers.max_leverage[0]), False)
+            to_basis, to_makers = hedged_split(
+                book.net_lots, cfg.basis.oi_share, len(basis), len(makers)
+            )
+            for holders, lots, leverage in (
+                (basis, to_basis, cfg.basis.leverage),
+                (makers, to_makers, cfg.makers.leverage),
+            ):
+                usd = np.abs(lots) * lot * price
+                book.add(holders, lots, capped_leverage(leverage, usd, spec.tiers), False)
+                for acct, n in zip(holders, lots.tolist(), strict=True):
+                    if n < 0:  # the hedge: spot coins held against the short
+                        ex.deposit_spot(acct, k, -n * lot)
+            margin = np.abs(to_basis) * lot * price
+            basis_usd += margin / cfg.basis.leverage + maintenance_margin(margin, spec.tiers)
+            self._opening_books.append(book)
+        for acct, usd in zip(basis, (BASIS_HEADROOM * basis_usd).tolist(), strict=True):
+            if usd > 0:
+                ex.deposit(acct, usd)
+        for k, book in enumerate(self._opening_books):
+            ex.open_book(
+                k, np.array(book.accounts), np.array(book.lots, dtype=np.int64),
+                cfg.assets[k].price_usd, np.array(book.leverage), np.array(book.isolated),
+            )  # fmt: skip
 
     def _reporters(self) -> dict:
         reporters = {
@@ -289,7 +406,7 @@ class CascadeModel(mesa.Model):
         fundamentals = self.world.step(t)
         view, accounts = self.snapshot(), accounts_view(ex, lazy=True)  # rows on demand
         intents = [i for trader in self.traders for i in trader.decide(view, accounts)]
-        self.exchange_agent.match(intents)
+        self.exchange_agent.match(intents, self._maker_accounts)
         self._pay_deposit_requests()
         self.exchange_agent.update_prices()
         self.exchange_agent.liquidate()

@@ -99,7 +99,7 @@ class MarketPhases:
                 side = -1 if lots > 0 else 1
                 mark = float(self.prices.mark_usd[k])
                 if n:
-                    self._system_ioc(
+                    self.forced_ioc(
                         acct,
                         int(k),
                         side,

@@ -17,6 +17,7 @@ POOL_MODES = ("shared", "per_market", "grouped")
 PARTIAL_RULES = ("binance", "chunks", "none")
 ADL_SCORES = ("bitmex", "binance")
 PRO_RATA_SPACES = ("wealth", "contract")
+FORCED_CLOSES = ("book", "off_book")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ class LiquidationConfig:
     """Max gross notional the vault may hold relative to its equity."""
     hedge_band: float = 0.2
     """An account is hedged when |net USD delta| ≤ band × gross exposure (spot + perp)."""
+    forced_closes: str = "book"
+    """Where the engine's own closes (liquidations, pool unwinds) execute. book: into the
+    order books, as on every venue; off_book: at the mark against a sink outside the books
+    (the counterfactual twin, DESIGN.md §2.3: the same run without the price impact of
+    forced selling; money is accounted exactly as a fill)."""
 
     def __post_init__(self) -> None:
         v.one_of("liquidation.partial_rule", self.partial_rule, PARTIAL_RULES)
@@ -82,6 +88,7 @@ class LiquidationConfig:
         v.one_of("liquidation.policy", self.policy, POLICIES)
         v.one_of("liquidation.adl_score", self.adl_score, ADL_SCORES)
         v.one_of("liquidation.pro_rata_space", self.pro_rata_space, PRO_RATA_SPACES)
+        v.one_of("liquidation.forced_closes", self.forced_closes, FORCED_CLOSES)
         v.in_range("liquidation.price_band", self.price_band, 0.0, 1.0, open_lo=True, open_hi=True)
         v.in_range("liquidation.chunk_fraction", self.chunk_fraction, 0.0, 1.0, open_lo=True)
         v.non_negative("liquidation.chunk_threshold_usd", self.chunk_threshold_usd)

@@ -12,16 +12,28 @@ from model.types import FloatArray
 
 PRE_SHOCK_MINUTES = 60
 """Window before the first shock over which the early-warning premium is averaged."""
+FALL_WINDOW_MINUTES = 240
+"""A fall is measured to the lowest price within this many minutes of the shock's start: the
+cascade of 10 Oct 2025 bottomed within 30 minutes (§7.1), while over a whole day the
+fundamental's own random walk after the shock would add its minimum (≈ 2σ of the rest of the
+day) to both a run and its twin and dilute their ratio."""
 
 
-def drawdown(prices: FloatArray, start: int) -> float:
-    """Peak-to-trough fall of a price series from minute `start` on, as a fraction."""
-    p = np.asarray(prices[start:], dtype=float)
-    p = p[np.isfinite(p)]
-    if len(p) < 2:
+def drawdown(prices: FloatArray, start: int, window: int | None = FALL_WINDOW_MINUTES) -> float:
+    """Fall from the pre-shock level to the post-shock low, a fraction (0 if it never fell).
+
+    level = prices[start − 1] (prices[0] when start is 0), low = min(prices[start:start +
+    window]) (to the end when window is None); drawdown = max(0, 1 − low / level), NaNs
+    ignored (DESIGN.md §2.3). A squeeze upward after the shock is not a fall, as it was for a
+    peak-to-trough measure. Example: [100, 101, 95, 90, 97] from minute 2 → 1 − 90/101 ≈ 10.9 %.
+    """
+    p = np.asarray(prices, dtype=float)
+    level = p[max(0, start - 1)]
+    after = p[start:] if window is None else p[start : start + window]
+    after = after[np.isfinite(after)]
+    if not np.isfinite(level) or level <= 0 or len(after) == 0:
         return 0.0
-    peak = np.maximum.accumulate(p)
-    return float(np.max(1.0 - p / peak))
+    return float(max(0.0, 1.0 - after.min() / level))
 
 
 def time_concentration(per_minute: FloatArray) -> tuple[float, float]:

@@ -105,6 +105,19 @@ class TierTable:
         """Return the leverage cap of the bracket containing each notional."""
         return self.max_leverage_arr[self.bracket(notional_usd)]
 
+    def scaled(self, factor: float) -> TierTable:
+        """The same table with every bracket floor multiplied by `factor` (> 0).
+
+        A scaled-down replica's account stands for a cohort of real accounts, and a venue's
+        brackets apply to each real account: a model position `factor` times a real one sits
+        in the bracket the real one would. The maintenance amounts scale with the floors
+        (cum_n = floor_n · ΔMMR + cum_{n−1}), so MM(factor · N) = factor · MM(N).
+        Example: BTCUSDT_2025.scaled(10) moves the 150x bracket's edge from 300k to 3M USD.
+        """
+        if not (math.isfinite(factor) and factor > 0):
+            raise ValueError(f"tier scale must be a finite number > 0, got {factor!r}")
+        return TierTable(tuple(f * factor for f in self.floors_usd), self.mmr, self.max_leverage)
+
 
 def _as_floats(name: str, values: object) -> tuple[float, ...]:
     """Convert a field to a tuple of floats, or raise naming the field."""

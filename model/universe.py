@@ -25,13 +25,14 @@ def lot_size(price_usd: float) -> float:
     return 10.0 ** math.floor(math.log10(10.0 / price_usd))
 
 
-def perp_spec(asset: AssetConfig, mark_rule: str) -> MarketSpec:
-    """The perp market of an asset."""
+def perp_spec(asset: AssetConfig, mark_rule: str, tier_scale: float = 1.0) -> MarketSpec:
+    """The perp market of an asset; its bracket floors × `tier_scale` (`TierTable.scaled`)."""
+    tiers = TIERS[asset.kind]
     return MarketSpec(
         symbol=f"{asset.symbol}USDT",
         tick_size=tick_size(asset.price_usd),
         lot_size=lot_size(asset.price_usd),
-        tiers=TIERS[asset.kind],
+        tiers=tiers if tier_scale == 1.0 else tiers.scaled(tier_scale),
         liquidation_fee=asset.liquidation_fee,
         funding=FundingSpec(cap=FUNDING_CAP[asset.kind]),
         mark_rule=mark_rule,
