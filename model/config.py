@@ -16,6 +16,10 @@ from typing import Any
 from model.risk_config import LiquidationConfig
 
 INF = math.inf
+REFERENCE_ACCOUNTS = 10_000
+"""Crowd size at which `retail.deposit_usd` is each account's median deposit; with n accounts
+each deposit is scaled by REFERENCE_ACCOUNTS / n, so the crowd's money, and open interest,
+do not depend on how many accounts stand for it (fewer accounts are only coarser)."""
 _DEFERRED = [False]  # set while `with_overrides` applies several keys
 
 
@@ -157,7 +161,8 @@ class RetailConfig(_Validated):
     n_accounts: int = param(10_000, "accounts", "scaled; 1.6M liquidated on 10 Oct (§7.1)", 1)
     deposit_usd: float = param(
         44_000.0,
-        "USD median (× the home asset's deposit_scale)",
+        "USD median at 10,000 accounts (× 10,000 / n_accounts × the home asset's "
+        "deposit_scale)",
         "a model account is a cohort of real ones: puts open interest at ≈ 100–150 depths "
         "within 1 % (BTC in reality ≈ 230×, exchange-mechanics §8.1); assumed",
         1.0,

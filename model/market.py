@@ -19,7 +19,7 @@ from agents.market_maker import MarketMaker
 from agents.neutral import MarketNeutralFund
 from agents.retail import RetailCohort
 from agents.value import ValueInvestors
-from model.config import ModelConfig, with_overrides
+from model.config import REFERENCE_ACCOUNTS, ModelConfig, with_overrides
 from model.crowding import liquidatable_oi_share
 from model.exchange import Exchange
 from model.margin import maintenance_margin
@@ -236,8 +236,10 @@ class CascadeModel(mesa.Model):
             k: tuple(i for i, a in enumerate(cfg.assets) if a.kind == k)
             for k in ("major", "alt", "tail")
         }
+        # the crowd's money does not depend on how many accounts stand for it
+        median_usd = r.deposit_usd * REFERENCE_ACCOUNTS / r.n_accounts
         deposits = self.stream("retail.deposits").lognormal(
-            np.log(r.deposit_usd), r.deposit_sigma, r.n_accounts
+            np.log(median_usd), r.deposit_sigma, r.n_accounts
         )
         satellite = cfg.prices.discovery == "satellite"
         traders = [
