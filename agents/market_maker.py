@@ -196,6 +196,7 @@ class MarketMaker(Trader):
         self.pull_vol_level = np.zeros(len(self.assets))
         self.is_pull_armed = np.ones(len(self.assets), dtype=bool)
         self.last_fundamental = np.full(len(self.assets), np.nan)
+        self.fair_usd: FloatArray | None = None
         self.start_spot_qty: FloatArray | None = None
         self.start_capital_usd = 0.0
 
@@ -206,7 +207,7 @@ class MarketMaker(Trader):
 
     def decide(self, view: MarketView, accounts: AccountsView) -> list[Intent]:
         """Requote every `requote_minutes` (pulls at once) and hedge large inventory."""
-        ref = reference_usd(view)
+        ref = self._fair_value(reference_usd(view))
         self._remember_start(accounts, ref)
         newly_pulled = self._update_pulls(view)
         todo = np.flatnonzero(self.is_due(view.t, view.n_assets) | newly_pulled)
@@ -241,6 +242,23 @@ class MarketMaker(Trader):
                 centre[a],
             )
         return intents
+
+    def _fair_value(self, index_usd: FloatArray) -> FloatArray:
+        """The maker's fair value: an exponential average of the index, fair ← fair + (index −
+        fair) / fair_value_minutes (the index itself at 1).
+
+        Notes:
+            A book refilled around a slowly updated fair value makes the impact of one trade
+            transient, decaying with half-life ≈ fair_value_minutes · ln 2 (Obizhaeva & Wang
+            2013 resilience; literature §4.3: seconds to a minute for BTC, minutes for thin
+            coins), while a persistent flow still moves it.
+        """
+        if self.fair_usd is None or self.cfg.fair_value_minutes <= 1:
+            self.fair_usd = np.array(index_usd, dtype=float)
+        else:
+            fair = self.fair_usd + (index_usd - self.fair_usd) / self.cfg.fair_value_minutes
+            self.fair_usd = np.where(np.isfinite(fair), fair, index_usd)
+        return self.fair_usd
 
     def is_due(self, t: int, n_assets: int) -> np.ndarray:
         """Which assets this maker requotes at minute t: every `requote_minutes`, staggered.

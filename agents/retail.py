@@ -59,7 +59,8 @@ class RetailCohort(Trader):
           (`opening_positions`, sized as an entry at the start price; the model opens them
           matched with the hedged books, `model/opening.py`); at minute 0 those with a stop
           place it.
-        - Each minute each account acts with probability trade_prob. A flat one enters:
+        - Each minute an account in a position acts with probability trade_prob (a
+          take-profit check, below) and a flat one with probability entry_prob: it enters:
           qty = equity · f · L / ask (long) or / bid (short), f = position_fraction
           (high_leverage_fraction for a 50–100x account), floored to
           lots (the mark stands in for an empty book side, as at t = 0), market order
@@ -144,9 +145,11 @@ class RetailCohort(Trader):
         n = len(self.account_ids)
         orders = self._opening_stops(view, accounts) if view.t == 0 else []
         acting = _bernoulli_members(self.rng_stream, n, self.cfg.trade_prob)
-        held = self._positions(accounts, acting) != 0
-        orders += self._take_profits(view, accounts, acting[held])
-        orders += self._enter(view, accounts, acting[~held])
+        held = acting[self._positions(accounts, acting) != 0]
+        entering = _bernoulli_members(self.rng_stream, n, self.cfg.entry_prob)
+        flat = entering[self._positions(accounts, entering) == 0]
+        orders += self._take_profits(view, accounts, held)
+        orders += self._enter(view, accounts, flat)
         self._request_deposits(accounts)
         return orders
 
@@ -179,7 +182,9 @@ class RetailCohort(Trader):
         members, qtys = members[qtys != 0], qtys[qtys != 0]
         assets = self.home_assets[members]
         entries = accounts.entry_price_usd[self.account_ids[members], assets]
-        leverages = np.minimum(self.leverages[members], view.max_leverage[assets])
+        # the leverage the position holds: a bracket may have capped the one chosen
+        margins = self.initial_deposit_usd[members] * self.margin_fractions[members]
+        leverages = np.abs(qtys) * entries / margins
         sides = np.sign(qtys).astype(int)
         triggers = stop_triggers(
             entries, leverages, sides, self.cfg.stop_loss, view.perp_tick[assets]

@@ -6,11 +6,14 @@ are computed by the same code as the live model's. Sections:
 
 - stylized facts of returns (Cont 2001; Hill 1975; literature.md §3);
 - a saved run's metrics (`run_metrics`) and ADL metrics;
-- sweeps: amplification, the phase table, the critical 50–100x share, early warning.
+- sweeps: the cascade amplification (a run's drawdown / its counterfactual twin's, DESIGN.md
+  §2.3), the phase table, the critical 50–100x share, early warning.
 
 Sources: Cont (2001), "Empirical properties of asset returns: stylized facts and statistical
 issues", Quantitative Finance 1, 223–236; Hill (1975), "A simple general approach to inference
-about the tail of a distribution", Annals of Statistics 3, 1163–1174.
+about the tail of a distribution", Annals of Statistics 3, 1163–1174; Efron & Tibshirani
+(1993), "An Introduction to the Bootstrap", ch. 13 (percentile intervals); Spearman (1904),
+"The proof and measurement of association between two things", Am. J. Psychology 15, 72–101.
 """
 
 from __future__ import annotations
@@ -282,8 +285,24 @@ def liquidatable_share(snapshot: pd.DataFrame, within: float = 0.05) -> float:
 
 
 # ----------------------------------------------------------------------------- sweeps
+SHARE = "retail.high_leverage_share"
+"""Runs-table column of the crowding knob: the share of accounts at 50–100x."""
+SHOCK = "shocks.0.size"
+"""Runs-table column of the shock size: the common factor's fall."""
+CASCADE_SIZE = "liq_over_oi_after_shock"
+"""Cascade size of a run: notional liquidated from the shock on / open interest before it."""
+CASCADE_AMPLIFICATION = "mean_cascade_amplification"
+"""Cascade amplification of a run: the mean over assets of drawdown / twin drawdown, the run's
+fall over the fall of the same seed with forced closes off the book (`model.twin.with_twin`,
+DESIGN.md §2.3). Per asset: `asset_amplification(symbol)`."""
 AMPLIFICATION_THRESHOLD = 1.5
-"""Mark drawdown / fundamental drop above which a run counts as an amplified cascade."""
+"""Cascade amplification above which a run counts as an amplified cascade: the market's own
+forced selling made the fall at least 1.5 times its twin's."""
+
+
+def asset_amplification(symbol: str) -> str:
+    """The runs-table column of one asset's cascade amplification (drawdown / twin drawdown)."""
+    return f"cascade_amplification_{symbol}"
 
 
 def ok_runs(runs: pd.DataFrame, needed: Iterable[str] = ()) -> pd.DataFrame:
@@ -299,7 +318,9 @@ def ok_runs(runs: pd.DataFrame, needed: Iterable[str] = ()) -> pd.DataFrame:
 def run_amplification(runs: pd.DataFrame) -> pd.Series:
     """Per run, the mean over assets of amplification_<ASSET> = mark drawdown / fundamental drop.
 
-    One number per run for the market: assets whose fundamental did not fall (NaN) are skipped.
+    The news amplification (what the price fell beyond what the news justified), not the
+    cascade amplification of `CASCADE_AMPLIFICATION`; one number per run for the market:
+    assets whose fundamental did not fall (NaN) are skipped.
     """
     cols = [c for c in runs.columns if c.startswith("amplification_")]
     if not cols:
@@ -307,25 +328,43 @@ def run_amplification(runs: pd.DataFrame) -> pd.Series:
     return runs[cols].mean(axis=1, skipna=True)
 
 
-CASCADE_SIZE = "liq_over_oi_after_shock"
-"""Cascade size of a run: notional liquidated from the shock on / open interest before it."""
+def exceeds(values: pd.Series, threshold: float) -> pd.Series:
+    """1.0 where a value is above `threshold`, 0.0 where it is not, NaN where it is NaN.
+
+    A run whose cascade amplification is undefined (its twin did not fall) is left out of a
+    probability over seeds rather than counted as not amplified.
+    """
+    return (values > threshold).astype(float).where(values.notna())
+
+
+def _amplified_runs(
+    runs: pd.DataFrame, needed: Sequence[str], amplification: str, threshold: float
+) -> pd.DataFrame:
+    """Finished runs with `amp` (the amplification column) and `amplified` (`exceeds`)."""
+    ok = ok_runs(runs, (*needed, amplification))
+    amp = ok[amplification].astype(float)
+    return ok.assign(amp=amp, amplified=exceeds(amp, threshold))
 
 
 def phase_table(
     runs: pd.DataFrame,
-    share: str = "retail.high_leverage_share",
-    shock: str = "shocks.0.size",
+    share: str = SHARE,
+    shock: str = SHOCK,
     threshold: float = AMPLIFICATION_THRESHOLD,
     size: str = CASCADE_SIZE,
+    amplification: str = CASCADE_AMPLIFICATION,
 ) -> pd.DataFrame:
-    """Per (share, shock) cell: mean cascade size and P(amplification > threshold).
+    """Per (share, shock) cell: mean cascade size and P(cascade amplification > threshold).
 
-    P is the fraction of the cell's seeds whose `run_amplification` exceeds `threshold`.
-    Columns: share, shock, cascade_size (the mean of `size`), p_amplified, amplification,
-    n_seeds.
+    P is the fraction of the cell's seeds whose `amplification` column (by default the mean
+    over assets of drawdown / twin drawdown; one asset's with `asset_amplification`) exceeds
+    `threshold`, over the seeds where it is defined (`exceeds`).
+
+    Returns:
+        Columns share, shock, cascade_size (the mean of `size`), p_amplified, amplification
+        (its mean over seeds), n_seeds (finished runs in the cell).
     """
-    ok = ok_runs(runs, (share, shock, size)).assign(amp=run_amplification)
-    ok = ok.assign(amplified=ok.amp > threshold)
+    ok = _amplified_runs(runs, (share, shock, size), amplification, threshold)
     cells = ok.groupby([share, shock]).agg(
         cascade_size=(size, "mean"),
         p_amplified=("amplified", "mean"),
@@ -340,8 +379,14 @@ def crossing(x: np.ndarray, p: np.ndarray, level: float = 0.5) -> float:
 
     With i the first index where p_i > level: x_{i−1} + (level − p_{i−1}) / (p_i − p_{i−1}) ·
     (x_i − x_{i−1}); −inf when already p_0 > level (the crossing lies below the grid), +inf
-    when p never exceeds `level` (above the grid).
+    when p never exceeds `level` (above the grid). Points where p is NaN are skipped; NaN when
+    none is left.
     """
+    x, p = np.asarray(x, dtype=float), np.asarray(p, dtype=float)
+    known = np.isfinite(p)
+    x, p = x[known], p[known]
+    if not len(p):
+        return float("nan")
     above = np.flatnonzero(p > level)
     if not len(above):
         return float("inf")
@@ -352,38 +397,51 @@ def crossing(x: np.ndarray, p: np.ndarray, level: float = 0.5) -> float:
     return float(x[i - 1] + frac * (x[i] - x[i - 1]))
 
 
+def _column_means(hits: np.ndarray) -> np.ndarray:
+    """Mean of each column over its non-NaN entries; NaN for a column with none."""
+    counts = np.isfinite(hits).sum(axis=0)
+    sums = np.nansum(hits, axis=0)
+    return np.divide(sums, counts, out=np.full(hits.shape[1], np.nan), where=counts > 0)
+
+
 def critical_share(
     runs: pd.DataFrame,
-    share: str = "retail.high_leverage_share",
-    shock: str = "shocks.0.size",
+    share: str = SHARE,
+    shock: str = SHOCK,
     threshold: float = AMPLIFICATION_THRESHOLD,
     level: float = 0.9,
     n_boot: int = 2000,
     seed: int = 0,
+    amplification: str = CASCADE_AMPLIFICATION,
 ) -> pd.DataFrame:
-    """Per shock size, the 50–100x share at which P(amplification > threshold) passes 0.5.
+    """Per shock size, the 50–100x share at which P(cascade amplification > threshold) = 0.5.
 
-    Point estimate: `crossing` of the per-share fraction of amplified seeds. Band: the
-    (1 − level)/2 and (1 + level)/2 quantiles of the crossing over `n_boot` bootstrap draws
-    of the replicates (drawn with replacement, the same draw for every share: the sweep uses
-    common random numbers, so a replicate is one seed across all cells). ±inf mean the
-    crossing lies outside the grid; `format_share` writes them "<lo" / ">hi".
+    Point estimate: `crossing` at 0.5 of the per-share fraction of seeds whose `amplification`
+    exceeds `threshold` (`phase_table`'s P). Band: the (1 − level)/2 and (1 + level)/2
+    quantiles of the crossing over `n_boot` bootstrap draws of the replicates (drawn with
+    replacement, the same draw for every share: the sweep uses common random numbers, so a
+    replicate is one seed across all cells; Efron & Tibshirani 1993, percentile interval).
+    ±inf mean the crossing lies outside the grid; `format_share` writes them "<lo" / ">hi".
 
     Returns:
         Columns shock, critical_share, low, high, grid_min, grid_max, n_seeds, p_by_share
         (the fraction amplified at each share, as text).
     """
-    ok = ok_runs(runs, (share, shock, "replicate")).assign(amp=run_amplification)
-    ok = ok.assign(amplified=(ok.amp > threshold).astype(float))
+    ok = _amplified_runs(runs, (share, shock, "replicate"), amplification, threshold)
     rng = np.random.default_rng(seed)
     rows = []
     for s, one in ok.groupby(shock):
-        grid = one.pivot_table(index="replicate", columns=share, values="amplified")
+        grid = one.pivot_table(index="replicate", columns=share, values="amplified", dropna=False)
         x, hits = grid.columns.to_numpy(float), grid.to_numpy(float)
-        p = np.nanmean(hits, axis=0)
+        p = _column_means(hits)
         draws = rng.integers(0, len(hits), size=(n_boot, len(hits)))
-        boot = [crossing(x, np.nanmean(hits[d], axis=0)) for d in draws]
-        lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
+        boot = np.array([crossing(x, _column_means(hits[d])) for d in draws])
+        boot = boot[~np.isnan(boot)]
+        lo, hi = (
+            np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
+            if len(boot)
+            else (np.nan, np.nan)
+        )
         rows.append(
             {
                 "shock": s,
@@ -400,11 +458,14 @@ def critical_share(
 
 
 def format_share(value: float, grid_min: float, grid_max: float) -> str:
-    """A crossing as text: '<0' below the grid, '>0.6' above it, else two decimals."""
+    """A crossing as text: '<0' below the grid, '>0.6' above it, 'n/a' if undefined, else two
+    decimals."""
     if value == float("-inf"):
         return f"<{grid_min:g}"
     if value == float("inf"):
         return f">{grid_max:g}"
+    if not np.isfinite(value):
+        return "n/a"
     return f"{value:.2f}"
 
 
@@ -415,52 +476,60 @@ EARLY_WARNING_INDICATORS = (
     "long_oi_share_pre_shock",
 )
 """Pre-shock summary keys that could warn of a cascade before the price moves."""
+EARLY_WARNING_OUTCOMES = (CASCADE_SIZE, CASCADE_AMPLIFICATION)
+"""What the indicators should warn of: how much is liquidated, and how much the forced
+selling deepened the fall beyond the twin's."""
 
 
 def early_warning(
     runs: pd.DataFrame,
     indicators: Sequence[str] = EARLY_WARNING_INDICATORS,
-    outcome: str = CASCADE_SIZE,
+    outcomes: str | Sequence[str] = EARLY_WARNING_OUTCOMES,
     by: str | None = None,
 ) -> pd.DataFrame:
-    """Spearman rank correlation of each pre-shock indicator with an outcome, across runs.
+    """Spearman rank correlation of each pre-shock indicator with each outcome, across runs.
 
     ρ_S = Pearson correlation of the ranks (scipy.stats.spearmanr, two-sided p-value under
-    independence). Indicators missing from the table or constant give NaN.
+    independence; Spearman 1904). Indicators missing from the table or constant, or fewer
+    than 3 runs with both values, give NaN.
 
     Args:
         runs: A sweep's runs table.
         indicators: Indicator columns.
-        outcome: The outcome column (cascade size, `CASCADE_SIZE` or liq_notional_usd; or the
-            crowding input itself, e.g. retail.high_leverage_share, to ask what tracks it).
+        outcomes: Outcome column(s): by default cascade size (`CASCADE_SIZE`) and cascade
+            amplification (`CASCADE_AMPLIFICATION`); or the crowding input itself, e.g.
+            `SHARE`, to ask what tracks it.
         by: Optional column to correlate within each of its values (e.g. the shock size).
 
     Returns:
-        Columns group, indicator, outcome, rho, p_value, n.
+        Columns group, indicator, outcome, rho, p_value, n: one row per group, outcome and
+        indicator, in that order.
     """
-    ok = ok_runs(runs, (outcome,) + ((by,) if by else ()))
+    outcomes = (outcomes,) if isinstance(outcomes, str) else tuple(outcomes)
+    ok = ok_runs(runs, (*outcomes, *((by,) if by else ())))
     groups = ok.groupby(by) if by else [("all", ok)]
     rows = []
     for g, one in groups:
-        for ind in indicators:
-            rho, pval, n = _spearman(one, ind, outcome)
-            rows.append(
-                {
-                    "group": g,
-                    "indicator": ind,
-                    "outcome": outcome,
-                    "rho": rho,
-                    "p_value": pval,
-                    "n": n,
-                }
-            )
+        for outcome in outcomes:
+            for ind in indicators:
+                rho, pval, n = _spearman(one, ind, outcome)
+                rows.append(
+                    {
+                        "group": g,
+                        "indicator": ind,
+                        "outcome": outcome,
+                        "rho": rho,
+                        "p_value": pval,
+                        "n": n,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def _spearman(table: pd.DataFrame, x: str, y: str) -> tuple[float, float, int]:
     if x not in table:
         return float("nan"), float("nan"), 0
-    pair = table[[x, y]].astype(float).dropna()
+    pair = table[[x, y]].astype(float).replace([np.inf, -np.inf], np.nan).dropna()
     if len(pair) < 3 or pair[x].nunique() < 2 or pair[y].nunique() < 2:
         return float("nan"), float("nan"), len(pair)
     res = stats.spearmanr(pair[x], pair[y])

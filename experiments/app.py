@@ -33,8 +33,6 @@ from model.snapshots import position_snapshot
 DEFAULT_PRESET = "oct-2025"
 DEMO_SHOCK_MINUTE = 240
 """The page moves the shock from minute 720 to 240 so a short play reaches it."""
-WARMUP_PER_SHOCK_MINUTE = ModelConfig().retail.warmup_minutes / ShockConfig().start_minute
-"""Warm-up length / shock minute of the default configuration (360 / 720), kept on the page."""
 DEFAULT_SEED = "2"
 """The clearest cascade among seeds 1–8 of the page's oct-2025 (model of 22 Nov 2026): 7× more
 liquidated in the 4 hours after the shock than before it, 97 % longs, peak 4 minutes in. In
@@ -69,7 +67,7 @@ class Control:
 SLIDERS = {
     "high_leverage_share": Control("50–100x share of accounts", "retail.high_leverage_share", 0.05),
     "shock_size": Control("Shock size (market factor fall)", "shocks.0.size", 0.01),
-    "shock_minute": Control("Shock at minute (warm-up: half that)", "shocks.0.start_minute", 10),
+    "shock_minute": Control("Shock at minute", "shocks.0.start_minute", 10),
     "insurance_scale": Control("Insurance pools (× preset)", None, 0.1, 0.0, 5.0),
     "stop_loss_share": Control("Stop-loss share of accounts", "retail.stop_loss_share", 0.05),
     "depth_scale": Control("Market-maker depth (× preset)", None, 0.05, 0.25, 4.0),
@@ -149,8 +147,8 @@ def overrides_for(preset: str, values: Mapping[str, Any]) -> dict[str, Any]:
 
     Rules: a slider whose value differs from the preset's own shows the teacher's choice;
     the 50–100x share and shock size left at their start keep the preset's value; the shock
-    minute always applies (warm-up = `WARMUP_PER_SHOCK_MINUTE` × it); multipliers scale the
-    preset's pools and every asset's depth; policy and mark rule always apply.
+    minute always applies; multipliers scale the preset's pools and every asset's depth;
+    policy and mark rule always apply.
     """
     cfg = named_scenario(preset)
     out: dict[str, Any] = {}
@@ -161,7 +159,6 @@ def overrides_for(preset: str, values: Mapping[str, Any]) -> dict[str, Any]:
     minute = int(values["shock_minute"])
     if cfg.shocks:
         out["shocks.0.start_minute"] = minute
-    out["retail.warmup_minutes"] = max(1, round(minute * WARMUP_PER_SHOCK_MINUTE))
     pools = cfg.liquidation.pool_initial_usd
     scale = float(values["insurance_scale"])
     if scale != 1.0:

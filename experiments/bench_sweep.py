@@ -22,10 +22,10 @@ from experiments.store import load_runs
 SMALL_RUN = {
     "horizon_minutes": 120,
     "retail.n_accounts": 100,
-    "retail.warmup_minutes": 30,
     "shocks.0.start_minute": 60,
 }
-"""A small shock run (~0.6 s on this machine): two hours, 100 retail accounts."""
+"""A small shock run: two hours, 100 retail accounts (holding the scenario's open interest,
+`model.config.REFERENCE_ACCOUNTS`), the shock at minute 60."""
 SEEDS_PER_CELL = 10
 
 

@@ -1,9 +1,11 @@
 """Named experiments: base scenario, design and sizes of each sweep `cascade-lab sweep` knows.
 
-Every experiment has a "default" size (a few seeds, runs shortened to 10 hours and 600 retail
-accounts with the shock at minute 420: minutes on a 2-core machine) and a "full" size (the
+Every experiment has a "default" size (three seeds, runs shortened to 8 hours and 3,000 retail
+accounts with the shock at minute 240: minutes on a 2-core machine) and a "full" size (the
 scenario's own day and crowd, ten seeds). All use common random numbers: every cell runs the
-same seeds.
+same seeds. An experiment with `twin` runs every run with its counterfactual twin (the same
+seed, forced closes off the book; `model.twin`, DESIGN.md §2.3), so its runs table carries the
+cascade amplification = drawdown / twin drawdown.
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ DEFAULT_ROOT_SEED = 20251010
 """Root of every catalogue design's replicate seeds (10 Oct 2025)."""
 
 SIZES = ("default", "full")
-SHORT_RUN = {
-    "horizon_minutes": 600,
-    "retail.n_accounts": 600,
-    "retail.warmup_minutes": 240,
-    "shocks.0.start_minute": 420,
-}
-"""Overrides of the default size: shock after the 240-minute warm-up, 3 hours of aftermath."""
+SHORT_RUN = {"horizon_minutes": 480, "retail.n_accounts": 3000, "shocks.0.start_minute": 240}
+"""Overrides of the default size: 4 hours on the opening open-interest book, then the shock and
+4 hours of aftermath, the window in which drawdowns are measured
+(`model.summary.FALL_WINDOW_MINUTES`). Deposits scale with the crowd, so 3,000 accounts hold
+the open interest of the scenario's 10,000."""
 SEEDS = {"default": 3, "full": 10}
-POOL_USD = (2_000_000.0, 1_000_000.0, 300_000.0)
-"""Default insurance pools (BTC, ETH, the rest; `ModelConfig.liquidation`), scaled below."""
+
+
+def default_pools_usd() -> tuple[float, ...]:
+    """The default insurance pools (BTC, ETH, the rest) of `ModelConfig.liquidation`."""
+    from model.config import ModelConfig
+
+    return tuple(ModelConfig().liquidation.pool_initial_usd)
+
 
 Cells = tuple[list[dict], list[dict] | None]
 
@@ -42,29 +48,41 @@ class Experiment:
         scenario: Base scenario.
         question: What the sweep answers, one sentence.
         cells: size → (cells, tags or None): the design's cells at that size.
+        twin: Run every run with its counterfactual twin (`Design.twin`): the runs table then
+            has the cascade amplification columns (`model.twin.with_twin`).
     """
 
     name: str
     scenario: str
     question: str
     cells: Callable[[str], Cells]
+    twin: bool = False
+
+
+LEVERAGE_SHARES = {
+    "default": (0.0, 0.1, 0.2, 0.4, 0.6),
+    "full": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6),
+}
+"""Shares of accounts at 50–100x (`retail.high_leverage_share`) of the leverage-shock sweep;
+finer at low shares, near the calibrated scenarios' few per cent (oct-2025: 3 %)."""
+SHOCK_SIZES = {"default": (0.05, 0.1, 0.15), "full": (0.05, 0.075, 0.1, 0.125, 0.15)}
+"""Falls of the common factor (`shocks.0.size`) of the leverage-shock sweep."""
 
 
 def _leverage_shock(size: str) -> Cells:
-    shares = (0.0, 0.3, 0.6) if size == "default" else (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-    shocks = (0.05, 0.1, 0.15) if size == "default" else (0.04, 0.06, 0.08, 0.1, 0.12, 0.15)
-    return full_factorial({"retail.high_leverage_share": shares, "shocks.0.size": shocks}), None
+    grid = {"retail.high_leverage_share": LEVERAGE_SHARES[size], "shocks.0.size": SHOCK_SIZES[size]}
+    return full_factorial(grid), None
 
 
 def pool_cell(scale: float) -> dict:
-    """Overrides that scale every insurance pool by `scale` (the 3-tuple of `POOL_USD`)."""
-    return {"liquidation.pool_initial_usd": tuple(scale * usd for usd in POOL_USD)}
+    """Overrides that scale every insurance pool by `scale` (`default_pools_usd`)."""
+    return {"liquidation.pool_initial_usd": tuple(scale * usd for usd in default_pools_usd())}
 
 
 def _policy_cell(policy: str, scale: float) -> dict:
     cell = {"liquidation.policy": policy, **pool_cell(scale)}
     if policy == "backstop_vault":  # the vault gets the pools' capital, or it never acts
-        cell["liquidation.vault_initial_usd"] = scale * sum(POOL_USD)
+        cell["liquidation.vault_initial_usd"] = scale * sum(default_pools_usd())
     return cell
 
 
@@ -95,8 +113,10 @@ EXPERIMENTS = {
         Experiment(
             "leverage-shock",
             "shock",
-            "How do the 50–100x share and the shock size combine into liquidations?",
+            "At which 50–100x share does forced selling make the fall 1.5 times its twin's "
+            "(cascade amplification > 1.5), for each shock size?",
             _leverage_shock,
+            twin=True,
         ),
         Experiment(
             "adl-policies",
@@ -137,6 +157,7 @@ def design_for(
     Args:
         name: A key of `EXPERIMENTS`.
         size: "default" (short runs, 3 seeds) or "full" (the scenario's day, 10 seeds).
+            An experiment with `twin` gives a design with twins (`Design.twin`).
         n_seeds: Replicates per cell, overriding the size's.
         root_seed: Root of the replicate seeds.
 
@@ -160,16 +181,21 @@ def design_for(
         tags=tags,
         method=grid,
         size=size,
+        twin=exp.twin,
     )
 
 
 def experiment_rows() -> list[dict]:
-    """One row per experiment: name, scenario, size of each design, question."""
+    """One row per experiment: name, scenario, size of each design, question.
+
+    A design with twins says so: each of its runs is a run and its twin (two simulations).
+    """
     rows = []
     for exp in EXPERIMENTS.values():
         row = {"experiment": exp.name, "scenario": exp.scenario}
         for size in SIZES:
             d = design_for(exp.name, size)
-            row[size] = f"{len(d.cells)} cells × {len(d.seeds)} seeds = {d.n_runs} runs"
+            twins = " (each with its twin)" if d.twin else ""
+            row[size] = f"{len(d.cells)} cells × {len(d.seeds)} seeds = {d.n_runs} runs{twins}"
         rows.append({**row, "question": exp.question})
     return rows

@@ -66,30 +66,93 @@ def _print_demo(args: argparse.Namespace) -> None:
 
 def _print_scenario(args: argparse.Namespace) -> None:
     from model import CascadeModel
+    from model.twin import twin_config, with_twin
 
     overrides = parse_sets(args.set)
     try:
         model = CascadeModel(scenario=args.target, rng=args.seed, **overrides)
+        twin = CascadeModel(scenario=twin_config(model.cfg), rng=args.seed) if args.twin else None
     except ValueError as err:
         raise UserError(str(err)) from None
     started = time.perf_counter()
     summary = model.run()
+    if twin is not None:  # as `model.twin.run_pair`, with bad input caught before running
+        summary = with_twin(summary, twin.run(), model.symbols)
     seconds = time.perf_counter() - started
+    pair = " (the run and its twin)" if twin is not None else ""
     print(
         f"Scenario {args.target}, seed {args.seed}: {model.t} minutes, "
-        f"{model.cfg.retail.n_accounts:,} retail accounts, {seconds:.1f} s.\n"
+        f"{model.cfg.retail.n_accounts:,} retail accounts, {seconds:.1f} s{pair}.\n"
     )
     print(format_summary(summary, model.symbols))
-    out = save_run(model, summary, Path(args.out) / f"{args.target}-seed{args.seed}")
-    print(f"\nwrote {out}/ (summary.json, run.json, tables as Parquet, timeline.png)")
+    if twin is not None:
+        print(
+            "\nCounterfactual twin (the same seed, forced closes off the book):\n"
+            "cascade amplification = drawdown / twin drawdown, "
+            "endogenous share = 1 − twin drawdown / drawdown\n"
+        )
+        print(format_twin(summary, model.symbols))
+    out = save_run(model, summary, Path(args.out) / f"{args.target}-seed{args.seed}", twin=twin)
+    files = "summary.json, run.json, tables as Parquet, timeline.png"
+    if twin is not None:
+        files += f"; the twin's in {TWIN_FOLDER}/"
+    print(f"\nwrote {out}/ ({files})")
 
 
-def save_run(model, summary: dict, folder: Path) -> Path:
+def _check_twin(target: str) -> None:
+    """Refuse --twin where a run has no twin: the scripted demo, a scenario without a shock."""
+    from model.scenarios import scenario
+
+    shocked = ", ".join(name for name in SCENARIOS if scenario(name).shocks)
+    if target == DEMO:
+        raise UserError(
+            f"--twin does not apply to {DEMO} (a scripted crash, not a model run); "
+            f"use it with a scenario that has a shock: {shocked}"
+        )
+    if target in SCENARIOS and not scenario(target).shocks:
+        raise UserError(
+            f"--twin needs a scenario with a shock, got {target!r} (its shocks are empty, "
+            f"there is no fall to attribute); use one of {shocked}"
+        )
+
+
+TWIN_FOLDER = "twin"
+"""Subfolder of a saved run holding its counterfactual twin's files (`save_run`), the layout
+`experiments.report.load_saved_run` reads."""
+
+
+def save_run(model, summary: dict, folder: Path, twin=None) -> Path:
     """Write a run's summary, run info, tables (`model.snapshots.run_tables`: series, pools,
-    liquidations, adl, haircuts, bad_debt as Parquet) and timeline figure."""
-    import json
+    liquidations, adl, haircuts, bad_debt as Parquet) and timeline figure.
+
+    With its counterfactual `twin` (a `CascadeModel` that has run), the twin's summary, run
+    info and tables go to ``<folder>/twin/`` and the timeline is drawn from the run's series
+    with the twin's mark joined in (`runner.series_with_twin`, `runner.TWIN_MARK_COLUMN`).
+    A twin folder left by an earlier save is removed first, so it is never stale.
+    """
+    import shutil
 
     from experiments.plots import cascade_timeline
+    from experiments.runner import series_with_twin
+
+    tables = write_run_files(model, summary, folder)
+    shutil.rmtree(folder / TWIN_FOLDER, ignore_errors=True)
+    series = tables["series"]
+    if twin is not None:
+        write_run_files(twin, twin.summary(), folder / TWIN_FOLDER)
+        series = series_with_twin(model, twin)
+    shock = model.shock_start if model.cfg.shocks else None
+    assets = (model.symbols[0], model.symbols[-1])
+    fig = cascade_timeline(series, assets, shock, pools=tables["pools"])
+    fig.savefig(folder / "timeline.png", dpi=80)
+    return folder
+
+
+def write_run_files(model, summary: dict, folder: Path) -> dict:
+    """Write summary.json, run.json (`model.snapshots.run_info`) and every table of
+    `model.snapshots.run_tables` as Parquet into `folder`; return the tables."""
+    import json
+
     from model.snapshots import run_info, run_tables
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,27 +161,36 @@ def save_run(model, summary: dict, folder: Path) -> Path:
     tables = run_tables(model)
     for name, table in tables.items():
         table.to_parquet(folder / f"{name}.parquet")
-    shock = model.shock_start if model.cfg.shocks else None
-    assets = (model.symbols[0], model.symbols[-1])
-    fig = cascade_timeline(tables["series"], assets, shock, pools=tables["pools"])
-    fig.savefig(folder / "timeline.png", dpi=80)
-    return folder
+    return tables
 
 
 def format_summary(summary: dict[str, float], symbols: tuple[str, ...]) -> str:
-    """The summary as two readable tables: market-wide metrics and per-asset metrics."""
+    """The summary as two readable tables: market-wide metrics and per-asset metrics.
+
+    The twin's per-asset keys (`model.twin.TWIN_KEYS`) are left to `format_twin`.
+    """
     import pandas as pd
+
+    from model.twin import TWIN_KEYS
 
     per_asset = ("liq_notional_usd", "drawdown", "fundamental_drop", "amplification")
     rows = {sym: {m: summary[f"{m}_{sym}"] for m in per_asset} for sym in symbols}
     table = pd.DataFrame(rows).T
-    market = {
-        k: v
-        for k, v in summary.items()
-        if not any(k.startswith(f"{m}_") and k.split("_")[-1] in symbols for m in per_asset)
-    }
+    asset_keys = {f"{m}_{sym}" for m in (*per_asset, *TWIN_KEYS) for sym in symbols}
+    market = {k: v for k, v in summary.items() if k not in asset_keys}
     lines = [f"{k:32s} {v:>18,.4f}" for k, v in market.items()]
     return "\n".join(lines) + "\n\n" + table.to_string(float_format=lambda x: f"{x:,.3f}")
+
+
+def format_twin(summary: dict[str, float], symbols: tuple[str, ...]) -> str:
+    """Per asset: drawdown, twin drawdown, cascade amplification and endogenous share."""
+    import pandas as pd
+
+    from model.twin import TWIN_KEYS
+
+    columns = ("drawdown", *TWIN_KEYS)
+    rows = {sym: {c: summary[f"{c}_{sym}"] for c in columns} for sym in symbols}
+    return pd.DataFrame(rows).T.to_string(float_format=lambda x: f"{x:,.3f}")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -130,6 +202,8 @@ def _run(args: argparse.Namespace) -> None:
     valid = (*SCENARIOS, DEMO)
     if args.target not in valid:
         raise UserError(f"unknown scenario {args.target!r}{_closest(args.target, valid)}")
+    if args.twin:
+        _check_twin(args.target)
     if args.target == DEMO:
         _print_demo(args)
     else:
@@ -190,6 +264,8 @@ def _sweep(args: argparse.Namespace) -> None:
     if args.jobs == 0 or args.jobs < -1:
         raise UserError(f"--jobs must be -1 (all cores) or >= 1, got {args.jobs}")
     design = design_for(args.experiment, size=args.size, n_seeds=args.seeds)
+    if args.twin:
+        _check_twin(design.scenario)
     try:
         report = run_sweep(
             design,
@@ -199,6 +275,7 @@ def _sweep(args: argparse.Namespace) -> None:
             resume=args.resume,
             save_series=args.series,
             progress=True,
+            twin=args.twin,
         )
     except SweepExistsError as err:
         raise UserError(f"{err} with --resume") from None
@@ -243,6 +320,12 @@ def _validate(args: argparse.Namespace) -> None:
     print(text)
 
 
+TWIN_HELP = (
+    "also run the counterfactual twin (the same seed, forced closes off the book) and add "
+    "twin drawdown, cascade amplification and endogenous share per asset; needs a shock"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `cascade-lab`."""
     parser = argparse.ArgumentParser(prog="cascade-lab", description=__doc__)
@@ -260,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--policy", default="adl_queue", help=f"{DEMO} only: {', '.join(POLICIES)}")
     run.add_argument("--pool-usd", type=float, default=100.0, help=f"{DEMO} only: pool, USD")
+    run.add_argument("--twin", action="store_true", help=TWIN_HELP)
     run.set_defaults(func=_run)
     sub.add_parser("list", help="scenarios, experiments, policies and parameters").set_defaults(
         func=_list
@@ -276,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--resume", action="store_true", help="continue a stored sweep")
     sweep.add_argument("--series", action="store_true", help="also store per-minute series")
+    sweep.add_argument("--twin", action="store_true", help=TWIN_HELP)
     sweep.add_argument("--out", default="results", help="results folder")
     sweep.set_defaults(func=_sweep)
     report = sub.add_parser("report", help="run the report's sweeps, render figures and tables")

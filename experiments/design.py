@@ -2,7 +2,9 @@
 
 A `Design` is a list of cells (dicts of dotted overrides on a base scenario) crossed with one
 tuple of replicate seeds drawn from a single root `SeedSequence`. Every cell uses the same seeds
-(common random numbers), so differences between cells are paired comparisons.
+(common random numbers), so differences between cells are paired comparisons. A design may ask
+for each run's counterfactual twin (`Design.twin`, `model.twin`); the flag is part of what
+identifies the design and each of its runs.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class Design:
         tags: Per cell, descriptive columns for the results table (not passed to the model).
         method: How the cells were made: cells, grid, lhs or sobol.
         size: Label of the size (default, full, custom), part of the sweep id.
+        twin: Run every run together with its counterfactual twin (`model.twin.run_pair`) and
+            store the twin's columns; part of the fingerprint and of every run key.
     """
 
     experiment: str
@@ -80,6 +84,7 @@ class Design:
     tags: tuple[dict[str, Any], ...] = ()
     method: str = "cells"
     size: str = "custom"
+    twin: bool = False
 
     @property
     def n_runs(self) -> int:
@@ -94,25 +99,35 @@ class Design:
             tags = self.tags[c] if self.tags else {}
             columns = {**{k: _as_tuple(_canonical(v)) for k, v in cell.items()}, **tags}
             for r, seed in enumerate(self.seeds):
-                out.append(Run(c, r, seed, config, run_key(config, seed), columns))
+                key = run_key(config, seed, twin=self.twin)
+                out.append(Run(c, r, seed, config, key, columns))
         return out
 
     def to_json(self) -> dict[str, Any]:
-        """The design as plain JSON data (for the manifest)."""
-        return _jsonable(dataclasses.asdict(self))
+        """The design as plain JSON data (for the manifest).
+
+        ``twin`` appears only when it is True, so a design without twins has the JSON, and the
+        fingerprint, it had before the flag existed (its stored sweeps still resume).
+        """
+        data = dataclasses.asdict(self)
+        if not self.twin:
+            del data["twin"]
+        return _jsonable(data)
 
     def fingerprint(self) -> str:
         """A hex digest of everything that defines the runs (names a sweep folder)."""
         return _digest(self.to_json())
 
 
-def run_key(config: RunConfig, seed: int) -> str:
-    """The resume key of a run: a digest of (scenario, sorted overrides, seed).
+def run_key(config: RunConfig, seed: int, twin: bool = False) -> str:
+    """The resume key of a run: a digest of (scenario, sorted overrides, seed[, "twin"]).
 
     Two runs with the same key are the same simulation, whatever design or sweep they come
-    from; a sweep skips keys already stored.
+    from; a sweep skips keys already stored. A run with its twin has another key than the run
+    alone (its row holds more columns); without the twin the key is what it always was.
     """
-    return _digest([config.scenario, [list(kv) for kv in config.overrides], int(seed)])[:20]
+    data: list[Any] = [config.scenario, [list(kv) for kv in config.overrides], int(seed)]
+    return _digest([*data, "twin"] if twin else data)[:20]
 
 
 def replicate_seeds(root_seed: int, n_seeds: int) -> tuple[int, ...]:
@@ -190,8 +205,10 @@ def make_design(
     tags: Sequence[Mapping[str, Any]] | None = None,
     method: str = "cells",
     size: str = "custom",
+    twin: bool = False,
 ) -> Design:
-    """Cross `cells` with `n_seeds` common replicate seeds drawn from `root_seed`."""
+    """Cross `cells` with `n_seeds` common replicate seeds drawn from `root_seed`; with `twin`,
+    every run is run with its counterfactual twin (`Design.twin`)."""
     if not cells:
         raise ValueError("a design needs at least one cell")
     if tags is not None and len(tags) != len(cells):
@@ -211,6 +228,7 @@ def make_design(
         tags=tuple(dict(t) for t in tags) if tags else (),
         method=method,
         size=size,
+        twin=bool(twin),
     )
 
 

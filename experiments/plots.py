@@ -17,13 +17,17 @@ from matplotlib.figure import Figure
 
 from experiments.analysis import (
     AMPLIFICATION_THRESHOLD,
+    CASCADE_AMPLIFICATION,
     CASCADE_SIZE,
+    SHARE,
+    SHOCK,
     critical_share,
     ok_runs,
     phase_table,
     require_columns,
     run_amplification,
 )
+from experiments.runner import TWIN_MARK_COLUMN
 
 LEVERAGE_BUCKETS = ((0.0, 10.0, "<10x"), (10.0, 25.0, "10–25x"), (25.0, 50.0, "25–50x"))
 LEVERAGE_BUCKETS += ((50.0, np.inf, "50–100x"),)
@@ -119,6 +123,8 @@ def liquidation_maps(snapshot: pd.DataFrame, markets: Sequence[int], width: floa
 # ------------------------------------------------------------------------- one run
 TIMELINE_NEEDS = ("minute", "asset", "fundamental_usd", "mark_usd", "liq_long_usd")
 TIMELINE_NEEDS += ("liq_short_usd", "depth_1pct_usd")
+TWIN_LABEL = "twin (forced closes off the book)"
+"""Legend of the counterfactual twin's mark (DESIGN.md §2.3)."""
 
 
 def cascade_timeline(
@@ -130,13 +136,15 @@ def cascade_timeline(
     """A cascade minute by minute, from a saved run's tables.
 
     Panels: fundamental vs mark for two assets (e.g. a major and a long-tail perp, each over
-    its start); liquidations per minute by side (longs up, shorts down) with ADL closes as
-    markers; insurance pools (when `pools` is given); order-book depth within ±1 % over its
-    start. A dashed line marks the shock.
+    its start), with the counterfactual twin's mark dashed beside it when the series has it;
+    liquidations per minute by side (longs up, shorts down) with ADL closes as markers;
+    insurance pools (when `pools` is given); order-book depth within ±1 % over its start. A
+    dashed line marks the shock.
 
     Args:
         series: The long per-minute table (`Recorder.frame`; `TIMELINE_NEEDS` columns,
-            ``adl_usd`` for the ADL markers).
+            ``adl_usd`` for the ADL markers, `TWIN_MARK_COLUMN` for the twin's mark, as
+            `runner.series_with_twin` makes it).
         assets: The two assets to draw.
         shock_minute: Minute of the first shock.
         pools: The run's pools table (minute, pool_<i>_usd, optionally vault_usd).
@@ -167,6 +175,9 @@ def _price_panel(ax: Axes, one: pd.DataFrame, asset: str) -> None:
     base = one.fundamental_usd.iloc[0]
     ax.plot(one.minute, one.fundamental_usd / base, label="fundamental", color="0.5")
     ax.plot(one.minute, one.mark_usd / base, label="mark", color="C0")
+    if TWIN_MARK_COLUMN in one and one[TWIN_MARK_COLUMN].notna().any():
+        twin = one[TWIN_MARK_COLUMN] / base
+        ax.plot(one.minute, twin, label=TWIN_LABEL, color="C1", ls="--", lw=1.0)
     ax.set_ylabel(f"{asset} / start")
     ax.legend(loc="lower left", fontsize=8)
 
@@ -204,8 +215,9 @@ def _depth_panel(ax: Axes, series: pd.DataFrame, assets: Sequence[str]) -> None:
 
 
 # -------------------------------------------------------------------------- sweeps
-SHARE = "retail.high_leverage_share"
-SHOCK = "shocks.0.size"
+def amplification_label(threshold: float) -> str:
+    """'P(cascade amplification > 1.5)': the axis and panel label of the sweeps' probability."""
+    return f"P(cascade amplification > {threshold:g})"
 
 
 def phase_diagram(
@@ -213,19 +225,21 @@ def phase_diagram(
     share: str = SHARE,
     shock: str = SHOCK,
     threshold: float = AMPLIFICATION_THRESHOLD,
+    amplification: str = CASCADE_AMPLIFICATION,
 ) -> Figure:
-    """50–100x share × shock size → mean cascade size and P(amplification > threshold).
+    """50–100x share × shock size → mean cascade size and P(cascade amplification > threshold).
 
     Two heat maps over the `leverage-shock` grid (`analysis.phase_table`), each cell
     annotated with its value: the mean over seeds of the notional liquidated from the shock on
-    over the open interest before it (`analysis.CASCADE_SIZE`), and the fraction of seeds with
-    amplification > `threshold`.
+    over the open interest before it (`analysis.CASCADE_SIZE`), and the fraction of seeds whose
+    cascade amplification (drawdown / twin drawdown, the `amplification` column) exceeds
+    `threshold`.
     """
-    cells = phase_table(runs, share, shock, threshold)
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    cells = phase_table(runs, share, shock, threshold, amplification=amplification)
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
     panels = (
         ("cascade_size", "liquidated after the shock / open interest", "Reds", None),
-        ("p_amplified", f"P(amplification > {threshold:g})", "Purples", (0.0, 1.0)),
+        ("p_amplified", amplification_label(threshold), "Purples", (0.0, 1.0)),
     )
     for ax, (col, title, cmap, limits) in zip(fig.subplots(1, 2), panels, strict=True):
         grid = cells.pivot(index="share", columns="shock", values=col)
@@ -234,13 +248,21 @@ def phase_diagram(
             grid.to_numpy(), origin="lower", aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax
         )
         for (i, j), v in np.ndenumerate(grid.to_numpy()):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
+            dark = (v - vmin) / (vmax - vmin) > 0.6  # white text on the darkest cells
+            ax.text(
+                j, i, f"{v:.2f}", ha="center", va="center", fontsize=8, color="w" if dark else "k"
+            )
         ax.set_xticks(range(grid.shape[1]), [f"{x:.0%}" for x in grid.columns])
         ax.set_yticks(range(grid.shape[0]), [f"{y:g}" for y in grid.index])
         ax.set_xlabel("shock size")
         ax.set_ylabel("50–100x share of accounts")
         ax.set_title(title)
         fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(
+        "Cascade size and cascade amplification (drawdown / twin drawdown, the twin's forced "
+        "closes off the book)",
+        fontsize=10,
+    )
     return fig
 
 
@@ -250,12 +272,13 @@ def amplification_curves(
     shock: str = SHOCK,
     threshold: float = AMPLIFICATION_THRESHOLD,
     n_boot: int = 1000,
+    amplification: str = CASCADE_AMPLIFICATION,
 ) -> Figure:
-    """P(amplification > threshold) against the 50–100x share, one line per shock size, with
-    the critical share (where P passes 0.5) and its 90 % bootstrap band
+    """P(cascade amplification > threshold) against the 50–100x share, one line per shock size,
+    with the critical share (where P passes 0.5) and its 90 % bootstrap band
     (`analysis.critical_share`) when they fall inside the grid."""
-    cells = phase_table(runs, share, shock, threshold)
-    crit = critical_share(runs, share, shock, threshold, n_boot=n_boot)
+    cells = phase_table(runs, share, shock, threshold, amplification=amplification)
+    crit = critical_share(runs, share, shock, threshold, n_boot=n_boot, amplification=amplification)
     fig, ax = _axes(None, (6, 3.6))
     for i, (s, one) in enumerate(cells.groupby("shock")):
         color = f"C{i}"
@@ -274,8 +297,8 @@ def amplification_curves(
     ax.axhline(0.5, color="0.5", lw=0.8, ls=":")
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("50–100x share of accounts")
-    ax.set_ylabel(f"P(amplification > {threshold:g})")
-    ax.set_title("Critical leverage share by shock size")
+    ax.set_ylabel(amplification_label(threshold))
+    ax.set_title("Critical 50–100x share by shock size (cascade amplification)")
     ax.legend(fontsize=8)
     return fig
 
@@ -347,14 +370,15 @@ def stop_loss_figure(runs: pd.DataFrame, share: str = "retail.stop_loss_share") 
 
 
 def mark_price_figure(runs: pd.DataFrame, rule: str = "mark_rule") -> Figure:
-    """Mark-price rules compared: liquidated after the shock / open interest, amplification
-    (mean over assets) and retail money lost, per rule (bars: mean, dots: seeds)."""
+    """Mark-price rules compared: liquidated after the shock / open interest, mark drawdown /
+    news drop (`analysis.run_amplification`, mean over assets) and retail money lost, per
+    rule (bars: mean, dots: seeds)."""
     ok = ok_runs(runs, (rule, CASCADE_SIZE, "retail_liquidated_share"))
     ok = ok.assign(amplification=run_amplification(ok))
     fig = Figure(figsize=(10, 3.4), layout="constrained")
     panels = (
         (CASCADE_SIZE, "liquidated after the shock / open interest"),
-        ("amplification", "amplification (mean over assets)"),
+        ("amplification", "drawdown / news drop (mean over assets)"),
         ("retail_liquidated_share", "retail money lost"),
     )
     for ax, (metric, title) in zip(fig.subplots(1, 3), panels, strict=True):

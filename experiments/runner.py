@@ -3,11 +3,14 @@
 Backends: local processes (joblib/loky, the default), joblib's Dask backend on an existing
 cluster (``scheduler="tcp://host:port"``) or on a local Dask cluster (``scheduler="local"``).
 Every backend returns the same numbers for the same design: a run depends only on its
-configuration and seed.
+configuration and seed. With twins (`run_one(..., twin=True)`, `Design.twin`) each run is run
+with its counterfactual twin (`model.twin.run_pair`: the same seed, forced closes off the book)
+and its row gets the twin's columns (`model.twin.with_twin`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
@@ -38,6 +42,8 @@ TRACEBACK_FRAMES = 6
 TRACEBACK_CHARS = 4000
 LOCAL_DASK = "local"
 """`scheduler` value that starts a local Dask cluster (one single-threaded process a job)."""
+TWIN_MARK_COLUMN = "twin_mark_usd"
+"""Column of a run's series table holding its twin's mark, minute by minute."""
 
 
 @dataclass(frozen=True)
@@ -68,35 +74,67 @@ class SweepReport:
         )
 
 
-def run_one(config: RunConfig, seed: int, series_dir: str | None = None) -> dict[str, Any]:
+def run_one(
+    config: RunConfig, seed: int, series_dir: str | None = None, twin: bool = False
+) -> dict[str, Any]:
     """Run one configuration with one seed; never raises for a failing model.
 
     Args:
         config: Scenario and dotted overrides.
         seed: The model's seed (``CascadeModel(rng=seed)``).
         series_dir: If given, the worker writes the per-minute series (one row per minute and
-            asset, `Recorder.frame`) to ``<series_dir>/<key>.parquet``. On a remote cluster it
-            must be a path every worker can write.
+            asset, `Recorder.frame`; with `twin`, plus the twin's mark as `TWIN_MARK_COLUMN`)
+            to ``<series_dir>/<key>.parquet``. On a remote cluster it must be a path every
+            worker can write.
+        twin: Also run the counterfactual twin (`model.twin.run_pair`). A configuration
+            without a shock has no twin: its row comes back with status "error".
 
     Returns:
-        A flat dict: key, seed, status ("ok" or "error"), error, traceback, duration_s,
-        series_path, and the model's summary metrics (`CascadeModel.summary`) when ok.
+        A flat dict: key (`run_key` with `twin`), seed, status ("ok" or "error"), error,
+        traceback, duration_s, series_path, and when ok the model's summary metrics
+        (`CascadeModel.summary`), with `twin` merged with its twin's (`model.twin.with_twin`:
+        every key of the summary plus twin_drawdown_<S>, cascade_amplification_<S>,
+        endogenous_share_<S>, mean_cascade_amplification, mean_endogenous_share,
+        twin_liq_over_oi_after_shock).
     """
-    from model import CascadeModel
-
     started = time.perf_counter()
-    key = run_key(config, seed)
+    key = run_key(config, seed, twin=twin)
     row: dict[str, Any] = {"key": key, "seed": int(seed), "status": "ok", "error": None}
     row.update(traceback=None, series_path=None)
     try:
-        model = CascadeModel(scenario=config.scenario, rng=int(seed), **config.as_dict())
-        row.update({k: _plain(v) for k, v in model.run().items()})
+        model, twin_model, summary = _simulate(config, int(seed), twin)
+        row.update({k: _plain(v) for k, v in summary.items()})
         if series_dir is not None:
-            row["series_path"] = _write_series(model, Path(series_dir), key)
+            row["series_path"] = _write_series(model, Path(series_dir), key, twin_model)
     except Exception as err:
         row.update(status="error", error=f"{type(err).__name__}: {err}", traceback=_short(err))
     row["duration_s"] = time.perf_counter() - started
     return row
+
+
+def _simulate(config: RunConfig, seed: int, twin: bool) -> tuple[Any, Any, dict[str, Any]]:
+    """(model, twin model or None, summary) of one run, with its twin when asked."""
+    from model import CascadeModel
+    from model.twin import run_pair
+
+    if twin:
+        return run_pair(config.scenario, seed, config.as_dict())
+    model = CascadeModel(scenario=config.scenario, rng=seed, **config.as_dict())
+    return model, None, model.run()
+
+
+def series_with_twin(model: Any, twin_model: Any | None = None) -> pd.DataFrame:
+    """The run's per-minute series (`Recorder.frame`), with its twin's mark when given.
+
+    The twin's ``mark_usd`` joins as `TWIN_MARK_COLUMN` on (minute, asset), so figures can draw
+    the run's mark against its twin's (NaN for a minute the twin did not record).
+    """
+    series = model.recorder.frame(model.symbols)
+    if twin_model is None:
+        return series
+    twin_mark = twin_model.recorder.frame(twin_model.symbols)[["minute", "asset", "mark_usd"]]
+    twin_mark = twin_mark.rename(columns={"mark_usd": TWIN_MARK_COLUMN})
+    return series.merge(twin_mark, on=["minute", "asset"], how="left", validate="one_to_one")
 
 
 def run_sweep(
@@ -111,6 +149,7 @@ def run_sweep(
     max_runs: int | None = None,
     progress: bool | None = None,
     chunk_runs: int = 1,
+    twin: bool = False,
 ) -> SweepReport:
     """Run every run of `design` not yet stored, writing rows as they finish.
 
@@ -129,6 +168,9 @@ def run_sweep(
         max_runs: Run at most this many new runs, then stop (a deliberate partial sweep).
         progress: Show a tqdm bar with ETA; None shows it when stderr is a terminal.
         chunk_runs: Finished runs per chunk file; 1 means a kill loses only runs in flight.
+        twin: Run every run with its counterfactual twin (`run_one`), as a design with
+            ``twin=True`` does: the sweep is then that design (its own folder, fingerprint and
+            run keys), never mixed with one without twins.
 
     Returns:
         A `SweepReport`.
@@ -142,6 +184,8 @@ def run_sweep(
     ``resume=True`` to continue.
     """
     started = time.perf_counter()
+    if twin and not design.twin:
+        design = dataclasses.replace(design, twin=True)
     path = sweep_path(results_dir, design, sweep_id)
     info = {"n_jobs": n_jobs, "scheduler": scheduler or "loky", "max_runs": max_runs}
     done = open_sweep(path, design, resume=resume, run_info=info)
@@ -152,7 +196,7 @@ def run_sweep(
         show = sys.stderr.isatty() if progress is None else progress
         bar = tqdm(total=len(todo), unit="run", desc=design.experiment, disable=not show)
         with bar, _backend(scheduler, n_jobs) as workers:
-            tasks = (delayed(run_one)(r.config, r.seed, series_dir) for r in todo)
+            tasks = (delayed(run_one)(r.config, r.seed, series_dir, design.twin) for r in todo)
             results = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
             failed = _store_results(results(tasks), todo, path, chunk_runs, bar)
     consolidate(path)
@@ -218,10 +262,10 @@ def _table_row(run: Run, result: dict[str, Any], path: Path) -> dict[str, Any]:
     return row
 
 
-def _write_series(model: Any, series_dir: Path, key: str) -> str:
+def _write_series(model: Any, series_dir: Path, key: str, twin_model: Any | None) -> str:
     series_dir.mkdir(parents=True, exist_ok=True)
     target = series_dir / f"{key}.parquet"
-    atomic_write_parquet(model.recorder.frame(model.symbols), target)
+    atomic_write_parquet(series_with_twin(model, twin_model), target)
     return str(target)
 
 

@@ -2,8 +2,9 @@
 
 Layout of ``results/<experiment>/<sweep-id>/``:
 
-- ``manifest.json``: the design, root seed, package versions and git commit (at creation and
-  for each later invocation, which may resume it).
+- ``manifest.json``: the design, root seed, whether each run has its counterfactual twin
+  (``twin``), package versions and git commit (at creation and for each later invocation,
+  which may resume it).
 - ``runs-00001.parquet``, ...: chunks of finished runs, each written to a hidden temporary
   file and renamed into place (`os.replace`), so a killed sweep leaves only whole chunks.
 - ``runs.parquet``: the union of all rows, written when a sweep invocation ends; its chunks
@@ -54,8 +55,13 @@ class SweepExistsError(RuntimeError):
 
 
 def default_sweep_id(design: Design) -> str:
-    """``<size>-<first 8 hex of the design fingerprint>``: the same design, the same folder."""
-    return f"{design.size}-{design.fingerprint()[:8]}"
+    """``<size>-<first 8 hex of the design fingerprint>``: the same design, the same folder.
+
+    A design with twins (`Design.twin`) gets ``<size>-twin-<8 hex>``: its fingerprint differs
+    anyway, the word says so in a listing.
+    """
+    twin = "twin-" if design.twin else ""
+    return f"{design.size}-{twin}{design.fingerprint()[:8]}"
 
 
 def sweep_path(results_dir: str | Path, design: Design, sweep_id: str | None = None) -> Path:
@@ -77,6 +83,11 @@ def open_sweep(path: Path, design: Design, *, resume: bool, run_info: Mapping[st
     """
     path.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(path)
+    if manifest and manifest_twin(manifest) != design.twin:
+        raise ValueError(
+            f"{path} holds a sweep with twin={manifest_twin(manifest)}, this one has "
+            f"twin={design.twin}; runs with and without twins do not mix: choose another sweep id"
+        )
     if manifest and manifest["fingerprint"] != design.fingerprint():
         raise ValueError(f"{path} holds a different design; choose another sweep id")
     done = completed_keys(path)
@@ -93,6 +104,11 @@ def read_manifest(path: str | Path) -> dict[str, Any] | None:
     """The sweep's manifest as a dict, or None if there is none yet."""
     file = Path(path) / MANIFEST
     return json.loads(file.read_text()) if file.exists() else None
+
+
+def manifest_twin(manifest: Mapping[str, Any]) -> bool:
+    """Whether the sweep's runs have their twins (False for manifests older than the flag)."""
+    return bool(manifest.get("twin", False))
 
 
 def write_chunk(path: Path, rows: Iterable[Mapping[str, Any]], index: int) -> Path:
@@ -202,6 +218,7 @@ def _new_manifest(path: Path, design: Design, first: Mapping[str, Any]) -> dict[
         "fingerprint": design.fingerprint(),
         "root_seed": design.root_seed,
         "n_runs": design.n_runs,
+        "twin": design.twin,
         "created_utc": first["started_utc"],
         "git_commit": first["git_commit"],
         "versions": first["versions"],

@@ -2,7 +2,10 @@
 
 Three studies, each run over seeds from one root `SeedSequence` (common random numbers):
 
-- ``oct-2025``: the 10–11 October 2025 case study (literature.md §2.4, DESIGN.md §1).
+- ``oct-2025``: the 10–11 October 2025 case study (literature.md §2.4, exchange-mechanics.md
+  §7–8.1, DESIGN.md §1). Every seed runs with its counterfactual twin (`model.twin`: the same
+  seed with forced closes routed off the book), so each fall is split into what the news did
+  and what the market's own forced selling made (DESIGN.md §2.3).
 - ``leverage``: leverage causes fat tails (Thurner, Farmer & Geanakoplos 2012, literature.md
   §1.1): the calm scenario with Gaussian fundamentals and the maximum leverage available to
   retail swept.
@@ -13,6 +16,19 @@ Three studies, each run over seeds from one root `SeedSequence` (common random n
 A target passes when the median over seeds lies inside its band. `run_studies` runs and
 evaluates; `experiments.validation_report.validate` also writes ``results/validation/`` and is
 what `cascade-lab validate` calls; `experiments.validation_diagnoses` explains each miss.
+
+oct-2025 targets changed with the endogenous cascade (issue "The endogenous cascade", item 5):
+
+- added: the endogenous share of BTC's (≥ 50 %) and the long tail's (≥ 70 %) falls, next to
+  their drawdowns (a fall in the band that the news alone made is not the mechanism);
+  ≤ 15 % of the day's liquidated notional before the shock; open interest / ±1 % depth
+  before the shock, 50–250, for BTC and the long tail (exchange-mechanics §8.1);
+- ``liq_over_oi`` (the day's liquidations / OI) became ``liq_over_oi_after_shock``: runs start
+  with an opening book, and what the calm hours liquidate is its own target (pre-shock share);
+- ``worst40_event_share`` (worst 40 minutes of the 370 after the shock) became
+  ``worst40_share`` (worst 40 minutes of the whole run, ≥ 60 %): with the pre-shock churn held
+  to ≤ 15 %, the day's concentration is the issue's target and needs no window after the shock;
+- the OI drop's band moved from 20–60 % to 30–60 % (BTC and ETH OI halved in a day, §8.1).
 """
 
 from __future__ import annotations
@@ -48,6 +64,14 @@ RETURN_LAGS = 10
 ABS_RETURN_LAGS = 60
 Z95 = 1.96
 """Two-sided 95 % band of a sample autocorrelation under no correlation: ±1.96/√n."""
+CALM_SKIP_MINUTES = 60
+"""Minutes at the start of a calm run left out of its statistics: the opening book is placed
+at minute 0 and the makers' ladders and the value investors' latent book settle around it in
+the first hour (assumed)."""
+ROUTE_OF_KIND = {"book": "book", "partial": "book", "pool_takeover": "pool", "vault": "vault"}
+"""Where a liquidation event's `kind` closed the position; any other kind is the
+loss-absorption policy's (ADL variants, socialised loss: DESIGN §2.4), route "policy"."""
+ROUTES = ("book", "pool", "vault", "policy")
 
 
 @dataclass(frozen=True)
@@ -84,22 +108,38 @@ def _t(*args: Any, **kwargs: Any) -> Target:
 OCT = "oct-2025"
 LEVERAGE_ASSETS = ("BTC", "TAILA")
 """The leverage study's assets: the first major and the first long-tail perp."""
+TAIL_ASSETS = ("TAILA", "TAILB")
+"""The default universe's long-tail perps (DESIGN §2.3)."""
+FALL = "fall from the pre-shock mark to its low within 240 minutes of the shock"
+ENDOGENOUS = "1 − twin drawdown / drawdown (twin: same seed, forced closes off the book)"
+OI_OVER_DEPTH = "OI just before the shock / mean depth within ±1 % over the hour before"
 TARGETS: tuple[Target, ...] = (
     _t("liq_long_share", OCT, "Long share of liquidated notional",
        "long liquidated notional / all liquidated notional, the day", 0.85, 0.90,
        "85–90 % (Amberdata 83.9 %, press 86–87 %)", "DESIGN §1; literature §2.4 [D2]"),
-    _t("drawdown_BTC", OCT, "BTC drawdown", "mark peak-to-trough after the shock", 0.10, 0.15,
-       "10–15 % (≈ 12 %)", "DESIGN §1; literature §2.4 [D2]"),
-    _t("drawdown_ETH", OCT, "ETH drawdown", "mark peak-to-trough after the shock", 0.10, 0.20,
-       "10–15 %, up to ≈ 20 %", "DESIGN §1; issue 9"),
-    _t("drawdown_TAILA", OCT, "Long-tail drawdown (TAILA)", "mark peak-to-trough after the shock",
-       0.50, 0.80, "50–80 %", "DESIGN §1; literature §2.4 [D2]"),
-    _t("drawdown_TAILB", OCT, "Long-tail drawdown (TAILB)", "mark peak-to-trough after the shock",
-       0.50, 0.80, "50–80 %", "DESIGN §1; literature §2.4 [D2]"),
-    _t("worst40_event_share", OCT, "Time concentration",
-       "share of the liquidations from the shock to 370 min after it that fall in the worst "
-       "40 minutes", 0.60, 0.80, "70 % ($6.93B of $9.89B, 20:50–03:00 UTC)",
-       "Amberdata via literature §2.4 [D2]"),
+    _t("drawdown_BTC", OCT, "BTC drawdown", FALL, 0.10, 0.15,
+       "−14.5 % (122,574 → 104,783)", "DESIGN §1; exchange-mechanics §8.1 [NEWS]"),
+    _t("endogenous_share_BTC", OCT, "BTC fall made inside the market", ENDOGENOUS, 0.50, INF,
+       "≈ 2/3: news justified ≈ 4–5 % of −14 %", "exchange-mechanics §8.1 [INF]; DESIGN §2.3"),
+    _t("drawdown_ETH", OCT, "ETH drawdown", FALL, 0.10, 0.20,
+       "−12 % to −21 %", "DESIGN §1; exchange-mechanics §7.1; issue 9"),
+    *(_t(f"drawdown_{a}", OCT, f"Long-tail drawdown ({a})", FALL, 0.50, 0.80,
+         "50–80 % (average Binance coin −63 %)", "DESIGN §1; literature §2.4 [D2]")
+      for a in TAIL_ASSETS),
+    *(_t(f"endogenous_share_{a}", OCT, f"Long-tail fall made inside the market ({a})",
+         ENDOGENOUS, 0.70, INF, "≈ 75–90 %: −63 % on average vs ≈ 5–15 % news (beta 1–3)",
+         "exchange-mechanics §8.1 [INF]; DESIGN §2.3")
+      for a in TAIL_ASSETS),
+    _t("liq_over_oi_after_shock", OCT, "Open interest liquidated after the shock",
+       "liquidated notional from the shock on / open interest just before it", 0.05, 0.15,
+       "≈ 8 % ($19.1B of ≈ $236B); BTC ≈ 7–8 %", "exchange-mechanics §7.1, §8.1 [I]"),
+    _t("pre_shock_liq_share", OCT, "Little liquidated before the shock",
+       "liquidated notional before the shock / the day's", 0.0, 0.15,
+       "≈ 1–3 %: an ordinary day liquidates $0.4–0.5B, the day $19.1B",
+       "exchange-mechanics §7.1, §8 (base rate) [I]"),
+    _t("worst40_share", OCT, "Time concentration",
+       "share of the day's liquidated notional in its worst 40 minutes", 0.60, INF,
+       "70 % ($6.93B of $9.89B, 20:50–03:00 UTC)", "Amberdata via literature §2.4 [D2]"),
     _t("adl_thin_concentration", OCT, "ADL concentrated in thin markets",
        "alts' and tails' share of ADL notional / their share of pre-shock OI", 1.0, INF,
        "ADL fired above all in thin markets", "DESIGN §1; literature §2.4", "num"),
@@ -109,15 +149,19 @@ TARGETS: tuple[Target, ...] = (
     _t("tail_pool_first", OCT, "Long-tail pool drained before the majors'",
        "long-tail pool's fall − largest major pool's fall (share of start)", 1e-9, 1.0,
        "long-tail pools exhausted first", "DESIGN §1; issue 9"),
-    _t("oi_drop_frac", OCT, "Open interest falls by tens of percent",
-       "1 − lowest OI after the shock / OI just before it", 0.20, 0.60,
-       "≈ 33.5 % (BTC/ETH/SOL/XRP futures)", "literature §2.4 [D2]"),
+    _t("oi_drop_frac", OCT, "Open interest falls",
+       "1 − lowest OI after the shock / OI just before it", 0.30, 0.60,
+       "BTC $67B → $33B, ETH $38B → $19B; BTC/ETH/SOL/XRP −33.5 %",
+       "exchange-mechanics §8.1 (ARK); literature §2.4 [D2]"),
     _t("depth_collapse", OCT, "Market-maker depth collapse",
        "1 − depth within ±1 % at the worst minute / pre-shock hour's mean, all perps", 0.90, 1.0,
        "> 90 %", "DESIGN §1; literature §2.4"),
-    _t("liq_over_oi", OCT, "Liquidations relative to open interest",
-       "liquidated notional of the day / OI before the shock", 0.05, 0.15,
-       "≈ 8–10 % ($19.1B vs ≈ $200–236B OI)", "DESIGN §1 [D2], added by validation [I]"),
+    _t("oi_over_depth_BTC", OCT, "Open interest / ±1 % depth (BTC)", OI_OVER_DEPTH, 50.0,
+       250.0, "≈ 230× ($67B OI / $290M depth)", "exchange-mechanics §8.1; DESIGN §2.3", "num"),
+    *(_t(f"oi_over_depth_{a}", OCT, f"Open interest / ±1 % depth ({a})", OI_OVER_DEPTH, 50.0,
+         250.0, "BTC's band (no long-tail data) [I]", "exchange-mechanics §8.1; DESIGN §2.3",
+         "num")
+      for a in TAIL_ASSETS),
     *(_t(f"lev_kurt_min_{a}", "leverage", f"≈ Gaussian without leverage ({a})",
          "excess kurtosis of 1-min mark returns at max leverage 1x", -1.0, 1.0,
          "λ_max = 1: ≈ normal", "Thurner et al. 2012, literature §1.1 [D]", "num")
@@ -162,10 +206,10 @@ TARGETS: tuple[Target, ...] = (
        "excess kurtosis at 60 min / at 1 min", 0.0, 1.0, "monotone decrease",
        "Cont 2001; literature §3 SF5 [I]", "num"),
     _t("liq_oi_long_daily", "stylized", "Daily long liquidations / OI",
-       "long liquidated notional per day / mean OI, after the warm-up", 0.01, 0.06,
+       "long liquidated notional per day / mean OI, after the first hour", 0.01, 0.06,
        "3.51 % (BitMEX)", "Cheng et al. 2021; literature §2.5 [D]"),
     _t("liq_oi_short_daily", "stylized", "Daily short liquidations / OI",
-       "short liquidated notional per day / mean OI, after the warm-up", 0.005, 0.04,
+       "short liquidated notional per day / mean OI, after the first hour", 0.005, 0.04,
        "1.89 % (BitMEX)", "Cheng et al. 2021; literature §2.5 [D]"),
     _t("liq_long_short_ratio", "stylized", "More long than short liquidations",
        "long / short daily liquidation ratios", 1.0, INF, "3.51 / 1.89 ≈ 1.9",
@@ -195,15 +239,15 @@ class Size:
     stylized_overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
-QUICK_OCT = {
-    "horizon_minutes": 480,
-    "retail.n_accounts": 1_000,
-    "retail.warmup_minutes": 180,
-    "shocks.0.start_minute": 300,
-}
-"""Quick oct-2025: the shock after a 180-minute warm-up, 140 minutes of aftermath (1,000
-accounts: with 600, the 3 % at 50–100x are too few for open interest to fall visibly)."""
-QUICK_CALM = {"horizon_minutes": 480, "retail.n_accounts": 600, "retail.warmup_minutes": 120}
+QUICK_OCT = {"horizon_minutes": 360, "shocks.0.start_minute": 120}
+"""Quick oct-2025: two calm hours from the opening book (one for the pre-shock depth), then
+the shock and the 240 minutes over which a fall is measured (`model.summary.drawdown`).
+
+Quick runs keep the default crowd (`retail.n_accounts` 10,000): with 2,000 accounts a run
+and its twin were only ≈ 8 % faster (6.6 s against 7.1 s, measured here), while each account,
+5× larger to keep the open interest, makes liquidations 5× lumpier against the book."""
+QUICK_CALM = {"horizon_minutes": 420}
+"""Quick calm: six hours after the first hour (`CALM_SKIP_MINUTES`), the default crowd."""
 SIZES: dict[str, Size] = {
     "quick": Size(3, 2, (1.0, 100.0), QUICK_OCT, QUICK_CALM, QUICK_CALM),
     "default": Size(
@@ -245,6 +289,75 @@ def depth_collapse(depth: np.ndarray, shock_start: int) -> float:
     if len(pre) == 0 or np.mean(pre) <= 0:
         return float("nan")
     return float(1.0 - np.min(total[shock_start:]) / np.mean(pre))
+
+
+def pre_shock_depth_usd(depth_usd: np.ndarray, shock_start: int) -> np.ndarray:
+    """Mean depth within ±1 % per market over the `DEPTH_BASELINE_MINUTES` before the shock.
+
+    Args:
+        depth_usd: Depth within ±1 % per (minute, market), USD.
+        shock_start: Minute of the shock.
+
+    Returns:
+        USD per market; NaN when the run has no minute before the shock.
+    """
+    depth = np.asarray(depth_usd, dtype=float)
+    window = depth[max(0, shock_start - DEPTH_BASELINE_MINUTES) : shock_start]
+    if len(window) == 0:
+        return np.full(depth.shape[1], np.nan)
+    return np.nanmean(window, axis=0)
+
+
+def guarded_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator elementwise; where the denominator is ≤ 0: inf when the
+    numerator is > 0 (open interest against an empty book), NaN otherwise."""
+    num, den = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    safe = np.where(den > 0, den, 1.0)
+    return np.where(den > 0, num / safe, np.where(num > 0, INF, np.nan))
+
+
+def oi_over_depth(oi_usd: np.ndarray, depth_usd: np.ndarray, shock_start: int) -> np.ndarray:
+    """Open interest just before the shock in units of the pre-shock ±1 % depth, per market.
+
+    OI_k(s0 − 1) / mean_{t ∈ [s0 − 60, s0)} depth_k(t) (`pre_shock_depth_usd`, guarded by
+    `guarded_ratio`). Reality: BTC ≈ $67B OI / ≈ $290M 1 % depth ≈ 230× (exchange-mechanics
+    §8.1); DESIGN §2.3 calibrates majors at 100–250×.
+    """
+    before = np.asarray(oi_usd, dtype=float)[max(0, shock_start - 1)]
+    return guarded_ratio(before, pre_shock_depth_usd(depth_usd, shock_start))
+
+
+def liquidation_routes(kinds: np.ndarray, notional_usd: np.ndarray) -> dict[str, float]:
+    """Share of liquidated notional by where it was closed: book, pool, vault or policy.
+
+    Σ notional of the events whose `kind` maps to the route (`ROUTE_OF_KIND`; any other kind
+    is the policy's: ADL, socialised loss) / Σ notional; keys ``liq_<route>_share``, NaN when
+    nothing was liquidated. Book closes move prices; the others close off the book.
+    """
+    routes = np.array([ROUTE_OF_KIND.get(str(k), "policy") for k in kinds], dtype=object)
+    usd = np.asarray(notional_usd, dtype=float)
+    total = float(np.nansum(usd))
+    return {
+        f"liq_{r}_share": float(np.nansum(usd[routes == r]) / total) if total > 0 else np.nan
+        for r in ROUTES
+    }
+
+
+def forced_sell_usd(liquidations: pd.DataFrame, n_markets: int, since_minute: int) -> np.ndarray:
+    """Forced selling in the book per market from `since_minute` on, USD: the notional of the
+    long positions' liquidations closed in the book (route "book", side +1; a short's is a buy).
+
+    Args:
+        liquidations: The exchange's liquidation events (`EventLog.frame("liquidation")`).
+        n_markets: Number of perp markets.
+        since_minute: First minute counted (the shock).
+    """
+    rows = liquidations[(liquidations["t"] >= since_minute) & (liquidations["side"] > 0)]
+    in_book = rows["kind"].map(lambda k: ROUTE_OF_KIND.get(str(k), "policy")) == "book"
+    by_market = rows[in_book].groupby("market")["notional_usd"].sum()
+    out = np.zeros(n_markets)
+    out[by_market.index.to_numpy(dtype=int)] = by_market.to_numpy(dtype=float)
+    return out
 
 
 def adl_thin_concentration(
@@ -307,35 +420,66 @@ def return_stats(prices: np.ndarray) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------ workers
+OCT_SUMMARY_KEYS = (
+    "liq_long_share",
+    "oi_drop_frac",
+    "liq_over_oi",
+    "liq_over_oi_after_shock",
+    "twin_liq_over_oi_after_shock",
+    "mean_endogenous_share",
+    "mean_cascade_amplification",
+    "peak_minute_liq_share",
+    "adl_notional_usd",
+    "liq_notional_usd",
+)
+"""Scalars of the run's summary (with its twin's attribution) each oct-2025 seed records."""
+OCT_ASSET_KEYS = (
+    "drawdown",
+    "fundamental_drop",
+    "twin_drawdown",
+    "endogenous_share",
+    "cascade_amplification",
+)
+"""Per-asset keys of that summary (suffixed ``_<SYMBOL>``) each oct-2025 seed records."""
+
+
 def oct_run(seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """One oct-2025 run (in a worker): per-seed metrics and per-minute paths for the figure."""
+    """One oct-2025 run and its twin (in a worker): per-seed metrics and per-minute paths.
+
+    The run is stepped here, not through `model.twin.run_pair`, to read who holds the open
+    interest at the shock and the value investors' spent budget minute by minute; the twin
+    and the attribution are `run_pair`'s own (`twin_config`, `with_twin`).
+    """
     from model import CascadeModel
+    from model.twin import twin_config, with_twin
 
     m = CascadeModel(scenario=OCT, rng=int(seed), **dict(overrides))
-    while m.running and m.t < m.shock_start:
-        m.step()
-    holders = long_oi_holders(m)
-    summary = m.run()
+    holders, latent_spent = _step_through(m)
+    twin = CascadeModel(scenario=twin_config(m.cfg), rng=int(seed))
+    summary = with_twin(m.summary(), twin.run(), m.symbols)
     n, s0 = m.recorder.n, m.shock_start
     s = {k: v[:n] for k, v in m.recorder.series.items()}
     pools = m.recorder.pool_usd[:n]
     kinds = np.array([a.kind for a in m.cfg.assets])
     pool_of = np.array(m.exchange.liquidator.pools.pool_of_market)
-    metrics = {k: float(summary[k]) for k in ("liq_long_share", "oi_drop_frac", "liq_over_oi")}
-    for key in ("drawdown", "fundamental_drop"):
+    metrics = {k: float(summary[k]) for k in OCT_SUMMARY_KEYS}
+    for key in OCT_ASSET_KEYS:
         metrics.update({f"{key}_{sym}": float(summary[f"{key}_{sym}"]) for sym in m.symbols})
-    for key in ("peak_minute_liq_share", "adl_notional_usd", "liq_notional_usd"):
-        metrics[key] = float(summary[key])
     metrics["crowding_within_5pct"] = float(summary["liquidatable_oi_within_5pct"])
     metrics.update({f"long_oi_share_{k}": v for k, v in holders.items()})
+    spent = zip(m.symbols, latent_spent, strict=True)
+    metrics.update({f"latent_spent_{sym}": float(x) for sym, x in spent})
     metrics.update(cascade_metrics(s, s0, kinds))
     metrics.update(pool_metrics(pools, m.initial_pools, pool_of, kinds, s["adl_usd"], s0))
+    metrics.update(book_metrics(s, s0, m.symbols, m.exchange.events.frame("liquidation")))
     depth = np.nansum(s["depth_1pct_usd"], axis=1)
     pre_depth = max(float(np.nanmean(depth[max(0, s0 - DEPTH_BASELINE_MINUTES) : s0])), 1e-9)
+    twin_mark = twin.recorder.series["mark_usd"][: twin.recorder.n]
     paths = {
         "liq_long": s["liq_long_usd"].sum(axis=1),
         "liq_short": s["liq_short_usd"].sum(axis=1),
         "mark_rel": s["mark_usd"] / s["mark_usd"][max(0, s0 - 1)],
+        "twin_mark_rel": twin_mark / twin_mark[max(0, s0 - 1)],
         "depth_rel": depth / pre_depth,
         "pool_rel": pools / np.maximum(m.initial_pools, 1e-9),
     }
@@ -346,11 +490,72 @@ def oct_run(seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     return {"seed": int(seed), "metrics": metrics, "paths": paths, "info": info}
 
 
+def _step_through(model) -> tuple[dict[str, float], np.ndarray]:
+    """Run `model` to its horizon; return the long-OI holders at the shock and, per asset, the
+    largest share of the value investors' latent bids spent from the shock on."""
+    holders: dict[str, float] = {}
+    spent = np.zeros(len(model.symbols))
+    while model.running:
+        if model.t == model.shock_start:
+            holders = long_oi_holders(model)
+        model.step()
+        if model.t > model.shock_start:
+            spent = np.fmax(spent, latent_spent(model))
+    return holders or long_oi_holders(model), spent
+
+
+def latent_spent(model) -> np.ndarray:
+    """Share of the value investors' latent bids spent now, per asset: 1 − Σ stock / Σ cap
+    over spot and perp and every level (`agents.value.ValueInvestors`); NaN without them."""
+    from agents.value import ValueInvestors
+
+    investors = [t for t in model.traders if isinstance(t, ValueInvestors)]
+    if not investors:
+        return np.full(len(model.symbols), np.nan)
+    stock = sum(t.stock_usd.sum(axis=(0, 2)) for t in investors)
+    caps = sum(t.caps_usd.sum(axis=(0, 2)) for t in investors)
+    return 1.0 - guarded_ratio(stock, caps)
+
+
+def book_metrics(
+    s: Mapping[str, np.ndarray], s0: int, symbols: tuple[str, ...], liquidations: pd.DataFrame
+) -> dict[str, float]:
+    """The cascade against the book: open interest and forced selling in depths, routes.
+
+    Per asset: ``oi_before_usd``, ``depth_before_usd`` (mean ±1 % depth of the hour before
+    the shock), ``oi_over_depth`` (`oi_over_depth`), ``forced_sell_depths`` (`forced_sell_usd`
+    from the shock on / that depth) and the route shares of its notional liquidated from the
+    shock on (``liq_<route>_share_<S>``, `liquidation_routes`). Overall: the route shares and
+    the long share of the notional liquidated from the shock on.
+    """
+    depth = pre_shock_depth_usd(s["depth_1pct_usd"], s0)
+    oi = s["oi_long_usd"][max(0, s0 - 1)]
+    forced = guarded_ratio(forced_sell_usd(liquidations, len(symbols), s0), depth)
+    ratio = oi_over_depth(s["oi_long_usd"], s["depth_1pct_usd"], s0)
+    after = liquidations[liquidations["t"] >= s0]
+    out: dict[str, float] = {}
+    for k, sym in enumerate(symbols):
+        out[f"oi_before_usd_{sym}"] = float(oi[k])
+        out[f"depth_before_usd_{sym}"] = float(depth[k])
+        out[f"oi_over_depth_{sym}"] = float(ratio[k])
+        out[f"forced_sell_depths_{sym}"] = float(forced[k])
+        mine = after[after["market"] == k]
+        routes = liquidation_routes(mine["kind"].to_numpy(), mine["notional_usd"].to_numpy())
+        out.update({f"{key}_{sym}": x for key, x in routes.items()})
+    out.update(liquidation_routes(after["kind"].to_numpy(), after["notional_usd"].to_numpy()))
+    long_ = float(s["liq_long_usd"][s0:].sum())
+    total = long_ + float(s["liq_short_usd"][s0:].sum())
+    out["liq_long_share_after_shock"] = long_ / total if total > 0 else float("nan")
+    return out
+
+
 def long_oi_holders(model) -> dict[str, float]:
     """Who holds the long open interest now: share of Σ long notional per trader type.
 
-    Keys: ``retail_high`` (the 50–100x accounts), ``retail_low`` and each other trader's
-    class name in lower case; shares sum to 1 over the traders (pools and the vault aside).
+    Keys: ``retail_high`` (the 50–100x accounts), ``retail_mid`` (the others levered above
+    the top of `retail.low_leverage`: the 8–25x layer), ``retail_low`` and each other
+    trader's class name in lower case; shares sum to 1 over the traders (pools and the vault
+    aside).
     """
     ex = model.exchange
     notional = ex.accounts.qty_lots * ex.perp_lot_sizes * ex.prices.mark_usd
@@ -360,14 +565,19 @@ def long_oi_holders(model) -> dict[str, float]:
     for trader in model.traders:
         ids = np.asarray(trader.account_ids)
         if hasattr(trader, "has_high_leverage"):
-            high = trader.has_high_leverage
-            groups = {"retail_high": ids[high], "retail_low": ids[~high]}
+            groups = _retail_groups(ids, trader, model.cfg.retail.low_leverage[1])
         else:
             groups = {type(trader).__name__.lower(): ids}
         for name, members in groups.items():
             share = float(long_usd[members].sum()) / total if total > 0 else float("nan")
             out[name] = out.get(name, 0.0) + share
     return out
+
+
+def _retail_groups(ids: np.ndarray, cohort, low_top: float) -> dict[str, np.ndarray]:
+    high = np.asarray(cohort.has_high_leverage)
+    mid = ~high & (np.asarray(cohort.leverages) > low_top)
+    return {"retail_high": ids[high], "retail_mid": ids[mid], "retail_low": ids[~high & ~mid]}
 
 
 def cascade_metrics(s: Mapping[str, np.ndarray], s0: int, kinds: np.ndarray) -> dict[str, float]:
@@ -442,13 +652,13 @@ def pool_metrics(
 
 def calm_run(seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """One calm run (in a worker): per-minute marks, fundamentals and liquidation flows after
-    the retail warm-up, for the leverage and stylized-fact studies."""
+    the first `CALM_SKIP_MINUTES`, for the leverage and stylized-fact studies."""
     from model import CascadeModel
 
     m = CascadeModel(scenario="calm", rng=int(seed), **dict(overrides))
     m.run()
     s, n = m.recorder.series, m.recorder.n
-    w = min(m.cfg.retail.warmup_minutes, n - 1)
+    w = min(CALM_SKIP_MINUTES, n - 1)
     return {
         "seed": int(seed),
         "symbols": m.symbols,
@@ -475,7 +685,7 @@ def leverage_overrides(max_leverage: float) -> dict[str, Any]:
 
     retail = scenario("calm").retail
     out: dict[str, Any] = dict(GAUSSIAN_WORLD)
-    for name in ("low_leverage", "high_leverage"):
+    for name in ("low_leverage", "mid_leverage", "high_leverage"):
         lo, hi = getattr(retail, name)
         clipped = (max(1.0, min(lo, max_leverage)), max(1.0, min(hi, max_leverage)))
         if clipped != (lo, hi):
@@ -554,13 +764,13 @@ def run_studies(
     cells = {lev: {**sz.calm_overrides, **leverage_overrides(lev)} for lev in sz.levels}
     sty_ov = dict(sz.stylized_overrides)
     tasks: dict[tuple, tuple[Callable, int, dict]] = {}
-    for seed in calm_seeds:  # longest first: stylized, leverage, then oct-2025
+    for seed in calm_seeds:  # longest first: stylized, oct-2025 (a run and its twin), leverage
         tasks[("stylized", seed)] = (calm_run, seed, sty_ov)
+    for seed in oct_seeds:
+        tasks[("oct", seed)] = (oct_run, seed, oct_ov)
     for ov in cells.values():
         for seed in calm_seeds:
             tasks.setdefault(("calm", _freeze(ov), seed), (calm_run, seed, ov))
-    for seed in oct_seeds:
-        tasks[("oct", seed)] = (oct_run, seed, oct_ov)
     outputs = _run_tasks(list(tasks.values()), n_jobs, progress)
     by_key = dict(zip(tasks, outputs, strict=True))
     oct_out = [by_key[("oct", s)] for s in oct_seeds]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from experiments.validation import LEVERAGE_ASSETS, OCT, Results
+from experiments.validation import LEVERAGE_ASSETS, OCT, TAIL_ASSETS, Results, target
 
 Diagnosis = Callable[[Results, str], str | None]
 
@@ -34,86 +34,237 @@ def _levels(res: Results) -> tuple[float, float]:
     return levels[0], levels[-1]
 
 
+def _mean(res: Results, study: str, key: str) -> float:
+    df = res.per_seed[study]
+    return float(np.nanmean(df[key])) if key in df and df[key].notna().any() else float("nan")
+
+
+def _routes(res: Results, sym: str = "") -> str:
+    """Where the notional liquidated after the shock was closed, in one market (`sym`) or in
+    all: means over seeds, which sum to 1 as medians would not."""
+    tail = f"_{sym}" if sym else ""
+    book, pool = _mean(res, OCT, f"liq_book_share{tail}"), _mean(res, OCT, f"liq_pool_share{tail}")
+    policy = _mean(res, OCT, f"liq_policy_share{tail}")
+    vault = _mean(res, OCT, f"liq_vault_share{tail}")
+    where = f" in {sym}" if sym else ""
+    if np.isnan(book):
+        return f"nothing was liquidated{where} after the shock"
+    text = (
+        f"of the notional liquidated{where} after the shock (mean over seeds) {book:.0%} was "
+        f"closed in the book, {pool:.0%} taken over by insurance pools and {policy:.0%} closed "
+        "by the loss-absorption policy (ADL)"
+    )
+    return text + (f", {vault:.0%} by the backstop vault" if vault > 0 else "")
+
+
+def _against_book(res: Results, sym: str) -> str:
+    """Forced selling in the book against the depth, and the latent bids it spent."""
+    return (
+        f"forced selling in the {sym} book (long liquidations closed there) came to "
+        f"{_med(res, OCT, f'forced_sell_depths_{sym}'):.1f}× its pre-shock ±1 % depth "
+        f"(open interest {_med(res, OCT, f'oi_over_depth_{sym}'):.0f}×), and the value "
+        f"investors spent at most {_med(res, OCT, f'latent_spent_{sym}'):.0%} of their latent "
+        "bids below value"
+    )
+
+
+def _falls(res: Results, sym: str) -> str:
+    """The run's fall, its twin's and its fundamental's (seed medians)."""
+    return (
+        f"{sym} fell {_med(res, OCT, f'drawdown_{sym}'):.0%}, its twin with forced closes off "
+        f"the book {_med(res, OCT, f'twin_drawdown_{sym}'):.0%} and its fundamental "
+        f"{_med(res, OCT, f'fundamental_drop_{sym}'):.0%}"
+    )
+
+
 def drawdown(sym: str) -> Diagnosis:
-    """A mark's drawdown against its fundamental's, and how long the book stayed empty."""
+    """A fall against its twin's: forced selling against the book, or the news alone."""
 
     def why(res: Results, side: str) -> str | None:
-        dd, fund = _med(res, OCT, f"drawdown_{sym}"), _med(res, OCT, f"fundamental_drop_{sym}")
-        empty = _med(res, OCT, "depth_below_10pct_minutes")
-        amp = f"the mark fell {dd / fund:.1f}× its fundamental ({fund:.0%})"
+        t = target(f"drawdown_{sym}")
+        twin = _med(res, OCT, f"twin_drawdown_{sym}")
+        if side == "above" and twin > t.hi:
+            return (
+                f"{_falls(res, sym)}: the twin alone overshoots, so the news and the makers' "
+                "withdrawal, not forced selling, take the price too far; the latent book "
+                "below value is too thin for the exogenous selling."
+            )
         if side == "above":
             return (
-                f"{amp}, and depth within ±1 % stayed below 10 % of the pre-shock hour for "
-                f"{empty:.0f} minutes (seed median), so forced selling walked a near-empty "
-                "book. Missing: liquidity from outside this one venue (cross-venue arbitrage, "
-                "spot dip buyers, makers returning as the price overshoots), which held the "
-                "majors to −10–15 % in reality."
+                f"{_falls(res, sym)}: the excess is the market's own; {_against_book(res, sym)}"
+                f", so forced selling walked through what the book and its latent buyers "
+                f"held. Missing: liquidity from outside this one venue (cross-venue "
+                "arbitrage, spot dip buyers), which bounded the real falls."
             )
-        if not sym.startswith("TAIL"):
-            return f"{amp}: its forced selling is too small against its book to deepen the fall."
+        if side != "below":
+            return None
+        text = f"{_falls(res, sym)}: {_against_book(res, sym)}; {_routes(res, sym)}."
+        if sym.startswith("TAIL"):
+            text += (
+                " Missing as well: what took real long-tail perps down 50–80 % beyond "
+                "leverage (collateral and stablecoin depegs such as USDe at $0.65)."
+            )
+        return text
+
+    return why
+
+
+def endogenous(sym: str) -> Diagnosis:
+    """Too little of the fall is the market's own: the book absorbed it, or it went off it."""
+
+    def why(res: Results, side: str) -> str | None:
+        if side != "below":
+            return None
+        off_book = 1.0 - _mean(res, OCT, f"liq_book_share_{sym}")
+        spent = _med(res, OCT, f"latent_spent_{sym}")
+        if off_book > 0.5:
+            lead = "forced closes went off the book to pool takeovers and ADL"
+        elif spent < 0.5:
+            lead = "the latent book absorbed the forced selling"
+        else:
+            lead = "the news and the makers' withdrawal made most of the fall without it"
         return (
-            f"{amp}: its forced selling is too small against its book to gap it further. "
-            "Missing: what took real long-tail perps down 50–80 % beyond leverage (collateral "
-            "and stablecoin depegs such as USDe at $0.65, oracle and cross-venue effects)."
+            f"{_med(res, OCT, f'endogenous_share_{sym}'):.0%} of the fall is endogenous "
+            f"({_falls(res, sym)}); {lead}: {_against_book(res, sym)}; {_routes(res, sym)}."
         )
 
     return why
+
+
+def _usd(x: float) -> str:
+    """An amount of USD in a few digits: 5.9M, 7.8k, 799."""
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:,.1f}{suffix} USD"
+    return f"{x:,.0f} USD"
 
 
 def _churn(res: Results) -> str:
     adl = _med(res, OCT, "adl_pre_shock_share")
     return (
         f"{_med(res, OCT, 'pre_shock_liq_share'):.0%} of the day's liquidated notional comes "
-        "before the shock: the 50–100x crowd is liquidated by ordinary noise while open "
-        "interest builds"
+        "before the shock: the opening book puts the 50–100x crowd within a 1–2 % move of "
+        "its liquidation price, and ordinary noise reaches it"
         + (f", and {adl:.0%} of ADL notional fires before the shock too" if adl > 0 else "")
     )
 
 
+def pre_shock_churn(res: Results, side: str) -> str | None:
+    """Liquidations before the shock: the high-leverage crowd meets ordinary noise."""
+    return f"{_churn(res)}." if side == "above" else None
+
+
 def time_concentration(res: Results, side: str) -> str | None:
     """Pre-shock churn dilutes the day; an empty book stretches the cascade."""
-    if side == "above":
-        return (
-            f"the worst 40 minutes coincide with the scripted 40-minute fall and hold "
-            f"{_med(res, OCT, 'worst40_event_share'):.0%} of the next 370 minutes' "
-            "liquidations; reality kept liquidating after the crash window ($2.96B over the "
-            "following 5.5 hours) through aftershocks and re-leveraging: here only the "
-            "volatility the fall lifts (GARCH) makes aftershocks."
-        )
     if side != "below":
         return None
     return (
         f"after the shock the cascade takes {_med(res, OCT, 'cascade_minutes_90'):.0f} "
         "minutes to reach 90 % of its notional, and depth within ±1 % stays below 10 % of the "
         f"pre-shock hour for {_med(res, OCT, 'depth_below_10pct_minutes'):.0f} minutes, so "
-        "forced selling keeps coming after the 40-minute shock. Over the whole day the worst "
-        f"40 minutes hold {_med(res, OCT, 'worst40_share'):.0%} (reality: $6.93B of $19.1B "
-        f"≈ 36 %); {_churn(res)}."
+        "forced selling keeps coming after the 40-minute shock; of the liquidations from the "
+        f"shock on, the worst 40 minutes hold {_med(res, OCT, 'worst40_post_share'):.0%}; "
+        f"{_churn(res)}."
     )
 
 
 def long_share(res: Results, side: str) -> str | None:
-    """Short liquidations come from the pre-shock churn."""
-    return f"{_churn(res)}; those pre-shock liquidations include shorts." if side else None
+    """The side of the day's liquidations: the cascade's, diluted by the pre-shock churn."""
+    after = _med(res, OCT, "liq_long_share_after_shock")
+    if side == "below" and after < target("liq_long_share").lo:
+        return (
+            f"from the shock on only {after:.0%} of liquidated notional is long: shorts are "
+            "liquidated as the marks rebound from the low through books the makers emptied "
+            f"(a squeeze); {_churn(res)}."
+        )
+    if side == "below":
+        return f"from the shock on {after:.0%} of liquidated notional is long, but {_churn(res)}."
+    if side == "above":
+        return (
+            f"from the shock on {after:.0%} of liquidated notional is long: the crowd's shorts "
+            "are rarely levered enough for the rebound to reach them, and the hedged books' "
+            "shorts (basis, makers) gain in a fall and are closed by ADL, not liquidated."
+        )
+    return None
 
 
-def overliquidation(res: Results, side: str) -> str | None:
-    """Too much of the open interest is liquidated: the crowd is too levered."""
-    if side != "above":
-        return None
-    liq, adl = _med(res, OCT, "liq_notional_usd"), _med(res, OCT, "adl_notional_usd")
-    retail = _med(res, OCT, "long_oi_share_retail_high") + _med(
-        res, OCT, "long_oi_share_retail_low"
+def _holders(res: Results) -> str:
+    high, mid = (
+        _med(res, OCT, "long_oi_share_retail_high"),
+        _med(res, OCT, "long_oi_share_retail_mid"),
     )
+    low = _med(res, OCT, "long_oi_share_retail_low")
     return (
-        f"retail holds {retail:.0%} of the long open interest before the shock "
-        f"({_med(res, OCT, 'long_oi_share_retail_high'):.0%} at 50–100x) and "
+        f"retail holds {high + mid + low:.0%} of the long open interest before the shock "
+        f"({high:.0%} at 50–100x, {mid:.0%} at mid leverage) and "
         f"{_med(res, OCT, 'crowding_within_5pct'):.0%} of it has its liquidation price within "
-        f"5 % of the mark; {_churn(res)}; {adl / liq:.0%} of the liquidated notional is closed "
-        "by ADL. That a −12 % day liquidated only ≈ 10 % of real open interest implies most "
-        "of it was at low leverage or hedged [I]: institutional books this model does not "
-        "hold (its funds and basis traders are a few million USD against the crowd)."
+        "5 % of the mark"
     )
+
+
+def liquidated_after_shock(res: Results, side: str) -> str | None:
+    """How much of the open interest the cascade reaches: leverage within the fall."""
+    twin = _med(res, OCT, "twin_liq_over_oi_after_shock")
+    if side == "above":
+        return (
+            f"{_holders(res)}; the twin, whose prices forced selling never moves, liquidates "
+            f"{twin:.0%} of the open interest, so "
+            + (
+                "the crowd is too levered for the news move alone. "
+                if twin > target("liq_over_oi_after_shock").hi
+                else "the endogenous fall reaches the lower-levered layers. "
+            )
+            + "That a −14 % BTC day liquidated ≈ 8 % of real open interest implies most of it "
+            "was at low leverage or hedged [I]."
+        )
+    if side == "below":
+        return (
+            f"{_holders(res)}; the twin liquidates {twin:.0%}: too little leverage lies within "
+            "the fall's reach."
+        )
+    return None
+
+
+def oi_drop(res: Results, side: str) -> str | None:
+    """Open interest falls by what is liquidated and deleveraged, not by voluntary exits."""
+    liq = _med(res, OCT, "liq_over_oi_after_shock")
+    drop = _med(res, OCT, "oi_drop_frac")
+    if side == "below":
+        return (
+            f"open interest falls {drop:.0%}, and liquidations after the shock come to "
+            f"{liq:.0%} of the open interest before it ({_routes(res)}): the rest of "
+            "reality's halving was holders closing and basis books unwinding; here the "
+            "low-leverage retail, "
+            f"{_med(res, OCT, 'long_oi_share_retail_low'):.0%} of the long open interest, "
+            "hardly closes in a fall."
+        )
+    if side == "above":
+        return (
+            f"open interest falls {drop:.0%}; liquidations after the shock come to {liq:.0%} "
+            f"of the open interest before it, and {_routes(res)}: every ADL close removes "
+            "open interest (the loser's and a winner's position together), where a close in "
+            "the book may pass it to a new buyer."
+        )
+    return None
+
+
+def oi_depth(sym: str) -> Diagnosis:
+    """Open interest against the book: the crowd's money against the venue's own depth."""
+
+    def why(res: Results, side: str) -> str | None:
+        if not side:
+            return None
+        oi = _med(res, OCT, f"oi_before_usd_{sym}")
+        depth = _med(res, OCT, f"depth_before_usd_{sym}")
+        return (
+            f"{sym} open interest {_usd(oi)} against {_usd(depth)} within "
+            "±1 % (mean of the hour before the shock). Open interest comes from the crowd's "
+            "money (`retail.deposit_usd` × the asset's `deposit_scale`, with the opening "
+            "book); the depth is what the makers and value investors quote on the venue "
+            "(`depth_usd`, `latent_depths`) after they react to the opening hours."
+        )
+
+    return why
 
 
 def adl_location(res: Results, side: str) -> str | None:
@@ -209,7 +360,7 @@ def leverage_trend(asset: str) -> Diagnosis:
             f"±1 % depth, and OI is {_lev(res, asset, hi, 'oi_over_depth'):.1f}× that depth: "
             "forced selling is too small and too rare to make the tails. "
             "Thurner's mechanism needs leveraged holders whose forced sales are large against "
-            "the book (OI ≫ depth: BTC ≈ 240× in reality)." + rare
+            "the book (OI ≫ depth: BTC ≈ 230× in reality, exchange-mechanics §8.1)." + rare
         )
 
     return why
@@ -291,12 +442,12 @@ def heavy_tails(res: Results, side: str) -> str | None:
 
 
 def liquidation_side(res: Results, side: str) -> str | None:
-    """Which side a calm day liquidates depends on the hours after the warm-up."""
+    """Which side a calm day liquidates depends on where the crowd's entries take prices."""
     if side != "below":
         return None
     return (
-        "the retail crowd's long entries lift prices during and after the warm-up and squeeze "
-        "the shorts first; longs lead only once the crowd is in place (over days, not hours)."
+        "the retail crowd's long entries lift prices from the opening book on and squeeze the "
+        "shorts first; longs lead only once the crowd is in place (over days, not hours)."
     )
 
 
@@ -317,13 +468,16 @@ def calm_liquidations(res: Results, side: str) -> str | None:
 
 DIAGNOSES: dict[str, Diagnosis] = {
     "liq_long_share": long_share,
-    **{f"drawdown_{s}": drawdown(s) for s in ("BTC", "ETH", "TAILA", "TAILB")},
-    "worst40_event_share": time_concentration,
+    **{f"drawdown_{s}": drawdown(s) for s in ("BTC", "ETH", *TAIL_ASSETS)},
+    **{f"endogenous_share_{s}": endogenous(s) for s in ("BTC", *TAIL_ASSETS)},
+    "liq_over_oi_after_shock": liquidated_after_shock,
+    "pre_shock_liq_share": pre_shock_churn,
+    "worst40_share": time_concentration,
     "adl_thin_concentration": adl_location,
     "tail_pool_loss": pool_exhaustion,
     "tail_pool_first": pool_order,
-    "oi_drop_frac": overliquidation,
-    "liq_over_oi": overliquidation,
+    "oi_drop_frac": oi_drop,
+    **{f"oi_over_depth_{s}": oi_depth(s) for s in ("BTC", *TAIL_ASSETS)},
     **{f"lev_kurt_min_{a}": gaussian_at_1x(a) for a in LEVERAGE_ASSETS},
     **{f"lev_{m}_{a}": leverage_trend(a) for m in ("kurt_rise", "hill_max", "hill_fall")
        for a in LEVERAGE_ASSETS},

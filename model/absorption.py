@@ -82,13 +82,17 @@ class Policy:
             mm = np.where(iso, r["mm_usd"][:, k], r["cross_mm_usd"])
             score = adl.binance_leverage_pnl_score(r["upnl_usd"][:, k], wallet, mm)
         else:
-            safe_equity = np.maximum(equity, 1e-9)
-            bankrupt = mark - side * safe_equity / np.abs(qty)
-            score = adl.bitmex_score(
-                side, acc.entry_price_usd[ids, k], mark, np.maximum(bankrupt, 0.0)
+            # ranked only where the position has a bankruptcy price away from the mark: a
+            # bankrupt (or exactly zero-equity) account and the engine's own rows are ranked
+            # below, as the lines after this say
+            bankrupt = mark - side * equity / np.abs(qty)
+            rank = (equity > 0) & ~ex.is_system[ids] & (bankrupt != mark)
+            score = np.zeros(len(ids))
+            score[rank] = adl.bitmex_score(
+                side[rank], acc.entry_price_usd[ids[rank], k], mark, np.maximum(bankrupt[rank], 0.0)
             )
         # an account that is itself bankrupt is closed against only after every solvent one
-        score = np.where(equity < 0, SYSTEM_SCORE / 2, score)
+        score = np.where(equity <= 0, SYSTEM_SCORE / 2, score)
         return np.where(ex.is_system[ids], SYSTEM_SCORE, score)
 
     def _close_against(

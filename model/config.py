@@ -160,19 +160,25 @@ class RetailConfig(_Validated):
     _prefix = "retail."
     n_accounts: int = param(10_000, "accounts", "scaled; 1.6M liquidated on 10 Oct (§7.1)", 1)
     deposit_usd: float = param(
-        44_000.0,
-        "USD median at 10,000 accounts (× 10,000 / n_accounts × the home asset's "
-        "deposit_scale)",
+        100_000.0,
+        "USD median at 10,000 accounts (× 10,000 / n_accounts × the home asset's deposit_scale)",
         "a model account is a cohort of real ones: puts open interest at ≈ 100–150 depths "
         "within 1 % (BTC in reality ≈ 230×, exchange-mechanics §8.1); assumed",
         1.0,
     )
-    deposit_sigma: float = param(1.0, "lognormal sigma", "heavy-tailed account sizes", 0.0, 3.0)
+    deposit_sigma: float = param(
+        0.5,
+        "lognormal sigma",
+        "a model account is a cohort of real ones, so its size is less dispersed than one "
+        "trader's; assumed",
+        0.0,
+        3.0,
+    )
     high_leverage_share: float = param(
         0.01, "share of accounts at 50–100x", "the main leverage-concentration knob", 0.0, 1.0
     )
     mid_leverage_share: float = param(
-        0.02,
+        0.0,
         "share of accounts at mid leverage",
         "the 8–25x traders whose liquidation prices lie a few to ~12 % away; a −14 % BTC day "
         "liquidated ≈ 7–8 % of BTC open interest (exchange-mechanics §7.1, §8.1); assumed",
@@ -180,7 +186,7 @@ class RetailConfig(_Validated):
         1.0,
     )
     low_leverage: tuple[float, float] = param(
-        (1.0, 3.0),
+        (1.0, 4.0),
         "x",
         "most open interest is lightly levered: BTC OI halved on 10 Oct while only ≈ 7–8 % "
         "was liquidated (§8.1); assumed",
@@ -192,7 +198,7 @@ class RetailConfig(_Validated):
     long_bias: float = param(0.7, "share of entries long", "crowded longs before 10 Oct", 0.0, 1.0)
     position_fraction: float = param(0.6, "share of equity used as margin", "assumed", 0.01, 1.0)
     high_leverage_fraction: float = param(
-        0.1,
+        0.05,
         "share of equity a 50–100x account uses as margin",
         'a small stake at extreme leverage ("$100 on 100x"); assumed',
         0.01,
@@ -205,9 +211,29 @@ class RetailConfig(_Validated):
         0.0,
         1.0,
     )
-    trade_prob: float = param(0.003, "per account per minute", "assumed activity", 0.0, 1.0)
+    entry_prob: float = param(
+        0.005,
+        "per flat account per minute",
+        "a liquidated or closed trader comes back within hours (mean 200 minutes), so the "
+        "crowd at 50–100x is a standing stock, not a one-off; assumed",
+        0.0,
+        1.0,
+    )
+    trade_prob: float = param(
+        0.0003,
+        "per account in a position per minute",
+        "turnover ≈ 0.4 of open interest a day, so daily volume ≈ 40–60 depths within 1 % "
+        "(BTC ≈ $30B a day against ≈ $290M of 1 % depth ≈ 100, §8); assumed",
+        0.0,
+        1.0,
+    )
     momentum: float = param(
-        20.0, "entry tilt per unit 15-min return", "FOMO, assumed", 0.0, 1_000.0
+        5.0,
+        "entry tilt per unit 15-min return",
+        "FOMO: after a 3 % fall in 15 minutes, 15 points fewer entries are long; assumed "
+        "(at 20, momentum shorts alone dragged prices past the news after a shock)",
+        0.0,
+        1_000.0,
     )
     take_profit: float = param(1.0, "gain / margin", "assumed", 0.0, 100.0)
     stop_loss_share: float = param(0.1, "share of accounts with a stop-loss", "assumed", 0.0, 1.0)
@@ -241,7 +267,7 @@ class MakerConfig(_Validated):
         2.0, "spread shift per unit of inventory / depth", "assumed", 0.0, 10.0
     )
     basis_skew_bps: float = param(
-        3.0,
+        0.1,
         "bp of perp premium per depth of perp inventory",
         "makers price the basis they carry; sets pre-shock funding (assumed)",
         0.0,
@@ -249,6 +275,13 @@ class MakerConfig(_Validated):
     )
     vol_widen: float = param(300.0, "spread multiplier per unit 1-h vol", "assumed", 0.0, 1e6)
     pull_vol: float = param(0.01, "1-min vol above which quotes are pulled", "assumed", 0.0, 1.0)
+    fair_value_minutes: float = param(
+        1.0,
+        "minutes of the makers' exponential average of the index they quote around",
+        "book resilience (Obizhaeva & Wang 2013): 1 quotes around the index itself; assumed",
+        1.0,
+        240.0,
+    )
     requote_minutes: int = param(
         1,
         "minutes between requotes (staggered across makers and assets)",
@@ -308,15 +341,15 @@ class BackgroundConfig(_Validated):
     noise_usd: float = param(0.02, "USD per minute per unit depth", "assumed", 0.0, 10.0)
     value_strength: float = param(0.5, "fraction of the gap closed per minute", "assumed", 0.0, 1.0)
     value_coins_depths: float = param(
-        5.0,
+        50.0,
         "spot coins per asset, in depths",
         "value investors' inventory: what they can sell when the price is above value; assumed",
         0.0,
         1_000.0,
     )
     value_refill_minutes: float = param(
-        240.0,
-        "minutes to refill an empty budget",
+        120.0,
+        "minutes to refill an emptied level of the latent book",
         "new money arrives over hours, not minutes (Thurner et al. 2012 investor flows); assumed",
         1.0,
         1e6,
@@ -329,7 +362,7 @@ class BackgroundConfig(_Validated):
         0.5,
     )
     latent_exponent: float = param(
-        1.5,
+        2.0,
         "shape p of the latent bid book, cumulative depth ∝ distance^p",
         "2: square-root impact (Tóth et al. 2011), 1: linear (Kyle 1985); assumed between",
         0.5,
@@ -388,12 +421,12 @@ def default_assets() -> tuple[AssetConfig, ...]:
     fee, retail deposit scale, latent depths.
     """
     return (
-        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, 0.005, 1.0, 10.0),
-        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005, 1.0, 10.0),
-        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005, 0.5, 6.0),
-        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005, 0.32, 6.0),
-        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, 0.0075, 0.095, 3.0),
-        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, 0.0075, 0.063, 3.0),
+        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, 0.005, 1.0, 6.0),
+        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005, 1.0, 6.0),
+        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005, 0.5, 4.0),
+        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005, 0.32, 4.0),
+        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, 0.0075, 0.12, 8.0),
+        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, 0.0075, 0.12, 8.0),
     )
 
 
@@ -421,7 +454,7 @@ class ModelConfig(_Validated):
     prices: PricesConfig = field(default_factory=PricesConfig)
     liquidation: LiquidationConfig = field(
         default_factory=lambda: LiquidationConfig(
-            pool_initial_usd=(2_000_000.0, 1_000_000.0, 300_000.0)
+            pool_initial_usd=(3_000_000.0, 2_000_000.0, 3_000_000.0)
         )
     )
     mark_rule: str = "binance"

@@ -236,6 +236,8 @@ class Exchange(OrderEntry, MarketPhases):
             raise ValueError(f"opening lots of market {market} must net to zero, got {lots.sum()}")
         if len(np.unique(ids)) != len(ids) or np.any(acc.qty_lots[ids, market] != 0):
             raise ValueError(f"opening accounts of market {market} must be flat and distinct")
+        if not np.all(np.isfinite(lev) & (lev > 0)):
+            raise ValueError(f"opening leverage of market {market} must be finite and > 0")
         notional = np.abs(lots) * spec.lot_size * price_usd
         margin = notional / lev
         if np.any(lev > spec.tiers.max_leverage_at(notional)) or np.any(

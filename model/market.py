@@ -349,7 +349,7 @@ class CascadeModel(mesa.Model):
         funds = [t for t in self.traders if isinstance(t, MarketNeutralFund)]
         basis = [t.account for t in self.traders if isinstance(t, BasisTrader)]
         makers = [t.account for t in self.traders if isinstance(t, MarketMaker)]
-        basis_usd = np.zeros(len(basis))
+        hedge_usd = dict.fromkeys([*basis, *makers], 0.0)  # collateral their shorts need
         for k, (asset, spec) in enumerate(zip(cfg.assets, ex.perps, strict=True)):
             price, lot, book = asset.price_usd, spec.lot_size, MarketBook()
             mine = assets == k
@@ -371,16 +371,24 @@ class CascadeModel(mesa.Model):
                 (makers, to_makers, cfg.makers.leverage),
             ):
                 usd = np.abs(lots) * lot * price
-                book.add(holders, lots, capped_leverage(leverage, usd, spec.tiers), False)
-                for acct, n in zip(holders, lots.tolist(), strict=True):
+                capped = capped_leverage(leverage, usd, spec.tiers)
+                book.add(holders, lots, capped, False)
+                for acct, n, notional, lev_k in zip(
+                    holders,
+                    lots.tolist(),
+                    usd.tolist(),
+                    np.atleast_1d(capped).tolist(),
+                    strict=True,
+                ):
+                    hedge_usd[acct] += notional / lev_k + float(
+                        maintenance_margin(notional, spec.tiers)
+                    )
                     if n < 0:  # the hedge: spot coins held against the short
                         ex.deposit_spot(acct, k, -n * lot)
-            margin = np.abs(to_basis) * lot * price
-            basis_usd += margin / cfg.basis.leverage + maintenance_margin(margin, spec.tiers)
             self._opening_books.append(book)
-        for acct, usd in zip(basis, (BASIS_HEADROOM * basis_usd).tolist(), strict=True):
+        for acct, usd in hedge_usd.items():
             if usd > 0:
-                ex.deposit(acct, usd)
+                ex.deposit(acct, BASIS_HEADROOM * usd)
         for k, book in enumerate(self._opening_books):
             ex.open_book(
                 k, np.array(book.accounts), np.array(book.lots, dtype=np.int64),

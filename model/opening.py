@@ -19,8 +19,9 @@ from model.tiers import TierTable
 from model.types import FloatArray, IntArray
 
 BASIS_HEADROOM = 2.0
-"""A basis trader's USD collateral is this many times the initial plus maintenance margin of
-its opening shorts: its spot coins do not count as perp collateral (assumed)."""
+"""A hedged book (basis trader, maker) gets USD collateral of this many times the initial plus
+maintenance margin of its opening shorts, on top of its own capital: its spot coins do not count
+as perp collateral, and a maker still needs margin to quote (assumed)."""
 
 
 @dataclass
@@ -95,8 +96,12 @@ def hedged_split(net_lots: int, basis_share: float, n_basis: int, n_makers: int)
     the others are net short. Returns (basis lots per trader, maker lots per maker), each
     summing with the other to −net_lots.
     """
-    if n_makers == 0 and n_basis == 0:
-        raise ValueError("an opening book needs makers or basis traders to hold its net")
+    if n_makers == 0 and (n_basis == 0 or net_lots < 0):
+        raise ValueError(
+            "the opening book's net position needs holders: makers (makers.n_makers) take "
+            "either side, basis traders (basis.n_traders) only a short; got "
+            f"{n_makers} makers, {n_basis} basis traders and a net of {net_lots} lots"
+        )
     to_basis = round(basis_share * net_lots) if net_lots > 0 and n_basis else 0
     if n_makers == 0:
         to_basis = net_lots

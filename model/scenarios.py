@@ -46,8 +46,8 @@ def oct_2025() -> ModelConfig:
         base.retail,
         long_bias=0.8,
         high_leverage_share=0.03,
-        mid_leverage_share=0.05,
-        asset_weights=(0.3, 0.2, 0.1, 0.1, 0.15, 0.15),
+        mid_leverage_share=0.01,
+        entry_prob=0.003,
     )
     assets = tuple(
         dataclasses.replace(a, depth_usd=a.depth_usd * 0.5) if a.kind == "tail" else a
@@ -59,7 +59,6 @@ def oct_2025() -> ModelConfig:
         size=NEWS_DROP_OCT_2025,
         mm_risk_off=0.95,
         recovery_minutes=360,
-        sell_flow_usd=0.05,
     )
     return dataclasses.replace(base, retail=retail, assets=assets, shocks=(event,))
 

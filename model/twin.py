@@ -68,9 +68,7 @@ def with_twin(
         dd, twin_dd = summary[f"drawdown_{sym}"], twin[f"drawdown_{sym}"]
         out[f"twin_drawdown_{sym}"] = twin_dd
         out[f"cascade_amplification_{sym}"] = amp = ratio(dd, twin_dd)
-        out[f"endogenous_share_{sym}"] = share = (
-            1.0 - ratio(twin_dd, dd) if dd > 0 else math.nan
-        )
+        out[f"endogenous_share_{sym}"] = share = 1.0 - ratio(twin_dd, dd) if dd > 0 else math.nan
         amps.append(amp)
         shares.append(share)
     out["mean_cascade_amplification"] = _nanmean(amps)
@@ -93,6 +91,6 @@ def run_pair(scenario, rng, overrides: dict | None = None):
     from model.market import CascadeModel  # the Mesa model sits above this module
 
     model = CascadeModel(scenario=scenario, rng=rng, **(overrides or {}))
-    twin = CascadeModel(scenario=twin_config(model.cfg), rng=rng)
+    twin = CascadeModel(scenario=twin_config(model.cfg), rng=model.seed)  # the same seed
     summary = with_twin(model.run(), twin.run(), model.symbols)
     return model, twin, summary

@@ -162,8 +162,10 @@ def test_run_metrics_lists_what_a_saved_run_needs():
 def sweep_table(p_amplified: dict[float, list[float]], n_reps: int = 4) -> pd.DataFrame:
     """A leverage-shock runs table: shock → per share (0, 0.3, 0.6) the fraction amplified.
 
-    Each cell gets `n_reps` replicates; the first round(p·n) of them amplify (2.0 on both
-    assets), the rest do not (1.0); cascade size = share + shock (hand-checkable means).
+    Each cell gets `n_reps` replicates; the first round(p·n) of them have a cascade
+    amplification (drawdown / twin drawdown) of 2.0, the rest 1.0; cascade size = share +
+    shock (hand-checkable means). The news amplification is 9.0 everywhere: the sweep
+    functions must not read it.
     """
     rows = []
     for shock, ps in p_amplified.items():
@@ -173,9 +175,18 @@ def sweep_table(p_amplified: dict[float, list[float]], n_reps: int = 4) -> pd.Da
                 rows.append(
                     {"retail.high_leverage_share": share, "shocks.0.size": shock}
                     | {"replicate": rep, "status": "ok", "liq_over_oi_after_shock": share + shock}
-                    | {"amplification_BTC": amp, "amplification_TAIL": amp}
+                    | {"mean_cascade_amplification": amp, "cascade_amplification_BTC": 3.0 - amp}
+                    | {"amplification_BTC": 9.0}
                 )
     return pd.DataFrame(rows)
+
+
+def test_exceeds_leaves_undefined_runs_out():
+    values = pd.Series([2.0, 1.5, 1.0, np.nan])
+    # strictly above 1.5 → 1, at or below → 0, NaN (the twin did not fall) stays NaN
+    out = an.exceeds(values, 1.5)
+    assert out.iloc[:3].tolist() == [1.0, 0.0, 0.0] and math.isnan(out.iloc[3])
+    assert out.mean() == pytest.approx(1 / 3)  # pandas' mean skips the NaN
 
 
 def test_crossing_hand_computed():
@@ -184,8 +195,13 @@ def test_crossing_hand_computed():
     assert an.crossing(x, np.array([0.0, 0.25, 0.75])) == pytest.approx(0.45)
     assert an.crossing(x, np.array([0.75, 1.0, 1.0])) == -math.inf
     assert an.crossing(x, np.array([0.0, 0.5, 0.5])) == math.inf  # never above half
+    # an undefined P at 0.3 is skipped: 0 → 1 between 0 and 0.6 crosses at 0.3
+    assert an.crossing(x, np.array([0.0, np.nan, 1.0])) == pytest.approx(0.3)
+    assert math.isnan(an.crossing(x, np.full(3, np.nan)))
     assert an.format_share(-math.inf, 0.0, 0.6) == "<0"
     assert an.format_share(math.inf, 0.0, 0.6) == ">0.6"
+    assert an.format_share(math.nan, 0.0, 0.6) == "n/a"
+    assert an.format_share(0.4512, 0.0, 0.6) == "0.45"
 
 
 def test_critical_share_point_band_and_out_of_grid():
@@ -199,12 +215,52 @@ def test_critical_share_point_band_and_out_of_grid():
     assert crit.loc[0.05, "p_by_share"] == "0: 0.00, 0.3: 0.25, 0.6: 0.75"
 
 
+def test_critical_share_of_one_asset():
+    # BTC's amplification is 3 − mean: 1.0 where the mean is 2.0, 2.0 where it is 1.0, so
+    # P_BTC = 1 − P = 1, 0.75, 0.25: above half already at the first share → "<0"
+    runs = sweep_table({0.05: [0.0, 0.25, 0.75]})
+    btc = an.critical_share(runs, amplification=an.asset_amplification("BTC"), n_boot=50)
+    assert btc.critical_share.iloc[0] == -math.inf
+    assert btc.p_by_share.iloc[0] == "0: 1.00, 0.3: 0.75, 0.6: 0.25"
+
+
+def test_critical_share_band_brackets_a_noisy_crossing():
+    # 10 replicates at shares 0, 0.5, 1; replicate r amplifies at share x when r < 10·x
+    # (P = 0, 0.5, 1 → crossing where P passes 0.5: at 0.5 exactly by the interpolation
+    # 0.5 + (0.5 − 0.5)/(1 − 0.5)·0.5)
+    rows = [
+        {"retail.high_leverage_share": x, "shocks.0.size": 0.1, "replicate": r}
+        | {"status": "ok", "mean_cascade_amplification": 2.0 if r < 10 * x else 1.0}
+        for x in (0.0, 0.5, 1.0)
+        for r in range(10)
+    ]
+    crit = an.critical_share(pd.DataFrame(rows), n_boot=400).iloc[0]
+    assert crit.critical_share == pytest.approx(0.5)
+    assert 0.0 <= crit.low < 0.5 < crit.high <= 1.0  # resampled seeds move it both ways
+
+
 def test_phase_table_hand_computed():
     cells = an.phase_table(sweep_table({0.05: [0.0, 0.25, 0.75]})).set_index("share")
     assert cells.loc[0.3, "cascade_size"] == pytest.approx(0.35)
     assert cells.loc[0.6, "p_amplified"] == pytest.approx(0.75)
-    # mean amplification at 0.3: one of four at 2.0 → (2 + 1 + 1 + 1)/4
+    # mean cascade amplification at 0.3: one of four at 2.0 → (2 + 1 + 1 + 1)/4
     assert cells.loc[0.3, "amplification"] == pytest.approx(1.25)
+    assert cells.n_seeds.tolist() == [4, 4, 4]
+
+
+def test_phase_table_leaves_undefined_amplification_out_and_needs_the_twin():
+    runs = sweep_table({0.05: [0.0, 0.25, 0.75]})
+    # share 0.6 has 2.0, 2.0, 2.0, 1.0; one of its 2.0 runs undefined → P = 2/3
+    hole = runs.index[(runs["retail.high_leverage_share"] == 0.6) & (runs.replicate == 0)]
+    runs.loc[hole, "mean_cascade_amplification"] = np.nan
+    cells = an.phase_table(runs).set_index("share")
+    assert cells.loc[0.6, "p_amplified"] == pytest.approx(2 / 3)
+    # the BTC column instead: 3 − (2, 2, 2, 1) = 1, 1, 1, 2 → P = 1/4
+    btc = an.phase_table(runs, amplification=an.asset_amplification("BTC")).set_index("share")
+    assert btc.loc[0.6, "p_amplified"] == pytest.approx(0.25)
+    without_twin = runs.drop(columns="mean_cascade_amplification")
+    with pytest.raises(ValueError, match=r"lacks column.*mean_cascade_amplification"):
+        an.phase_table(without_twin)
 
 
 def test_early_warning_spearman_hand_computed():
@@ -212,17 +268,47 @@ def test_early_warning_spearman_hand_computed():
         {
             "status": "ok",
             "liq_over_oi_after_shock": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "mean_cascade_amplification": [1.5, 1.1, 1.4, 1.2, 1.3],
             "liquidatable_oi_within_5pct": [2.0, 1.0, 4.0, 3.0, 5.0],
             "perp_premium_pre_shock": [0.1, 0.2, 0.3, 0.4, 0.5],
             "max_funding_rate_pre_shock": 1e-4,
         }
     )
-    res = an.early_warning(runs).set_index("indicator")
+    res = an.early_warning(runs).set_index(["outcome", "indicator"])
+    size, amp = "liq_over_oi_after_shock", "mean_cascade_amplification"
     # rank differences −1, 1, −1, 1, 0: ρ = 1 − 6·4 / (5·(25 − 1)) = 0.8
-    assert res.loc["liquidatable_oi_within_5pct", "rho"] == pytest.approx(0.8)
-    assert res.loc["perp_premium_pre_shock", "rho"] == pytest.approx(1.0)
-    assert math.isnan(res.loc["max_funding_rate_pre_shock", "rho"])  # constant
-    assert res.loc["long_oi_share_pre_shock", "n"] == 0  # not in the table
+    assert res.loc[(size, "liquidatable_oi_within_5pct"), "rho"] == pytest.approx(0.8)
+    assert res.loc[(size, "perp_premium_pre_shock"), "rho"] == pytest.approx(1.0)
+    # amplification ranks 5, 1, 4, 2, 3 against premium ranks 1..5: d = 4, −1, 1, −2, −2,
+    # Σd² = 16 + 1 + 1 + 4 + 4 = 26 → ρ = 1 − 6·26/120 = −0.3
+    assert res.loc[(amp, "perp_premium_pre_shock"), "rho"] == pytest.approx(-0.3)
+    # against liquidatable ranks 2, 1, 4, 3, 5: d = 3, 0, 0, −1, −2, Σd² = 14 → ρ = 0.3
+    assert res.loc[(amp, "liquidatable_oi_within_5pct"), "rho"] == pytest.approx(0.3)
+    assert math.isnan(res.loc[(size, "max_funding_rate_pre_shock"), "rho"])  # constant
+    assert res.loc[(amp, "long_oi_share_pre_shock"), "n"] == 0  # not in the table
+    assert len(res) == 2 * len(an.EARLY_WARNING_INDICATORS)
+    one = an.early_warning(runs, outcomes=size)
+    assert set(one.outcome) == {size} and len(one) == len(an.EARLY_WARNING_INDICATORS)
+
+
+def test_early_warning_within_groups_and_needs_its_outcomes():
+    runs = pd.DataFrame(
+        {
+            "status": "ok",
+            "shocks.0.size": [0.05] * 3 + [0.1] * 3,
+            "liq_over_oi_after_shock": [1.0, 2.0, 3.0, 3.0, 2.0, 1.0],
+            "mean_cascade_amplification": [1.0, 1.1, 1.2, 1.3, 1.4, 1.5],
+            "perp_premium_pre_shock": [0.1, 0.2, 0.3, 0.1, 0.2, 0.3],
+        }
+    )
+    res = an.early_warning(runs, ("perp_premium_pre_shock",), by="shocks.0.size")
+    rho = res.set_index(["group", "outcome"]).rho
+    # within each shock the premium rises 1, 2, 3: size rises then falls, amplification rises
+    assert rho[(0.05, "liq_over_oi_after_shock")] == pytest.approx(1.0)
+    assert rho[(0.1, "liq_over_oi_after_shock")] == pytest.approx(-1.0)
+    assert rho[(0.1, "mean_cascade_amplification")] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"lacks column.*mean_cascade_amplification"):
+        an.early_warning(runs.drop(columns="mean_cascade_amplification"))
 
 
 def test_seed_spread_and_no_finished_run():

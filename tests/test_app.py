@@ -19,6 +19,7 @@ from experiments.narrative import (
 )
 from model.config import ModelConfig, ShockConfig, field_metadata
 from model.events import SCHEMAS
+from model.scenarios import scenario as named_scenario
 
 SYMBOLS = ("BTC", "TAIL")
 POOLS_USD = np.array([1_000_000.0, 200_000.0])
@@ -172,9 +173,10 @@ def test_controls_left_alone_keep_the_presets_values():
     # the 50–100x share and the shock size stay the shock preset's (0.05, 0.10)
     assert "retail.high_leverage_share" not in out
     assert "shocks.0.size" not in out
-    # the page always moves the shock to minute 240 with half that as warm-up
+    # the page always moves the shock to minute 240; with no warm-up left (positions are
+    # open from minute 0) there is nothing else to move with it
     assert out["shocks.0.start_minute"] == 240
-    assert out["retail.warmup_minutes"] == 120
+    assert not any(key.startswith("retail.") for key in out)
     assert out["liquidation.policy"] == "adl_queue"
 
 
@@ -190,11 +192,15 @@ def test_moved_controls_become_dotted_overrides():
         "mark_rule": "last",
     }
     out = overrides_for("oct-2025", moved)
+    preset = named_scenario("oct-2025")
     assert out["retail.high_leverage_share"] == 0.6
-    # pools (2M, 1M, 300k) × 2; the vault gets the pools' capital
-    assert out["liquidation.pool_initial_usd"] == (4_000_000.0, 2_000_000.0, 600_000.0)
-    assert out["liquidation.vault_initial_usd"] == 6_600_000.0
-    assert out["assets.5.depth_usd"] == 0.5 * 0.35 * 100_000.0  # oct-2025: tails at 35 %
+    # the preset's pools (p1, p2, p3) × 2; the vault gets the pools' capital, 2 · Σ p
+    pools = preset.liquidation.pool_initial_usd
+    assert out["liquidation.pool_initial_usd"] == tuple(2.0 * p for p in pools)
+    assert out["liquidation.vault_initial_usd"] == pytest.approx(2.0 * sum(pools))
+    # every asset's depth × 0.5, from the preset's (oct-2025 halves the tails: TAILB 50k)
+    assert out["assets.5.depth_usd"] == 0.5 * preset.assets[5].depth_usd == 25_000.0
+    assert out["assets.0.depth_usd"] == 0.5 * preset.assets[0].depth_usd
     assert out["mark_rule"] == "last"
 
 

@@ -1,8 +1,10 @@
-"""Background flow (agents/background.py): noise, value (+ exogenous flow) and arbitrage policies.
+"""Background flow (agents/background.py): noise, a satellite venue's value traders (+ exogenous
+flow), the macro sellers of a price-setting venue, and finite-capital arbitrage.
 
 Setup: the two-asset views of tests/test_market_maker.py (BTC 100,000 USD, depth 2M; ALT
 1 USD, depth 100k); the default BackgroundConfig (noise 0.02, value strength 0.5, arbitrage
-threshold 0.2 %, arbitrage 0.2 depth per minute). Last, all agents on the real engine.
+threshold 0.2 %, arbitrage 0.2 depth per minute, perp cap 3 depths). Last, all agents on the
+real engine.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from agents.background import (
     NOISE_FLAT_MINUTES,
     Arbitrageurs,
+    MacroSellers,
     NoiseTraders,
     ValueTraders,
     mid_usd,
@@ -27,7 +30,7 @@ from model.orders import Order, Quotes
 from model.specs import SpotSpec, btc_perp
 from model.types import BUY, SELL, RejectReason, Venue
 from model.views import AccountsView, MarketView
-from tests.test_market_maker import ASSETS, BTC_USD, make_accounts, make_view
+from tests.test_market_maker import ASSETS, BTC_USD, START_SPOT, make_accounts, make_view
 
 CFG = BackgroundConfig()
 
@@ -229,10 +232,105 @@ def test_arb_idle_inside_threshold_and_unwinds_when_converged() -> None:
     assert (spot.side, spot.qty) == (SELL, pytest.approx(4.0))
 
 
-def test_arb_exposure_capped() -> None:
-    # cap ARB_MAX_DEPTHS 30 · 2M / 100,000 = 600 BTC: short 598 already → only 2 BTC more
-    orders = make(Arbitrageurs).decide(rich_perp_view(), make_accounts(qty=(-598.0, 0.0)))
+def test_arb_exposure_capped_at_max_depths() -> None:
+    # cap arb_max_depths 3 · 2M / 100,000 = 60 BTC: short 58 already → only 2 BTC more
+    cfg = dataclasses.replace(CFG, arb_max_depths=3.0)
+    orders = make(Arbitrageurs, cfg=cfg).decide(rich_perp_view(), make_accounts(qty=(-58.0, 0)))
     assert by_venue(orders, Venue.PERP)[0].qty == pytest.approx(2.0)
+    at_cap = make(Arbitrageurs, cfg=cfg).decide(rich_perp_view(), make_accounts(qty=(-60.0, 0)))
+    assert 0 not in by_venue(at_cap, Venue.PERP), "no perp order at the cap"
+
+
+def test_arb_cap_given_to_the_constructor_overrides_the_config() -> None:
+    # a satellite venue's 30 depths: 30 · 2M / 100,000 = 600 BTC; short 598 → 2 BTC more
+    agent = Arbitrageurs(
+        mesa.Model(rng=0), np.array([0]), np.random.default_rng(0), CFG, ASSETS, max_depths=30.0
+    )
+    orders = agent.decide(rich_perp_view(), make_accounts(qty=(-598.0, 0.0)))
+    assert by_venue(orders, Venue.PERP)[0].qty == pytest.approx(2.0)
+
+
+def test_arb_spot_leg_hedges_the_position_the_perp_order_leaves() -> None:
+    """Setup: rich perp (+0.5 %), 50 BTC first held; the account is already short 6 BTC perp
+    without the spot hedge (an earlier spot order did not fill)."""
+    accts = make_accounts(qty=(-6.0, 0.0))
+    orders = make(Arbitrageurs).decide(rich_perp_view(), accts)
+    perp, spot = by_venue(orders, Venue.PERP)[0], by_venue(orders, Venue.SPOT)[0]
+    # perp: sell 4 → −10 BTC; spot target 50 − (−10) = 60 vs 50 held: 10 BTC short of the
+    # hedge, bought at most 4 BTC a minute
+    assert (perp.side, perp.qty) == (SELL, 4.0)
+    assert (spot.side, spot.qty) == (BUY, pytest.approx(4.0))
+
+
+def test_arb_spot_leg_catches_up_at_the_cap() -> None:
+    # short 60 BTC (the cap of 3 depths): no perp order; spot 106 held vs target
+    # 50 − (−60) = 110 → buy 4
+    agent = make(Arbitrageurs, cfg=dataclasses.replace(CFG, arb_max_depths=3.0))
+    agent.decide(make_view(), make_accounts())  # remembers 50 BTC first held
+    orders = agent.decide(
+        rich_perp_view(), make_accounts(qty=(-60.0, 0.0), spot_qty=(106.0, START_SPOT[1]))
+    )
+    assert list(by_venue(orders, Venue.PERP)) == []
+    spot = by_venue(orders, Venue.SPOT)[0]
+    assert (spot.side, spot.qty) == (BUY, pytest.approx(4.0))
+
+
+def test_arb_hedged_book_sends_no_spot_order() -> None:
+    # short 8 BTC perp, 58 BTC spot (50 + 8): hedged; inside the threshold nothing to do, and
+    # when the perp sells 4 more the spot buys exactly those 4
+    agent = make(Arbitrageurs)
+    agent.decide(make_view(), make_accounts())  # remembers 50 BTC first held
+    hedged = make_accounts(qty=(-8.0, 0.0), spot_qty=(58.0, START_SPOT[1]))
+    assert agent.decide(rich_perp_view(100_150.0), hedged) == []  # 0.15 %: neither open nor unwind
+    orders = agent.decide(rich_perp_view(), hedged)
+    assert by_venue(orders, Venue.SPOT)[0].qty == pytest.approx(by_venue(orders, Venue.PERP)[0].qty)
+
+
+def test_arb_perp_leg_is_whole_lots_and_the_spot_leg_matches_it() -> None:
+    # ALT perp 2 % rich: 0.2 · 100k = 20,000 USD / 1.0 spot mid = 20,000 ALT per leg (lot 1)
+    view = make_view(
+        perp_bid_usd=np.array([BTC_USD, 1.0199]), perp_ask_usd=np.array([BTC_USD, 1.0201])
+    )
+    orders = make(Arbitrageurs).decide(view, make_accounts())
+    perp, spot = by_venue(orders, Venue.PERP)[1], by_venue(orders, Venue.SPOT)[1]
+    assert (perp.side, perp.qty, spot.side, spot.qty) == (SELL, 20_000.0, BUY, 20_000.0)
+    assert_whole_lots(orders, view)
+
+
+# ---------------------------------------------------------------------------------------------
+# macro sellers (a price-setting venue's exogenous flow)
+# ---------------------------------------------------------------------------------------------
+def test_macro_sellers_sell_half_spot_half_perp() -> None:
+    view = make_view(exo_sell_usd=np.array([1_000_000.0, 0.0]))
+    orders = make(MacroSellers).decide(view, make_accounts())
+    spot, perp = by_venue(orders, Venue.SPOT), by_venue(orders, Venue.PERP)
+    # 500k USD / 100,000 (the index) = 5 BTC on each venue; nothing on ALT
+    assert (spot[0].side, spot[0].qty) == (SELL, pytest.approx(5.0))
+    assert (perp[0].side, perp[0].qty, perp[0].leverage) == (SELL, pytest.approx(5.0), 2.0)
+    assert not perp[0].reduce_only and set(spot) == set(perp) == {0}
+    assert_whole_lots(orders, view)
+
+
+def test_macro_sellers_spot_half_limited_to_coins_perp_half_not() -> None:
+    view = make_view(exo_sell_usd=np.array([1_000_000.0, 0.0]))
+    orders = make(MacroSellers).decide(view, make_accounts(spot_qty=(2.0, 0.0)))
+    assert by_venue(orders, Venue.SPOT)[0].qty == pytest.approx(2.0)
+    assert by_venue(orders, Venue.PERP)[0].qty == pytest.approx(5.0)
+    broke = make(MacroSellers).decide(view, make_accounts(spot_qty=(0.0, 0.0)))
+    assert list(by_venue(broke, Venue.SPOT)) == []
+
+
+def test_macro_sellers_buy_back_their_short_only_without_flow() -> None:
+    # ceil(0.02 · 10,000 lots) = 200 lots = 0.2 BTC, reduce-only
+    (order,) = make(MacroSellers).decide(make_view(), make_accounts(qty=(-10.0, 0.0)))
+    assert (order.market, order.side, order.qty, order.reduce_only) == (0, BUY, 0.2, True)
+    flowing = make_view(exo_sell_usd=np.array([100_000.0, 0.0]))
+    orders = make(MacroSellers).decide(flowing, make_accounts(qty=(-10.0, 0.0)))
+    assert orders and all(o.side == SELL for o in orders)
+
+
+def test_macro_sellers_idle_without_flow_or_position() -> None:
+    assert make(MacroSellers).decide(make_view(), make_accounts()) == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,9 +371,11 @@ def exchange_view(ex: Exchange, t: int, fundamental: float, exo_usd: float) -> M
     )
 
 
-def test_background_orders_accepted_by_engine_and_invariants_hold() -> None:
+@pytest.mark.parametrize("carrier", [ValueTraders, MacroSellers])
+def test_background_orders_accepted_by_engine_and_invariants_hold(carrier: type) -> None:
     """Setup: BTC perp + spot, one maker and each background agent with 50M USD + 100 BTC;
-    fundamental 1 % below the index from minute 5, 3M USD of exogenous selling at minute 8."""
+    fundamental 1 % below the index from minute 5, 3M USD of exogenous selling at minute 8,
+    carried by the satellite's value traders or the venue's macro sellers."""
     ex = Exchange(
         (btc_perp(mark_rule="index"),),
         [BTC_USD],
@@ -291,7 +391,7 @@ def test_background_orders_accepted_by_engine_and_invariants_hold() -> None:
         MarketMaker(model, ids[:1], np.random.default_rng(0), MakerConfig(), asset),
         *(
             cls(model, ids[i : i + 1], np.random.default_rng(i), CFG, asset)
-            for i, cls in enumerate((NoiseTraders, ValueTraders, Arbitrageurs), start=1)
+            for i, cls in enumerate((NoiseTraders, carrier, Arbitrageurs), start=1)
         ),
     ]
     n_orders = 0
@@ -316,5 +416,5 @@ def test_background_orders_accepted_by_engine_and_invariants_hold() -> None:
     bad = {r.name for r in (RejectReason.OFF_LOT, RejectReason.OFF_TICK, RejectReason.INVALID_QTY)}
     assert n_orders > 30
     assert not bad & {k for k, v in ex.events.reject_counts.items() if v}
-    assert ex.accounts.qty_lots[ids[2], 0] < 0, "value traders carried the perp half of the flow"
-    assert ex.accounts.spot_lots[ids[2], 0] < 100_000, "value traders sold spot"
+    assert ex.accounts.qty_lots[ids[2], 0] < 0, "the carrier took the perp half of the flow"
+    assert ex.accounts.spot_lots[ids[2], 0] < 100_000, "the carrier sold spot"

@@ -303,6 +303,31 @@ def test_fund_opens_long_alts_short_majors_at_t0() -> None:
     assert short_usd + long_usd == pytest.approx(2 * CAPITAL_USD, rel=1e-4)
 
 
+def test_fund_opening_targets_are_its_leg_targets_at_the_current_gross() -> None:
+    # G = 2 × 1M = 2M; L = 2M / 1.5 = 1,333,333.33; S = 666,666.67; 2 assets a side
+    fund = make_fund(hedge_ratio=0.5)
+    np.testing.assert_allclose(
+        fund.opening_targets(1e6), [-333_333.33, -333_333.33, 666_666.67, 666_666.67]
+    )
+    fund.gross_scale = 0.5  # after one drawdown cut the book is half as big
+    np.testing.assert_allclose(
+        fund.opening_targets(1e6), [-166_666.67, -166_666.67, 333_333.33, 333_333.33]
+    )
+
+
+@pytest.mark.parametrize(
+    ("gross", "max_leverage", "want"),
+    [
+        (2.0, 125.0, 5.0),  # max(5, 2 × 2) = 5
+        (4.0, 125.0, 8.0),  # max(5, 2 × 4) = 8
+        (4.0, 6.0, 6.0),  # 8, capped at the tier's 6x
+        (1.0, 4.0, 4.0),  # max(5, 2) = 5, capped at 4x
+    ],
+)
+def test_fund_leverage_for_a_tier_cap(gross: float, max_leverage: float, want: float) -> None:
+    assert make_fund(gross_leverage=gross).leverage_for(max_leverage) == want
+
+
 def test_fund_rebalances_only_outside_the_band() -> None:
     """Setup: the h = 1 book at target; SOL's mark moves, equity held at 1M."""
     fund = make_fund(rebalance_band=0.1)

@@ -11,8 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from experiments.bench import SCHEMA, TARGETS, scaled_config
+from experiments.bench import SCHEMA, SECTIONS, TARGETS, scaled_config
+from experiments.bench_sweep import SMALL_RUN
 from model import CascadeModel
+from model.config import REFERENCE_ACCOUNTS, with_overrides
 from model.scenarios import scenario
 
 
@@ -48,22 +50,50 @@ def test_quick_bench_writes_valid_json(tmp_path):
     for run in res["scaling"]["runs"]:
         assert all(_finite_positive(run[k]) for k in ("wall_s", "cpu_s", "peak_rss_gb"))
     assert res["sweeps"]["same_numbers"] is True
-    for section in ("risk", "shock_day", "scaling", "sweeps"):  # when, and how busy
+    twin = res["twin"]  # a shock day alone and with its twin, side by side
+    assert len(twin["alone_s_runs"]) == len(twin["pair_s_runs"]) >= 1
+    assert all(_finite_positive(twin[k]) for k in ("alone_s_per_day", "pair_s_per_day", "ratio"))
+    assert res["figures"]["twin_cost_ratio"] == twin["ratio"]
+    assert set(SECTIONS) >= {"risk", "shock_day", "scaling", "sweeps", "twin"}
+    for section in SECTIONS:  # when, and how busy
         assert res[section]["measured_at"] and res[section]["load_average"] >= 0
 
 
-def test_scaled_config_keeps_the_ratios():
-    base, cfg = scenario("shock"), scaled_config(100_000)
-    f = 100_000 / base.retail.n_accounts
-    assert cfg.retail.n_accounts == 100_000
-    assert cfg.retail.deposit_usd == base.retail.deposit_usd  # tickets unchanged
+def median_deposit_usd(cfg) -> float:
+    """Each retail account's median deposit: deposit_usd × REFERENCE_ACCOUNTS / n_accounts."""
+    return cfg.retail.deposit_usd * REFERENCE_ACCOUNTS / cfg.retail.n_accounts
+
+
+@pytest.mark.parametrize("n_accounts", [2_000, 100_000])
+def test_scaled_config_keeps_the_ratios(n_accounts):
+    """Depths and the crowd's money both grow by f, so open interest per depth is unchanged;
+    each account's deposit (its ticket, which meets the tier brackets) is unchanged."""
+    base, cfg = scenario("shock"), scaled_config(n_accounts)
+    f = n_accounts / base.retail.n_accounts
+    assert cfg.retail.n_accounts == n_accounts
+    assert median_deposit_usd(cfg) == pytest.approx(median_deposit_usd(base))  # tickets
+    assert cfg.retail.deposit_usd == pytest.approx(f * base.retail.deposit_usd)  # the crowd
     for a, b in zip(cfg.assets, base.assets, strict=True):
         assert a.depth_usd == pytest.approx(f * b.depth_usd)
+        money_per_depth = cfg.retail.deposit_usd * a.deposit_scale / a.depth_usd
+        assert money_per_depth == pytest.approx(
+            base.retail.deposit_usd * b.deposit_scale / b.depth_usd
+        )
     assert cfg.makers.capital_usd == pytest.approx(f * base.makers.capital_usd)
     assert np.allclose(
         cfg.liquidation.pool_initial_usd, np.multiply(base.liquidation.pool_initial_usd, f)
     )
     assert cfg.horizon_minutes == base.horizon_minutes and cfg.shocks == base.shocks
+    assert cfg.retail.high_leverage_share == base.retail.high_leverage_share  # leverage mix
+
+
+def test_scaled_config_at_the_scenario_size_is_the_scenario():
+    base = scenario("shock")
+    assert scaled_config(base.retail.n_accounts) == base
+
+
+def test_bench_sweep_run_is_a_valid_configuration():
+    with_overrides(scenario("shock"), SMALL_RUN)  # raises on an unknown or invalid key
 
 
 def test_million_account_configuration_builds_and_steps():

@@ -4,16 +4,18 @@ funding, the conservation invariants (hypothesis) and account opening.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from model.events import SCHEMAS
 from model.exchange import Exchange, InvariantError
 from model.orders import Order, OrderOutcome
+from model.risk_config import LiquidationConfig
 from model.specs import FundingSpec, SpotSpec, btc_perp, small_cap_perp
 from model.types import BUY, SELL, OrderKind, RejectReason, Venue
 from tests.conftest import (
@@ -857,8 +859,8 @@ OPS = st.one_of(
 class World:
     """Two perps and a spot market, a quoting maker and four traders with USD and 1 BTC."""
 
-    def __init__(self) -> None:
-        self.ex = make_exchange(perps=H_PERPS, index=H_INDEX, spots=(SPOT,))
+    def __init__(self, perps: tuple = H_PERPS, **exchange_kwargs: object) -> None:
+        self.ex = make_exchange(perps=perps, index=H_INDEX, spots=(SPOT,), **exchange_kwargs)
         self.maker = open_maker(self.ex)
         self.traders = [int(i) for i in self.ex.open_accounts(N_TRADERS, TRADER_DEPOSIT)]
         for acct in [*self.traders, self.maker]:
@@ -1154,3 +1156,332 @@ def test_withdraw_respects_available_and_keeps_cash_invariant():
     assert ex.accounts.collateral_usd[trader] == pytest.approx(990.0, abs=USD_TOL)
     assert ex.withdrawals_usd == 9_010.0
     assert_invariants(ex)
+
+
+# --- 13. deposit_many: vectorised deposits --------------------------------------------------
+
+
+def test_deposit_many_credits_each_account_and_conserves_money():
+    """Setup: three accounts with 100 USD each; deposit 10, 0 and 2.5 USD at once."""
+    ex = make_exchange()
+    ids = ex.open_accounts(3, 100.0)
+    deposits_before = ex.deposits_usd
+
+    ex.deposit_many(ids, np.array([10.0, 0.0, 2.5]))
+
+    assert ex.accounts.collateral_usd[ids].tolist() == [110.0, 100.0, 102.5]
+    assert ex.deposits_usd - deposits_before == 12.5  # 10 + 0 + 2.5
+    assert_invariants(ex)
+
+
+UNKNOWN_ID = 99  # never opened
+
+
+@pytest.mark.parametrize(
+    ("rows", "usd", "message"),
+    [
+        pytest.param([0, 1], [1.0], "one amount per account", id="shape"),
+        pytest.param([0, 0], [1.0, 1.0], "distinct accounts", id="duplicate"),
+        pytest.param([0, UNKNOWN_ID], [1.0, 1.0], "unknown account", id="unknown"),
+        pytest.param([0, 1], [1.0, -1.0], "finite and >= 0", id="negative"),
+        pytest.param([0, 1], [1.0, math.nan], "finite and >= 0", id="nan"),
+    ],
+)
+def test_deposit_many_refuses_bad_input_and_moves_nothing(rows, usd, message):
+    """Setup: two opened accounts; `rows` index them (UNKNOWN_ID is an id never opened)."""
+    ex = make_exchange()
+    ids = ex.open_accounts(2, 100.0).tolist()
+    accounts = [ids[r] if r < len(ids) else r for r in rows]
+    before, deposits_before = balances(ex), ex.deposits_usd
+
+    with pytest.raises(ValueError, match=message):
+        ex.deposit_many(np.array(accounts), np.array(usd))
+
+    assert_same_balances(before, balances(ex))
+    assert ex.deposits_usd == deposits_before
+
+
+# --- 14. open_book: the opening open interest -----------------------------------------------
+
+BOOK_USD = 10_000.0  # each opening account's wallet
+
+
+def _book_exchange(n: int = 3) -> tuple[Exchange, list[int]]:
+    """One BTCUSDT perp (2025 brackets: 150x to 300k, 100x to 800k) and `n` accounts of
+    10,000 USD."""
+    ex = index_marked_exchange()
+    return ex, [int(i) for i in ex.open_accounts(n, BOOK_USD)]
+
+
+def test_open_book_opens_matched_positions_at_one_price():
+    """Setup: A long 100 lots (0.1 BTC = 10,000 USD) at 10x isolated, B short 60 lots at 5x
+    cross, C short 40 lots at 20x cross, all at 100,000."""
+    ex, (a, b, c) = _book_exchange()
+    deposits_before = ex.deposits_usd
+
+    ex.open_book(
+        0, np.array([a, b, c]), np.array([100, -60, -40]), INDEX_USD,
+        np.array([10.0, 5.0, 20.0]), np.array([True, False, False]),
+    )  # fmt: skip
+
+    acc = ex.accounts
+    assert acc.qty_lots[[a, b, c], 0].tolist() == [100, -60, -40]
+    assert acc.entry_price_usd[[a, b, c], 0].tolist() == [INDEX_USD] * 3
+    assert acc.leverage[[a, b, c], 0].tolist() == [10.0, 5.0, 20.0]
+    # A's isolated margin 10,000 / 10 = 1,000 moves out of its wallet; cross wallets stay
+    assert acc.isolated_margin_usd[a, 0] == pytest.approx(1_000.0)
+    assert acc.collateral_usd[[a, b, c]].tolist() == [9_000.0, BOOK_USD, BOOK_USD]
+    assert ex.deposits_usd == deposits_before, "no money created, no fee charged"
+    assert ex.long_lots[0] == 100 and ex.users_in_position == 3
+    assert ex.events.rows["opening"] == [(0, 0, 3, 100, INDEX_USD)]
+    assert not ex.events.rows["fill"] and ex.perp_books[0].best_bid() is None
+    assert_invariants(ex)
+
+
+@pytest.mark.parametrize(
+    ("lots", "leverage", "message"),
+    [
+        # 100 − 99 = 1 lot left over: net open interest would not be zero
+        pytest.param([100, -99], [10.0, 10.0], "net to zero", id="not_netting"),
+        # 150x is the first bracket's cap (to 300k); 200x is above it
+        pytest.param([10, -10], [200.0, 10.0], "exceeds its tier", id="leverage_above_cap"),
+        # 4 BTC = 400,000 USD sits in the 100x bracket: 150x is refused there, although the
+        # margin 400,000 / 150 = 2,667 would fit the wallet
+        pytest.param([4_000, -4_000], [150.0, 100.0], "exceeds its tier", id="bracket_cap"),
+        # 1 BTC at 5x needs 100,000 / 5 = 20,000 > 10,000 USD
+        pytest.param([1_000, -1_000], [5.0, 20.0], "collateral", id="unaffordable"),
+    ],
+)
+def test_open_book_refuses_a_bad_book_and_moves_nothing(lots, leverage, message):
+    ex, (a, b, _) = _book_exchange()
+    before = balances(ex)
+
+    with pytest.raises(ValueError, match=message):
+        ex.open_book(0, np.array([a, b]), np.array(lots), INDEX_USD, np.array(leverage), False)
+
+    assert_same_balances(before, balances(ex))
+    assert not ex.events.rows["opening"]
+
+
+def test_open_book_refuses_a_duplicate_or_an_account_already_in_the_market():
+    ex, (a, b, c) = _book_exchange()
+    with pytest.raises(ValueError, match="flat and distinct"):  # A listed twice
+        ex.open_book(0, np.array([a, a, b]), np.array([10, 10, -20]), INDEX_USD, 10.0, False)
+    ex.open_book(0, np.array([a, b]), np.array([10, -10]), INDEX_USD, 10.0, False)
+    before = balances(ex)
+    with pytest.raises(ValueError, match="flat and distinct"):  # B already short 10 lots
+        ex.open_book(0, np.array([b, c]), np.array([10, -10]), INDEX_USD, 10.0, False)
+    assert_same_balances(before, balances(ex))
+
+
+def test_regression_open_book_refuses_a_nan_leverage():
+    # NaN compared False in both the tier and the collateral check, so open_book took it
+    ex, (a, b, _) = _book_exchange()
+    before = balances(ex)
+    with pytest.raises(ValueError, match="leverage of market 0 must be finite and > 0"):
+        ex.open_book(
+            0, np.array([a, b]), np.array([10, -10]), INDEX_USD, np.array([math.nan, 10.0]), False
+        )
+    assert_same_balances(before, balances(ex))
+    assert not ex.events.rows["opening"]
+
+
+@pytest.mark.parametrize("leverage", [math.inf, 0.0, -10.0])
+def test_open_book_refuses_an_infinite_zero_or_negative_leverage(leverage):
+    # −10x: margin 10 × 0.001 × 100,000 / −10 = −100 USD passed both the tier and the
+    # collateral check; inf and 0 were refused, but only as above the cap or unaffordable
+    ex, (a, b, _) = _book_exchange()
+    before = balances(ex)
+    with pytest.raises(ValueError, match="leverage of market 0 must be finite and > 0"):
+        ex.open_book(
+            0, np.array([a, b]), np.array([10, -10]), INDEX_USD, np.array([10.0, leverage]), False
+        )
+    assert_same_balances(before, balances(ex))
+    assert not ex.events.rows["opening"]
+
+
+# --- 15. forced closes off the book (the counterfactual twin) -------------------------------
+
+CRASH_USD = 95_000.0
+
+
+def _off_book_pair(forced_closes: str = "off_book") -> tuple[Exchange, int, int, int]:
+    """Long L and short S of 1 BTC at 100,000 (cross 10x); a maker bids 1 BTC at 94,000 and
+    offers 1 BTC at 96,000; then the index (= mark) falls to 95,000."""
+    ex = index_marked_exchange(liquidation=LiquidationConfig(forced_closes=forced_closes))
+    maker = open_maker(ex)
+    long_, short = (int(i) for i in ex.open_accounts(2, 100_000.0))
+    seed_book(ex, 0, short, asks=[(INDEX_USD, 1.0)])
+    ex.submit(market_order(long_, BUY, 1.0))
+    seed_book(ex, 0, maker, bids=[(94_000.0, 1.0)], asks=[(96_000.0, 1.0)])
+    ex.set_index([CRASH_USD])
+    ex.update_marks()
+    return ex, maker, long_, short
+
+
+def _book_levels(ex: Exchange) -> tuple[list, list]:
+    return ex.perp_books[0].levels(BUY), ex.perp_books[0].levels(SELL)
+
+
+def test_forced_ioc_off_book_fills_everything_at_the_mark_within_the_limit():
+    ex, _, long_, _ = _off_book_pair()
+    levels, last = _book_levels(ex), float(ex.prices.last_usd[0])
+    wallet = float(ex.accounts.collateral_usd[long_])
+    n_fills = len(fill_rows(ex))
+
+    # sell 1,000 lots no lower than 94,500: the mark 95,000 is within it
+    filled, notional = ex.forced_ioc(long_, 0, SELL, 1_000, 94_500.0, is_liquidation=True)
+
+    assert (filled, notional) == (1_000, pytest.approx(95_000.0))  # 1 BTC × 95,000
+    assert ex.accounts.qty_lots[long_, 0] == 0
+    assert ex.accounts.qty_lots[ex.sink, 0] == 1_000  # the sink bought it
+    assert ex.accounts.entry_price_usd[ex.sink, 0] == CRASH_USD
+    # realised 1 × (95,000 − 100,000) = −5,000; no fee on a liquidation
+    assert ex.accounts.collateral_usd[long_] == pytest.approx(wallet - 5_000.0)
+    assert _book_levels(ex) == levels, "no book moved (the 94,000 bid is still there)"
+    assert float(ex.prices.last_usd[0]) == last, "no last price moved"
+    (row,) = fill_rows(ex, n_fills)
+    assert row["venue"] == "off_book" and row["maker"] == ex.sink
+    assert (row["taker"], row["taker_side"], row["price_usd"]) == (long_, SELL, CRASH_USD)
+    assert (row["qty"], row["taker_fee_usd"], row["is_liquidation"]) == (1.0, 0.0, True)
+    assert_invariants(ex)
+
+
+def test_forced_ioc_off_book_fills_nothing_beyond_the_limit():
+    ex, _, long_, short = _off_book_pair()
+    before, n_fills = balances(ex), len(fill_rows(ex))
+
+    # a sell no lower than 95,000.1 and a buy no higher than 94,999.9: the mark is beyond both
+    assert ex.forced_ioc(long_, 0, SELL, 1_000, 95_000.1, is_liquidation=True) == (0, 0.0)
+    assert ex.forced_ioc(short, 0, BUY, 1_000, 94_999.9, is_liquidation=True) == (0, 0.0)
+
+    assert_same_balances(before, balances(ex))
+    assert len(fill_rows(ex)) == n_fills
+
+
+def test_forced_ioc_off_book_pool_unwind_pays_the_taker_fee():
+    ex, _, long_, _ = _off_book_pair()
+    fees_before = float(ex.accounts.collateral_usd[ex.fee_account])
+
+    ex.forced_ioc(long_, 0, SELL, 500, 90_000.0, is_liquidation=False)
+
+    # 0.5 × 95,000 = 47,500 × 0.05 % = 23.75 USD to the fee account
+    assert ex.accounts.collateral_usd[ex.fee_account] - fees_before == pytest.approx(23.75)
+    assert ex.accounts.qty_lots[[long_, ex.sink], 0].tolist() == [500, 500]
+    assert_invariants(ex)
+
+
+def test_forced_closes_on_the_book_walk_the_bids_and_have_no_sink():
+    ex, maker, long_, _ = _off_book_pair("book")
+    assert ex.sink is None
+    assert ex.forced_levels(0, 1) == [(94_000.0, 1_000)]  # the bids a long sells into
+
+    filled, notional = ex.forced_ioc(long_, 0, SELL, 1_000, 94_000.0, is_liquidation=True)
+
+    assert (filled, notional) == (1_000, pytest.approx(94_000.0))
+    assert ex.accounts.qty_lots[maker, 0] == 1_000
+    assert float(ex.prices.last_usd[0]) == 94_000.0
+    assert_invariants(ex)
+
+
+def test_forced_levels_off_book_is_one_unlimited_level_at_the_mark():
+    ex, *_ = _off_book_pair()
+    for side in (BUY, SELL):
+        ((price, lots),) = ex.forced_levels(0, side)
+        assert price == CRASH_USD and lots >= 1 << 62
+    assert ex.is_system[ex.sink]
+
+
+# --- 16. property: forced closes off the book keep every invariant --------------------------
+
+H_INDEX_PERPS = tuple(dataclasses.replace(p, mark_rule="index") for p in H_PERPS)
+"""The section-10 perps marked at the index, so a crash moves the marks at once."""
+OFF_BOOK_OPS = st.one_of(
+    OPS,
+    st.tuples(
+        st.just("crash"),
+        st.sampled_from([0, 0, 1]),  # mostly BTC, where the opening book is
+        st.sampled_from([-0.3, -0.15, -0.08, 0.08, 0.15, 0.3]) | st.floats(-0.3, 0.3),
+    ),
+    st.tuples(st.just("liquidate")),
+    st.tuples(st.just("unwind")),
+)
+
+
+def _liquidate_off_book(ex: Exchange) -> None:
+    """A liquidation pass; every forced close is at the mark against the sink, no last moves."""
+    ex.t += 1
+    marks, last = ex.prices.mark_usd.copy(), ex.prices.last_usd.copy()
+    n_fills = len(fill_rows(ex))
+    ex.liquidate()
+    for row in fill_rows(ex, n_fills):
+        assert row["venue"] == "off_book" and row["maker"] == ex.sink
+        assert row["price_usd"] == marks[row["market"]]
+    np.testing.assert_array_equal(ex.prices.last_usd, last)
+
+
+def _run_forced_op(world: World, op: tuple) -> bool:
+    """Run a crash (and the liquidation pass after it), a liquidation pass or a pool unwind;
+    False for any other op."""
+    ex, name = world.ex, op[0]
+    if name == "crash":
+        idx = ex.prices.index_usd.copy()
+        idx[op[1]] *= 1.0 + op[2]
+        ex.set_index(idx)
+        ex.update_marks()
+        _liquidate_off_book(ex)
+    elif name == "liquidate":
+        _liquidate_off_book(ex)
+    elif name == "unwind":
+        ex.unwind_system_positions()
+    else:
+        return False
+    return True
+
+
+@st.composite
+def opening_books(draw) -> tuple[list[int], list[float], list[bool], float]:
+    """Each trader's opening BTC position: −6 to 6 whole BTC (up to 600,000 USD, 12x its
+    50,000 USD) at 20x or 50x (both allowed below the 800k bracket edge), cross or isolated."""
+    n = N_TRADERS
+    coins = draw(st.lists(st.integers(-6, 6), min_size=n, max_size=n))
+    lots = [1_000 * c for c in coins]  # 1 BTC = 1,000 lots
+    leverage = draw(st.lists(st.sampled_from([20.0, 50.0]), min_size=n, max_size=n))
+    isolated = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    pool_usd = draw(st.sampled_from([0.0, 2_000.0, 1_000_000.0]))  # empty, thin, ample
+    return lots, leverage, isolated, pool_usd
+
+
+@settings(max_examples=80, deadline=None)
+@given(book=opening_books(), ops=st.lists(OFF_BOOK_OPS, min_size=3, max_size=40))
+@example(  # always run: −8 % closes a solvent 6 BTC long off the book at the mark; then
+    # −30 % and +80 % bankrupt the rest and the shorts past a 2,000 USD pool, into ADL
+    book=([6_000, -6_000, 3_000, 0], [50.0, 50.0, 20.0, 20.0], [False, True, False, False], 2e3),
+    ops=[("crash", 0, -0.08), ("crash", 0, -0.3), ("unwind",), ("crash", 0, 0.8), ("liquidate",)],
+)
+def test_random_sequences_with_forced_closes_off_the_book_keep_every_invariant(book, ops):
+    """A levered opening book (the maker holds its net at 10x) and an empty, thin or ample
+    pool, then the random operations of section 10 plus index crashes of up to ±30 % (each
+    followed by a liquidation pass), liquidation passes and pool unwinds, with
+    `forced_closes="off_book"`: after every operation money, open interest (the sink
+    included), spot coins and funding balance, and reserves match the books; a liquidation
+    pass trades only off the books, at the mark, and moves no last price."""
+    lots, leverage, isolated, pool_usd = book
+    config = LiquidationConfig(forced_closes="off_book", pool_initial_usd=pool_usd)
+    world = World(H_INDEX_PERPS, liquidation=config)
+    world.ex.open_book(
+        0,
+        np.array([*world.traders, world.maker]),
+        np.array([*lots, -sum(lots)]),
+        H_INDEX[0],
+        np.array([*leverage, 10.0]),
+        np.array([*isolated, False]),
+    )
+    assert world.ex.sink is not None
+    assert_invariants(world.ex)
+    for op in ops:
+        if not _run_forced_op(world, op):
+            for order in world.to_orders(op):
+                _check_order(world, order)
+        assert_invariants(world.ex)
+        assert_reserves_match_books(world.ex)

@@ -1,11 +1,13 @@
-"""Experiment layer: designs, the sweep runner on every backend, the results store, resume.
+"""Experiment layer: designs, the sweep runner on every backend, the results store, resume,
+runs with their counterfactual twins.
 
-Runs are tiny (60 minutes, 50 retail accounts, shock at minute 30: ~0.3 s each) so the whole
-file, a real two-worker Dask cluster included, takes well under a minute.
+Runs are tiny (60 minutes, 50 retail accounts, shock at minute 30: about a second each) so the
+whole file, real two-worker Dask clusters included, takes a minute or two.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -27,10 +29,11 @@ from experiments.design import (
     run_key,
     sobol,
 )
-from experiments.runner import run_one, run_sweep
+from experiments.runner import TWIN_MARK_COLUMN, run_one, run_sweep
 from experiments.store import (
     RUNS,
     SweepExistsError,
+    default_sweep_id,
     load_runs,
     read_manifest,
     sweep_path,
@@ -38,20 +41,24 @@ from experiments.store import (
 )
 from model.config import with_overrides
 from model.scenarios import scenario
+from model.twin import TWIN_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
     "horizon_minutes": 60,
     "retail.n_accounts": 50,
-    "retail.warmup_minutes": 10,
     "shocks.0.start_minute": 30,
 }
-"""A shortened shock run: warm-up done at minute 10, 10 % shock from minute 30."""
+"""A shortened shock run: the opening book at minute 0, 10 % shock from minute 30."""
 ROOT_SEED = 7
 LEVERAGE_SHARES = (0.0, 0.3, 0.6)
 N_SEEDS = 2
 BAD_POLICY = "no_such_policy"
 TIMING_COLUMNS = ["duration_s"]
+RUN_COLUMNS = ("key", "seed", "status", "error", "traceback", "series_path", "duration_s")
+"""Columns of `run_one`'s row that are not summary metrics."""
+TWIN_MARKET_KEYS = ("mean_cascade_amplification", "mean_endogenous_share")
+TWIN_SHARES = (0.0, 0.6)
 
 
 def tiny_design():
@@ -62,9 +69,38 @@ def tiny_design():
     )
 
 
+def tiny_twin_design(scenario_name: str = "shock"):
+    """2 leverage shares × 1 seed, every run with its twin."""
+    cells = full_factorial({"retail.high_leverage_share": TWIN_SHARES})
+    base = TINY if scenario_name == "shock" else {"horizon_minutes": 60, "retail.n_accounts": 50}
+    return make_design(
+        "tiny-twin",
+        scenario_name,
+        cells,
+        n_seeds=1,
+        root_seed=ROOT_SEED,
+        base_overrides=base,
+        twin=True,
+    )
+
+
+def twin_keys(symbols) -> set[str]:
+    """Every key `model.twin.with_twin` adds for these assets."""
+    per_asset = {f"{k}_{sym}" for k in TWIN_KEYS for sym in symbols}
+    return per_asset | set(TWIN_MARKET_KEYS) | {"twin_liq_over_oi_after_shock"}
+
+
 def numbers(runs: pd.DataFrame) -> pd.DataFrame:
     """The stored rows without wall-clock columns (everything that must be reproducible)."""
     return runs.drop(columns=TIMING_COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def serial_twin_runs(tmp_path_factory) -> pd.DataFrame:
+    """The in-process sweep with twins every other backend is compared with."""
+    report = run_sweep(tiny_twin_design(), results_dir=tmp_path_factory.mktemp("twin"), n_jobs=1)
+    assert (report.ran, report.failed) == (len(TWIN_SHARES), 0)
+    return load_runs(report.path)
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +167,29 @@ def test_run_key_depends_on_scenario_overrides_and_seed_not_their_order():
     assert run_key(a, 1) != run_key(RunConfig.of("calm", a.as_dict()), 1)
 
 
+def test_the_twin_flag_is_part_of_the_design_and_of_every_run_key():
+    plain, twin = (
+        tiny_design(),
+        make_design(
+            "tiny",
+            "shock",
+            full_factorial({"retail.high_leverage_share": LEVERAGE_SHARES}),
+            n_seeds=N_SEEDS,
+            root_seed=ROOT_SEED,
+            base_overrides=TINY,
+            twin=True,
+        ),
+    )
+    assert not plain.twin and twin.twin
+    assert "twin" not in plain.to_json() and twin.to_json()["twin"] is True
+    assert plain.fingerprint() != twin.fingerprint()
+    assert default_sweep_id(plain) != default_sweep_id(twin) and "twin" in default_sweep_id(twin)
+    plain_keys, twin_keys_ = {r.key for r in plain.runs()}, {r.key for r in twin.runs()}
+    assert not plain_keys & twin_keys_
+    run = twin.runs()[0]
+    assert run.key == run_key(run.config, run.seed, twin=True) != run_key(run.config, run.seed)
+
+
 def test_duplicate_cells_are_refused():
     with pytest.raises(ValueError, match="same configuration"):
         make_design("dup", "calm", [{"retail.trade_prob": 0.1}] * 2, n_seeds=1, root_seed=0)
@@ -145,7 +204,7 @@ def test_catalogue_designs_are_valid_configurations(name):
             with_overrides(base, run.config.as_dict())  # raises on any invalid override
     small = design_for(name)
     assert small.base_overrides == SHORT_RUN and len(small.seeds) == 3
-    assert small.n_runs <= 30 and small.n_runs < design_for(name, "full").n_runs
+    assert small.n_runs <= 50 and small.n_runs < design_for(name, "full").n_runs
 
 
 # ------------------------------------------------------------------------------ runner
@@ -156,6 +215,74 @@ def test_run_one_returns_a_small_summary_and_writes_series_when_asked(tmp_path):
     assert row["minutes"] == TINY["horizon_minutes"]
     series = pd.read_parquet(row["series_path"])
     assert len(series) == TINY["horizon_minutes"] * 6  # one row per (minute, asset)
+
+
+def test_run_one_with_twin_keeps_the_run_and_adds_the_twin_columns(tmp_path):
+    """The run of a pair is the run alone (same seed): every key of its summary comes back with
+    the same value, and the twin's keys are added, amplification = drawdown / twin drawdown."""
+    config = RunConfig.of("shock", TINY)
+    plain = run_one(config, 11)
+    row = run_one(config, 11, series_dir=str(tmp_path), twin=True)
+    assert row["status"] == "ok" and plain["status"] == "ok"
+    assert row["key"] == run_key(config, 11, twin=True) != plain["key"]
+    summary_keys = set(plain) - set(RUN_COLUMNS)
+    assert summary_keys <= set(row)
+    for k in summary_keys:
+        assert row[k] == plain[k] or (np.isnan(row[k]) and np.isnan(plain[k])), k
+    symbols = scenario("shock").assets
+    symbols = tuple(a.symbol for a in symbols)
+    assert set(row) - set(plain) == twin_keys(symbols)
+    assert any(row[f"twin_drawdown_{sym}"] > 0 for sym in symbols)
+    for sym in symbols:
+        dd, twin_dd = row[f"drawdown_{sym}"], row[f"twin_drawdown_{sym}"]
+        amp = row[f"cascade_amplification_{sym}"]
+        if twin_dd > 0:
+            assert amp == dd / twin_dd
+        else:
+            assert np.isnan(amp)
+        if dd > 0:
+            assert row[f"endogenous_share_{sym}"] == pytest.approx(1 - twin_dd / dd)
+    series = pd.read_parquet(row["series_path"])
+    assert len(series) == TINY["horizon_minutes"] * len(symbols)
+    assert series[TWIN_MARK_COLUMN].notna().all() and (series[TWIN_MARK_COLUMN] > 0).all()
+    # until the first forced close the twin is the same simulation: the same marks
+    liquidated = series.minute[(series.liq_long_usd + series.liq_short_usd) > 0]
+    before = series[series.minute < liquidated.min()] if len(liquidated) else series
+    assert (before[TWIN_MARK_COLUMN] == before["mark_usd"]).all()
+
+
+def test_run_one_with_twin_on_a_run_without_a_shock_is_a_recorded_error():
+    row = run_one(
+        RunConfig.of("calm", {"horizon_minutes": 30, "retail.n_accounts": 50}), 1, twin=True
+    )
+    assert row["status"] == "error" and row["error"].startswith("ValueError")
+    assert "shock" in row["error"] and "Traceback" in row["traceback"]
+
+
+def test_a_twin_sweep_without_shocks_records_every_run_as_failed(tmp_path):
+    report = run_sweep(tiny_twin_design("calm"), results_dir=tmp_path, n_jobs=1)
+    runs = load_runs(report.path)
+    assert (report.ran, report.failed) == (len(TWIN_SHARES), len(TWIN_SHARES))
+    assert (runs["status"] == "error").all() and runs["error"].str.contains("shock").all()
+
+
+@pytest.mark.parametrize("backend", [{"n_jobs": 2}, {"n_jobs": 2, "scheduler": "local"}])
+def test_twin_sweeps_are_identical_on_every_backend(serial_twin_runs, backend, tmp_path):
+    report = run_sweep(tiny_twin_design(), results_dir=tmp_path, **backend)
+    runs = load_runs(report.path)
+    pd.testing.assert_frame_equal(numbers(runs), numbers(serial_twin_runs))
+    symbols = tuple(a.symbol for a in scenario("shock").assets)
+    assert twin_keys(symbols) <= set(runs.columns)
+
+
+def test_run_sweep_twin_flag_makes_the_twin_design(serial_twin_runs, tmp_path):
+    """`run_sweep(plain design, twin=True)` is the sweep of the design with twins."""
+    plain = dataclasses.replace(tiny_twin_design(), twin=False)
+    report = run_sweep(plain, results_dir=tmp_path, n_jobs=1, twin=True)
+    assert report.path == sweep_path(tmp_path, tiny_twin_design())
+    manifest = read_manifest(report.path)
+    assert manifest["twin"] is True and manifest["design"]["twin"] is True
+    pd.testing.assert_frame_equal(numbers(load_runs(report.path)), numbers(serial_twin_runs))
 
 
 def test_two_local_processes_give_bit_identical_results(serial_runs, tmp_path):
@@ -196,6 +323,19 @@ def test_sweep_folder_has_runs_manifest_and_rejects_a_silent_rerun(serial_runs, 
     assert (again.skipped, again.ran) == (2, design.n_runs - 2)
     assert len(read_manifest(report.path)["invocations"]) == 2
     pd.testing.assert_frame_equal(numbers(load_runs(report.path)), numbers(serial_runs))
+
+
+def test_sweeps_with_and_without_twins_do_not_share_a_store(tmp_path):
+    twin = tiny_twin_design()
+    plain = dataclasses.replace(twin, twin=False)
+    assert sweep_path(tmp_path, plain) != sweep_path(tmp_path, twin)
+    report = run_sweep(plain, results_dir=tmp_path, n_jobs=1, max_runs=1, sweep_id="shared")
+    assert read_manifest(report.path)["twin"] is False
+    with pytest.raises(ValueError, match=r"twin=False.*twin=True"):
+        run_sweep(twin, results_dir=tmp_path, n_jobs=1, sweep_id="shared", resume=True)
+    with pytest.raises(ValueError, match="twin"):
+        run_sweep(plain, results_dir=tmp_path, n_jobs=1, sweep_id="shared", resume=True, twin=True)
+    assert len(load_runs(report.path)) == 1  # nothing was added to the plain sweep
 
 
 def test_load_runs_ignores_partial_writes_and_keeps_one_row_per_key(serial_runs, tmp_path):

@@ -46,7 +46,8 @@ def test_incremental_scan_in_a_shock_run(monkeypatch):
     model = CascadeModel(
         scenario="shock",
         rng=4,
-        **{"retail.n_accounts": 400, "horizon_minutes": 240, "shocks.0.start_minute": 120},
+        # positions are open from minute 0 (no warm-up), so the shock can come early
+        **{"retail.n_accounts": 400, "horizon_minutes": 150, "shocks.0.start_minute": 60},
     )
     scanner = model.exchange.liquidator.scanner
     scanner.min_incremental = 0
@@ -65,8 +66,8 @@ def test_incremental_adl_queue_equals_the_full_ranking(monkeypatch, policy):
         rng=2,
         **{
             "retail.n_accounts": 600,
-            "horizon_minutes": 400,
-            "shocks.0.start_minute": 200,
+            "horizon_minutes": 90,  # no warm-up: the book is open from minute 0
+            "shocks.0.start_minute": 30,
             "liquidation.policy": policy,
             "liquidation.vault_initial_usd": 300_000.0,
             "liquidation.insurance_enabled": False,  # every shortfall goes to the policy

@@ -190,3 +190,38 @@ def test_a_partial_close_that_takes_every_lot_with_dust_equity_ends_the_unit(mon
     assert ex.events.count("adl") == 0 and ex.events.count("bad_debt") == 0
     kinds = [row[-1] for row in ex.events.rows["liquidation"]]
     assert kinds == ["partial"]  # the one partial close, nothing after it
+
+
+@pytest.mark.parametrize("forced_closes", ["book", "off_book"])
+def test_forced_closes_off_the_book_fill_at_the_mark_and_leave_the_book_alone(forced_closes):
+    """Setup: a long 1 @ 100 at 50x (wallet 2.00 after the 0.05 fee: bankruptcy 98), one bid
+    of 1 at 97, a pool of 10. CRASH to 98.5: equity 2 − 1.5 = 0.5 < maintenance 1 % · 98.5.
+
+    book: no bid at or above 98; the pool pays the gap (98 − 97) · 1 = 1 to sell into the 97
+    bid: pool 10 − 1 = 9, last price 97, the bid gone.
+    off_book: the sink takes it at the mark 98.5 (≥ 98); the residual 2 − 1.5 = 0.5 goes to
+    the pool: 10.5; the 97 bid rests on, the last price stays at 100.
+    """
+    ex = _exchange(pool_usd=10.0, forced_closes=forced_closes)
+    pool = ex.liquidator.pools.accounts[0]
+    long_, _ = _open_pair(ex, long_margin=2.05, qty=1.0)
+    _bid(ex, 97.0, 1.0)
+
+    _crash(ex, 98.5)
+
+    assert ex.accounts.qty_lots[long_, 0] == 0
+    fills = ex.events.frame("fill")
+    forced = fills[fills.is_liquidation]
+    if forced_closes == "book":
+        assert ex.sink is None
+        assert forced.price_usd.tolist() == [97.0] and set(forced.venue) == {"perp"}
+        assert ex.liquidator.pools.equity_usd(pool) == pytest.approx(9.0)
+        assert ex.perp_books[0].best_bid() is None
+        assert ex.prices.last_usd[0] == 97.0
+    else:
+        assert forced.price_usd.tolist() == [98.5] and set(forced.venue) == {"off_book"}
+        assert forced.maker.tolist() == [ex.sink]
+        assert ex.accounts.qty_lots[ex.sink, 0] == 1
+        assert ex.liquidator.pools.equity_usd(pool) == pytest.approx(10.5)
+        assert ex.perp_books[0].best_bid() * 0.01 == pytest.approx(97.0)
+        assert ex.prices.last_usd[0] == ENTRY

@@ -2,7 +2,10 @@
 
 Setup: two assets, BTC at 100,000 USD (tick 0.1, lot 0.001, depth 2M USD, 2 bp spacing) and
 ALT at 1 USD (tick 0.0001, lot 1, depth 100k USD, 10 bp spacing); two makers of four levels,
-so each quotes 1M USD (BTC) and 50k USD (ALT) per side.
+so each quotes 1M USD (BTC) and 50k USD (ALT) per side. A maker's reference inventory is the
+net delta it first sees (spot + perp), so inventory tests let it first see the flat account
+(`flat_maker`); a venue maker (the default) quotes around the index only, a satellite maker
+(`tether_share`) between the index and the outside price.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from agents.market_maker import (
     MAX_BASIS,
     MAX_SKEW_LEVELS,
     RAMP_MINUTES,
-    SPOT_ANCHOR,
     MarketMaker,
     basis_fraction,
     level_weights,
@@ -97,9 +99,26 @@ def make_accounts(
     )
 
 
-def make_maker(cfg: MakerConfig = MAKER_CFG, seed: int = 0) -> MarketMaker:
-    """A maker on account 0 of a tiny Mesa model."""
-    return MarketMaker(mesa.Model(rng=0), np.array([0]), np.random.default_rng(seed), cfg, ASSETS)
+def make_maker(
+    cfg: MakerConfig = MAKER_CFG, seed: int = 0, tether_share: float | None = None
+) -> MarketMaker:
+    """A maker on account 0 of a tiny Mesa model (a venue maker unless `tether_share`)."""
+    return MarketMaker(
+        mesa.Model(rng=0),
+        np.array([0]),
+        np.random.default_rng(seed),
+        cfg,
+        ASSETS,
+        tether_share=tether_share,
+    )
+
+
+def flat_maker(cfg: MakerConfig = MAKER_CFG) -> MarketMaker:
+    """A maker that has quoted once at t = 0 from the flat account (START_SPOT, no perp), so
+    any later position counts as inventory; call it from t = 1 on."""
+    maker = make_maker(cfg)
+    maker.decide(make_view(), make_accounts())
+    return maker
 
 
 def quotes_of(intents: list, market: int, venue: Venue) -> Quotes:
@@ -256,12 +275,12 @@ def test_requote_interval_is_staggered_and_pulls_are_immediate() -> None:
 def test_long_inventory_lowers_both_sides() -> None:
     # long 2 BTC perp (200k USD, below the 500k hedge trigger):
     # skew = −0.5 · 200,000 / 2,000,000 · 2 bp = −0.1 bp → every price 1 USD lower
-    q = quotes_of(make_maker().decide(make_view(), make_accounts(qty=(2.0, 0.0))), 0, Venue.PERP)
+    q = quotes_of(flat_maker().decide(make_view(t=1), make_accounts(qty=(2.0, 0.0))), 0, Venue.PERP)
     np.testing.assert_allclose([p for p, _ in q.bids], [99_979, 99_959, 99_939, 99_919])
     np.testing.assert_allclose([p for p, _ in q.asks], [100_019, 100_039, 100_059, 100_079])
     # a full depth of inventory (20 BTC = 2M USD) shifts by half a spacing: 0.5 · 2 bp = 10 USD
     # (and triggers a hedge)
-    big = make_maker().decide(make_view(), make_accounts(qty=(20.0, 0.0)))
+    big = flat_maker().decide(make_view(t=1), make_accounts(qty=(20.0, 0.0)))
     assert quotes_of(big, 0, Venue.PERP).asks[0][0] == pytest.approx(100_010.0)
 
 
@@ -273,7 +292,8 @@ def test_basis_fraction_prices_the_perp_inventory_carried() -> None:
 
 
 def test_short_perp_maker_quotes_the_perp_rich_and_leaves_spot_alone() -> None:
-    # short 20 BTC perp = 2M USD = 1 depth (2M) → basis = 3 bp · 1 = +3 bp on the perp ladder;
+    # short 20 BTC perp = 2M USD = 1 depth (2M) → basis = 3 bp · 1 = +3 bp on the perp ladder
+    # (the basis is priced on the perp position itself, hedged or not);
     # the perp's best bid moves from the unshifted ladder's by a factor 1.0003 (± one tick)
     cfg = dataclasses.replace(MAKER_CFG, basis_skew_bps=3.0)
     accts = make_accounts(qty=(-20.0, 0.0))
@@ -286,18 +306,36 @@ def test_short_perp_maker_quotes_the_perp_rich_and_leaves_spot_alone() -> None:
     assert spot_rich.bids == spot_plain.bids
 
 
-def test_ladders_close_part_of_the_gap_to_the_fundamental_and_pass_news_through() -> None:
+def test_venue_maker_quotes_around_the_index_and_never_reads_the_fundamental() -> None:
     calm = make_maker().decide(make_view(), make_accounts())
-    # first quote, fundamental 10 % under the index: centre = index · 0.9^SPOT_ANCHOR, both
-    # ladders (± one tick)
+    for fundamental in (0.9 * BTC_USD, 1.2 * BTC_USD, np.nan):
+        view = make_view(fundamental_usd=np.array([fundamental, ALT_USD]))
+        maker = make_maker()
+        first = maker.decide(view, make_accounts())
+        again = maker.decide(dataclasses.replace(view, t=1), make_accounts())
+        for venue in (Venue.SPOT, Venue.PERP):
+            assert quotes_of(first, 0, venue) == quotes_of(calm, 0, venue)
+            assert quotes_of(again, 0, venue) == quotes_of(calm, 0, venue)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_satellite_ladders_close_part_of_the_gap_to_the_fundamental(share: float) -> None:
+    calm = make_maker(tether_share=share).decide(make_view(), make_accounts())
+    # first quote, fundamental 10 % under the index: nothing carried yet (F_last unknown), so
+    # centre = index · 0.9^share: share 0 stays at the index, 0.5 → × 0.94868, 1 → × 0.9;
+    # both ladders, ± one tick
     lagging = make_view(fundamental_usd=np.array([0.9 * BTC_USD, ALT_USD]))
-    gap = make_maker().decide(lagging, make_accounts())
+    gap = make_maker(tether_share=share).decide(lagging, make_accounts())
     for venue in (Venue.SPOT, Venue.PERP):
-        want = 0.9**SPOT_ANCHOR * quotes_of(calm, 0, venue).bids[0][0]
+        want = 0.9**share * quotes_of(calm, 0, venue).bids[0][0]
         assert quotes_of(gap, 0, venue).bids[0][0] == pytest.approx(want, abs=0.11)
+
+
+def test_satellite_passes_the_fundamentals_move_through_at_once() -> None:
+    calm = make_maker().decide(make_view(), make_accounts())
     # quoted at the fundamental at t = 0; it falls 2 % by t = 1 while the index stands still:
     # carried = index · 0.98 = the fundamental, so the whole move passes through
-    maker = make_maker()
+    maker = make_maker(tether_share=0.5)
     maker.decide(make_view(), make_accounts())
     news = maker.decide(
         make_view(t=1, fundamental_usd=np.array([0.98 * BTC_USD, ALT_USD])), make_accounts()
@@ -305,6 +343,47 @@ def test_ladders_close_part_of_the_gap_to_the_fundamental_and_pass_news_through(
     for venue in (Venue.SPOT, Venue.PERP):
         want = 0.98 * quotes_of(calm, 0, venue).bids[0][0]
         assert quotes_of(news, 0, venue).bids[0][0] == pytest.approx(want, abs=0.11)
+
+
+def test_fair_value_is_an_exponential_average_of_the_index() -> None:
+    """Setup: fair_value_minutes 4; the index jumps from 100,000 to 100,400 at t = 1 and stays."""
+    maker = make_maker(dataclasses.replace(MAKER_CFG, fair_value_minutes=4.0))
+    maker.decide(make_view(), make_accounts())  # fair = the first index, 100,000
+    moved = {"index_usd": np.array([100_400.0, ALT_USD])}
+    q = quotes_of(maker.decide(make_view(t=1, **moved), make_accounts()), 0, Venue.PERP)
+    # fair = 100,000 + (100,400 − 100,000) / 4 = 100,100: bid 1 at 100,100 · (1 − 0.0002)
+    # = 100,079.98 → down to the 0.1 tick 100,079.9; ask 1 at 100,120.02 → up to 100,120.1
+    assert (q.bids[0][0], q.asks[0][0]) == pytest.approx((100_079.9, 100_120.1))
+    # t = 2: fair = 100,100 + 300 / 4 = 100,175 → bid 1 at 100,154.965 → 100,154.9
+    q = quotes_of(maker.decide(make_view(t=2, **moved), make_accounts()), 0, Venue.PERP)
+    assert q.bids[0][0] == pytest.approx(100_154.9)
+
+
+def test_fair_value_of_one_minute_is_the_index_itself() -> None:
+    maker = make_maker()  # fair_value_minutes = 1 (the default)
+    maker.decide(make_view(), make_accounts())
+    moved = make_view(t=1, index_usd=np.array([100_400.0, ALT_USD]))
+    q = quotes_of(maker.decide(moved, make_accounts()), 0, Venue.PERP)
+    # 100,400 · (1 − 0.0002) = 100,379.92 → 100,379.9
+    assert q.bids[0][0] == pytest.approx(100_379.9)
+
+
+def test_a_hedged_short_held_from_the_start_is_flat_inventory() -> None:
+    """Setup: the opening book left the maker short 20 BTC perp against 20 BTC of extra spot
+    (70 instead of 50): net delta 0, so no hedge and no skew; buying 2 BTC of the short back
+    leaves +2 BTC of inventory."""
+    maker = make_maker()
+    opening = make_accounts(qty=(-20.0, 0.0), spot_qty=(70.0, START_SPOT[1]))
+    intents = maker.decide(make_view(), opening)
+    flat = quotes_of(make_maker().decide(make_view(), make_accounts()), 0, Venue.PERP)
+    np.testing.assert_array_equal(maker.inventory_qty(opening), [0.0, 0.0])
+    assert not [o for o in intents if isinstance(o, Order)], "a hedged book needs no hedge"
+    assert [p for p, _ in quotes_of(intents, 0, Venue.PERP).bids] == [p for p, _ in flat.bids]
+    # −18 + 70 − (70 − 20) = +2 BTC: the same −1 USD skew as 2 BTC of perp from flat
+    reduced = make_accounts(qty=(-18.0, 0.0), spot_qty=(70.0, START_SPOT[1]))
+    np.testing.assert_allclose(maker.inventory_qty(reduced), [2.0, 0.0])
+    q = quotes_of(maker.decide(make_view(t=1), reduced), 0, Venue.PERP)
+    assert q.bids[0][0] == pytest.approx(99_979.0)
 
 
 def test_spot_inventory_above_start_counts_as_long() -> None:
@@ -317,13 +396,13 @@ def test_spot_inventory_above_start_counts_as_long() -> None:
 
 def test_skew_is_capped() -> None:
     accts = make_accounts(qty=(0.0, -40_000_000.0))  # short 40M ALT vs 100k depth
-    q = quotes_of(make_maker().decide(make_view(), accts), 1, Venue.PERP)
+    q = quotes_of(flat_maker().decide(make_view(t=1), accts), 1, Venue.PERP)
     # capped at +3 spacings of 10 bp: bid 1 at 1 + 0.003 − 0.001 = 1.0020
     assert q.bids[0][0] == pytest.approx(1.0 + (MAX_SKEW_LEVELS - 1) * 0.001)
 
 
 def test_spot_hedge_when_perp_inventory_large() -> None:
-    intents = make_maker().decide(make_view(), make_accounts(qty=(8.0, 0.0)))
+    intents = flat_maker().decide(make_view(t=1), make_accounts(qty=(8.0, 0.0)))
     hedges = [o for o in intents if isinstance(o, Order)]
     # 8 BTC = 800k USD > 0.5 · 1M trigger → sell 0.2 · 8 = 1.6 BTC (160k < 0.25 · 1M cap)
     assert hedges == [Order(0, 0, SELL, 1.6, OrderKind.MARKET, venue=Venue.SPOT)]
@@ -333,13 +412,13 @@ def test_spot_hedge_when_perp_inventory_large() -> None:
 
 
 def test_short_perp_hedged_by_capped_spot_buy_and_small_inventory_not_hedged() -> None:
-    intents = make_maker().decide(make_view(), make_accounts(qty=(0.0, -200_000.0)))
+    intents = flat_maker().decide(make_view(t=1), make_accounts(qty=(0.0, -200_000.0)))
     # −200k ALT = 200k USD > 0.5 · 50k → 0.2 · 200k = 40k ALT, capped at 0.25 · 50k USD / 1
     # = 12,500 ALT
     assert [o for o in intents if isinstance(o, Order)] == [
         Order(0, 1, BUY, 12_500.0, OrderKind.MARKET, venue=Venue.SPOT)
     ]
-    small = make_maker().decide(make_view(), make_accounts(qty=(4.0, 0.0)))  # 400k < 500k
+    small = flat_maker().decide(make_view(t=1), make_accounts(qty=(4.0, 0.0)))  # 400k < 500k
     assert not [o for o in small if isinstance(o, Order)]
 
 
@@ -371,8 +450,8 @@ def test_index_nan_falls_back_to_fundamental() -> None:
 
 
 def test_prices_on_grid_and_sizes_whole_lots() -> None:
-    view = make_view(vol_1h=np.array([0.00037, 0.00123]), risk_off=0.3)
-    for q in make_maker().decide(view, make_accounts(qty=(1.234, -5_000.0))):
+    view = make_view(t=1, vol_1h=np.array([0.00037, 0.00123]), risk_off=0.3)
+    for q in flat_maker().decide(view, make_accounts(qty=(1.234, -5_000.0))):
         tick = (view.perp_tick if q.venue == Venue.PERP else view.spot_tick)[q.market]
         lot = (view.perp_lot if q.venue == Venue.PERP else view.spot_lot)[q.market]
         for side, levels in ((BUY, q.bids), (SELL, q.asks)):

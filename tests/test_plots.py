@@ -127,6 +127,25 @@ def test_timeline_has_prices_liquidations_pools_adl_and_depth():
         assert any(list(line.get_xdata()) == [5, 5] for line in ax.lines)
 
 
+def test_timeline_draws_the_twin_mark_when_the_series_has_it():
+    series, pools = timeline_tables()
+    # the twin falls half as far as the fundamental: 1 − (1 − fall)/2, over the same base
+    series[plots.TWIN_MARK_COLUMN] = 100.0 * (1 - (1 - series.fundamental_usd / 100.0) / 2)
+    fig = plots.cascade_timeline(series, ("BTC", "TAIL"), shock_minute=5, pools=pools)
+    render(fig)
+    for ax in fig.axes[:2]:
+        twin = [line for line in ax.lines if line.get_label() == plots.TWIN_LABEL]
+        assert len(twin) == 1 and twin[0].get_linestyle() == "--"
+        # normalised by the fundamental's start (100): 1.0 at minute 0, 0.95 at the end
+        assert twin[0].get_ydata()[[0, -1]] == pytest.approx([1.0, 0.95])
+        assert plots.TWIN_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert plots.TWIN_LABEL == "twin (forced closes off the book)"
+    # a series without the twin's mark (or with none recorded) draws no twin line
+    for table in (series.drop(columns=plots.TWIN_MARK_COLUMN), series.assign(twin_mark_usd=np.nan)):
+        fig = plots.cascade_timeline(table, ("BTC", "TAIL"))
+        assert plots.TWIN_LABEL not in [line.get_label() for line in fig.axes[0].lines]
+
+
 def test_timeline_without_pools_and_unknown_asset():
     series, _ = timeline_tables()
     assert len(plots.cascade_timeline(series, ("BTC", "TAIL")).axes) == 4
@@ -140,36 +159,44 @@ def leverage_runs() -> pd.DataFrame:
     for share in (0.0, 0.3, 0.6):
         for shock in (0.05, 0.1):
             for rep in range(2):
-                amp = 1.0 + share * (2 + rep)  # rep 0 amplifies from 0.3 on, rep 1 too
+                amp = 1.0 + share * (2 + rep)  # 1.6 / 1.9 at 0.3: both amplify from 0.3 on
                 rows.append(
                     {"retail.high_leverage_share": share, "shocks.0.size": shock}
                     | {"replicate": rep, "status": "ok", "liq_over_oi_after_shock": share * shock}
-                    | {"amplification_BTC": amp, "amplification_TAIL": amp}
+                    | {"mean_cascade_amplification": amp, "amplification_BTC": 9.0}
                 )
     return pd.DataFrame(rows)
 
 
-def test_phase_diagram_two_annotated_heat_maps():
+def test_phase_diagram_two_annotated_heat_maps_of_cascade_amplification():
     fig = plots.phase_diagram(leverage_runs())
     render(fig)
     maps = [a for a in fig.axes if any(isinstance(i, AxesImage) for i in a.images)]
     assert [a.get_title() for a in maps] == [
         "liquidated after the shock / open interest",
-        "P(amplification > 1.5)",
+        "P(cascade amplification > 1.5)",
     ]
     assert all(a.images[0].get_array().shape == (3, 2) for a in maps)  # shares × shocks
     assert all(len(a.texts) == 6 for a in maps)
+    # P by share (rows) at either shock: 0 at share 0, 1 from 0.3 on
+    assert maps[1].images[0].get_array()[:, 0].tolist() == [0.0, 1.0, 1.0]
+    assert [t.get_text() for t in maps[1].texts[:2]] == ["0.00", "0.00"]
     assert maps[0].get_xlabel() == "shock size"
     assert maps[0].get_ylabel() == "50–100x share of accounts"
+    assert "cascade amplification" in fig.get_suptitle().lower()
+    with pytest.raises(ValueError, match="mean_cascade_amplification"):
+        plots.phase_diagram(leverage_runs().drop(columns="mean_cascade_amplification"))
 
 
 def test_amplification_curves_one_line_per_shock():
     fig = plots.amplification_curves(leverage_runs(), n_boot=50)
     render(fig)
     ax = fig.axes[0]
-    labels = [line.get_label() for line in ax.lines]
-    assert "shock 5%" in labels and "shock 10%" in labels
-    assert ax.get_ylabel() == "P(amplification > 1.5)"
+    lines = {line.get_label(): line for line in ax.lines}
+    assert "shock 5%" in lines and "shock 10%" in lines
+    assert list(lines["shock 5%"].get_ydata()) == [0.0, 1.0, 1.0]
+    assert ax.get_ylabel() == "P(cascade amplification > 1.5)"
+    assert "cascade amplification" in ax.get_title()
 
 
 def test_policy_comparison_four_panels_with_seed_dots():

@@ -4,8 +4,10 @@ import math
 
 import pytest
 
+from model.config import AssetConfig
 from model.specs import FundingSpec, MarketSpec, SpotSpec, btc_perp, small_cap_perp
-from model.tiers import BTCUSDT_2025, TierTable
+from model.tiers import BTCUSDT_2025, SMALL_CAP_50X, TierTable
+from model.universe import perp_spec
 
 
 @pytest.mark.parametrize(
@@ -65,3 +67,14 @@ def test_impact_notional_defaults_to_binance_rule():
     assert (
         MarketSpec("X", 0.1, 1.0, BTCUSDT_2025, impact_notional_usd=5_000.0).impact_usd == 5_000.0
     )
+
+
+def test_perp_spec_scales_the_brackets_by_tier_scale():
+    # a tail asset's small-cap table with floors × 100: the 50x bracket ends at 500k, not 5k
+    tail = AssetConfig("TAIL", 1.0, "tail")
+    assert perp_spec(tail, "binance").tiers == SMALL_CAP_50X
+    scaled = perp_spec(tail, "binance", tier_scale=100.0)
+    assert scaled.tiers == SMALL_CAP_50X.scaled(100.0)
+    assert scaled.tiers.max_leverage_at(400_000.0) == 50.0
+    # the Binance impact notional follows the first bracket's leverage, not its floor
+    assert scaled.impact_usd == perp_spec(tail, "binance").impact_usd == 10_000.0

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from model.margin import maintenance_margin
 from model.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X, TierTable
 
 
@@ -140,3 +141,49 @@ def test_bad_tables_raise_naming_field(override: dict, message: str) -> None:
 def test_error_names_table_class() -> None:
     with pytest.raises(ValueError, match=r"^TierTable\.mmr"):
         TierTable(**{**GOOD, "mmr": (0.5, 0.6)})
+
+
+# ---------------------------------------------------------------------------------------------
+# scaled tables: a model account stands for a cohort of real ones
+# ---------------------------------------------------------------------------------------------
+def test_scaled_moves_the_floors_and_keeps_rates_and_caps() -> None:
+    scaled = SMALL_CAP_50X.scaled(100.0)
+    # floors × 100: 0, 500k, 2.5M, 10M, 25M, 100M
+    assert scaled.floors_usd == (0.0, 500e3, 2.5e6, 10e6, 25e6, 100e6)
+    assert scaled.mmr == SMALL_CAP_50X.mmr
+    assert scaled.max_leverage == SMALL_CAP_50X.max_leverage
+    # cum × 100 (the recursion is linear in the floors): 0, 7,500, 70,000, 570,000, …
+    np.testing.assert_array_equal(
+        scaled.cum_usd, [0, 7_500, 70_000, 570_000, 1_195_000, 38_695_000]
+    )
+
+
+def test_scaled_btc_table_moves_the_150x_edge() -> None:
+    # BTCUSDT_2025.scaled(10): the 150x bracket ends at 300k × 10 = 3M instead of 300k
+    scaled = BTCUSDT_2025.scaled(10.0)
+    assert BTCUSDT_2025.max_leverage_at(400e3) == 100.0
+    assert scaled.max_leverage_at(400e3) == 150.0
+    assert scaled.max_leverage_at(2_999_999.0) == 150.0
+    assert scaled.max_leverage_at(3e6) == 100.0
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.5, 10.0, 100.0])
+def test_scaled_maintenance_is_proportional(factor: float) -> None:
+    # MM(f · N) = f · MM(N): e.g. small-cap N = 30,000: 30,000 · 5 % − 700 = 800, and
+    # f = 100: 3M · 5 % − 70,000 = 80,000
+    notional = np.array([0.0, 1_000.0, 4_999.0, 5_000.0, 30_000.0, 250_000.0, 3e6])
+    for table in (SMALL_CAP_50X, BTCUSDT_2021, BTCUSDT_2025):
+        want = factor * maintenance_margin(notional, table)
+        got = maintenance_margin(factor * notional, table.scaled(factor))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-9)
+    assert maintenance_margin(3e6, SMALL_CAP_50X.scaled(100.0)) == pytest.approx(80_000.0)
+
+
+def test_scaled_by_one_is_the_same_table() -> None:
+    assert BTCUSDT_2025.scaled(1.0) == BTCUSDT_2025
+
+
+@pytest.mark.parametrize("bad", [0.0, -2.0, np.nan, np.inf])
+def test_scaled_refuses_a_bad_factor(bad: float) -> None:
+    with pytest.raises(ValueError, match="tier scale must be a finite number > 0"):
+        SMALL_CAP_50X.scaled(bad)
