@@ -35,6 +35,7 @@ figures: $(VENV)/.installed
 
 validate: $(VENV)/.installed
 	$(PY) -m experiments validate
+	$(PY) -m pytest -q -m study tests/test_studies.py
 
 demo: $(VENV)/.installed
 	$(PY) -m experiments demo
