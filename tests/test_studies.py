@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,7 @@ def test_a_critical_line_crosses_inside_the_grid_and_falls_with_the_shock():
     inside = table[np.isfinite(table.critical_share)]
     assert len(inside) >= 2, table.to_string()
     crossings = inside.sort_values("shock").critical_share.to_numpy()
-    assert all(b <= a for a, b in zip(crossings, crossings[1:], strict=False)), table.to_string()
+    assert all(b <= a for a, b in pairwise(crossings)), table.to_string()
 
 
 @functools.cache
@@ -66,7 +67,7 @@ def oct_runs() -> list[dict]:
 
 
 def _oct(seed: int) -> dict:
-    model, twin, summary = run_pair("oct-2025", seed)
+    model, _, summary = run_pair("oct-2025", seed)
     liq = model.recorder.series["liq_long_usd"] + model.recorder.series["liq_short_usd"]
     per_minute = liq.sum(axis=1)
     total = per_minute.sum()
