@@ -35,6 +35,8 @@ class RetailCohort(Trader):
             `accounts.equity_usd` on the first `decide`, before the cohort has traded.
         deposit_scales: Per asset, a multiplier on the deposits of the accounts trading it
             (`AssetConfig.deposit_scale`); the model credits the scaled deposits.
+        leverage_scales: Per asset, a multiplier on the leverage of the accounts trading it
+            (`AssetConfig.leverage_scale`), applied after the group's draw.
 
     Raises:
         ValueError: If `cfg.asset_weights` has the wrong length or sums to zero.
@@ -90,6 +92,7 @@ class RetailCohort(Trader):
         n_assets: int,
         initial_deposit_usd: FloatArray | None = None,
         deposit_scales: FloatArray | None = None,
+        leverage_scales: FloatArray | None = None,
     ) -> None:
         super().__init__(model, accounts, rng)
         weights = np.asarray(cfg.asset_weights, dtype=float)
@@ -109,6 +112,8 @@ class RetailCohort(Trader):
         ranges = np.array([cfg.low_leverage, cfg.mid_leverage, cfg.high_leverage])
         which = np.where(self.has_high_leverage, 2, np.where(is_mid, 1, 0))
         self.leverages: FloatArray = rng.uniform(ranges[which, 0], ranges[which, 1])
+        if leverage_scales is not None:
+            self.leverages = self.leverages * leverage_scales[self.home_assets]
         self.margin_fractions: FloatArray = np.where(
             self.has_high_leverage, cfg.high_leverage_fraction, cfg.position_fraction
         )

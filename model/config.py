@@ -76,6 +76,14 @@ class AssetConfig(_Validated):
         1e-6,
         1e6,
     )
+    leverage_scale: float = param(
+        1.0,
+        "multiplier on the leverage of retail accounts trading this asset",
+        "long-tail traders chase with more leverage (capped by the asset's brackets); "
+        "assumed",
+        0.1,
+        10.0,
+    )
     latent_depths: float = param(
         10.0,
         "depths of value investors' bids within 10 % below value",
@@ -341,11 +349,13 @@ class BackgroundConfig(_Validated):
     noise_usd: float = param(0.02, "USD per minute per unit depth", "assumed", 0.0, 10.0)
     value_strength: float = param(0.5, "fraction of the gap closed per minute", "assumed", 0.0, 1.0)
     value_coins_depths: float = param(
-        50.0,
+        300.0,
         "spot coins per asset, in depths",
-        "value investors' inventory: what they can sell when the price is above value; assumed",
+        "value investors' inventory, sold above value: the world's spot holders, worth more "
+        "than the open interest (BTC's market value is ≈ 35× its OI, §8.1), so hedgers "
+        "buying spot do not exhaust it; assumed",
         0.0,
-        1_000.0,
+        10_000.0,
     )
     value_refill_minutes: float = param(
         120.0,
@@ -417,17 +427,24 @@ class PricesConfig(_Validated):
 def default_assets() -> tuple[AssetConfig, ...]:
     """Two majors, two large alts, two long-tail perps (issue 4).
 
-    Columns: symbol, price, kind, beta, idiosyncratic vol, depth, level spacing, liquidation
-    fee, retail deposit scale, latent depths.
+    Positional columns: symbol, price, kind, beta, idiosyncratic vol, depth, level spacing,
+    liquidation fee; then the retail crowd's deposit and leverage scales and the latent
+    book's depth, by name.
     """
     return (
-        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, 0.005, 1.0, 6.0),
-        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005, 1.0, 6.0),
-        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005, 0.5, 4.0),
-        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005, 0.32, 4.0),
-        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, 0.0075, 0.12, 8.0),
-        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, 0.0075, 0.12, 8.0),
-    )
+        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, 0.005,
+                    deposit_scale=1.0, latent_depths=6.0),
+        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005,
+                    deposit_scale=1.0, latent_depths=6.0),
+        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005,
+                    deposit_scale=0.5, latent_depths=4.0),
+        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005,
+                    deposit_scale=0.32, latent_depths=4.0),
+        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, 0.0075,
+                    deposit_scale=0.12, latent_depths=8.0),
+        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, 0.0075,
+                    deposit_scale=0.12, latent_depths=8.0),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -499,10 +499,11 @@ class Exchange(OrderEntry, MarketPhases):
         """An engine-initiated close (liquidation, pool unwind); returns (lots, USD notional).
 
         Into the book (`_system_ioc`), or, with forced closes off the book (the counterfactual
-        twin), all `lots` against the sink at the mark if the mark is within `limit_usd`, and
-        none otherwise: the same transfer as a fill, without moving any book or last price.
+        twin) from `off_book_from_minute` on, all `lots` against the sink at the mark if the
+        mark is within `limit_usd`, and none otherwise: the same transfer as a fill, without
+        moving any book or last price.
         """
-        if self.sink is None:
+        if self.sink is None or self.t < self.liquidator.cfg.off_book_from_minute:
             return self._system_ioc(acct, k, side, lots, limit_usd, is_liquidation=is_liquidation)
         mark = float(self.prices.mark_usd[k])
         if side * (mark - limit_usd) > 0:
@@ -521,7 +522,7 @@ class Exchange(OrderEntry, MarketPhases):
     def forced_levels(self, k: int, side: int) -> list[tuple[float, int]]:
         """The liquidity a forced close of a position of `side` meets: (price USD, lots) levels,
         best first: the book's opposite side, or the sink's one unlimited level at the mark."""
-        if self.sink is not None:
+        if self.sink is not None and self.t >= self.liquidator.cfg.off_book_from_minute:
             return [(float(self.prices.mark_usd[k]), 1 << 62)]
         tick = self.perps[k].tick_size
         return [(ticks * tick, lots) for ticks, lots in self.perp_books[k].levels(side)]

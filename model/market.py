@@ -263,6 +263,7 @@ class CascadeModel(mesa.Model):
             n,
             deposits,
             deposit_scales=np.array([a.deposit_scale for a in cfg.assets]),
+            leverage_scales=np.array([a.leverage_scale for a in cfg.assets]),
         )
         self.exchange.deposit_many(retail_ids, cohort.initial_deposit_usd)
         traders.append(cohort)

@@ -78,9 +78,12 @@ class LiquidationConfig:
     """An account is hedged when |net USD delta| ≤ band × gross exposure (spot + perp)."""
     forced_closes: str = "book"
     """Where the engine's own closes (liquidations, pool unwinds) execute. book: into the
-    order books, as on every venue; off_book: at the mark against a sink outside the books
-    (the counterfactual twin, DESIGN.md §2.3: the same run without the price impact of
-    forced selling; money is accounted exactly as a fill)."""
+    order books, as on every venue; off_book: from minute `off_book_from_minute` on, at the
+    mark against a sink outside the books (the counterfactual twin, DESIGN.md §2.3: the same
+    run without the price impact of forced selling; money is accounted exactly as a fill)."""
+    off_book_from_minute: int = 0
+    """With forced closes off the book, the minute from which they go to the sink (the twin
+    sets the shock's start: before it the twin is the run itself, minute for minute)."""
 
     def __post_init__(self) -> None:
         v.one_of("liquidation.partial_rule", self.partial_rule, PARTIAL_RULES)
@@ -89,6 +92,11 @@ class LiquidationConfig:
         v.one_of("liquidation.adl_score", self.adl_score, ADL_SCORES)
         v.one_of("liquidation.pro_rata_space", self.pro_rata_space, PRO_RATA_SPACES)
         v.one_of("liquidation.forced_closes", self.forced_closes, FORCED_CLOSES)
+        if not isinstance(self.off_book_from_minute, int) or self.off_book_from_minute < 0:
+            raise ValueError(
+                "liquidation.off_book_from_minute must be an int >= 0, got "
+                f"{self.off_book_from_minute!r}"
+            )
         v.in_range("liquidation.price_band", self.price_band, 0.0, 1.0, open_lo=True, open_hi=True)
         v.in_range("liquidation.chunk_fraction", self.chunk_fraction, 0.0, 1.0, open_lo=True)
         v.non_negative("liquidation.chunk_threshold_usd", self.chunk_threshold_usd)

@@ -45,8 +45,8 @@ def oct_2025() -> ModelConfig:
     retail = dataclasses.replace(
         base.retail,
         long_bias=0.8,
-        high_leverage_share=0.03,
-        mid_leverage_share=0.01,
+        high_leverage_share=0.005,
+        mid_leverage_share=0.02,
         entry_prob=0.003,
     )
     assets = tuple(

@@ -1,8 +1,10 @@
 """The counterfactual twin (DESIGN.md §2.3): the same run with forced closes routed off the book.
 
-A run and its twin share the configuration and the seed (common random numbers); in the twin
-every liquidation and pool unwind executes at the mark against a sink outside the books
-(`liquidation.forced_closes = "off_book"`), so the forced selling never moves a price. What the
+A run and its twin share the configuration and the seed (common random numbers); in the twin,
+from the shock on, every liquidation and pool unwind executes at the mark against a sink
+outside the books (`liquidation.forced_closes = "off_book"`, `off_book_from_minute` = the
+shock's start), so the forced selling never moves a price. Before the shock the two are the
+same run. What the
 run falls beyond its twin is what the market's own forced flow made:
 
     cascade amplification  = drawdown / twin drawdown
@@ -25,7 +27,11 @@ TWIN_KEYS = ("twin_drawdown", "cascade_amplification", "endogenous_share")
 
 
 def twin_config(cfg: ModelConfig) -> ModelConfig:
-    """The twin's configuration: `cfg` with forced closes off the book.
+    """The twin's configuration: `cfg` with forced closes off the book from the first shock on.
+
+    Before the shock the twin is the run itself, minute for minute (the same seed, the same
+    flows); from the shock on only the routing of forced closes differs, so the difference in
+    their falls is what the forced flow made.
 
     Raises:
         ValueError: The configuration has no shock (there is nothing to attribute), or its
@@ -41,7 +47,10 @@ def twin_config(cfg: ModelConfig) -> ModelConfig:
             "a twin routes forced closes off the book; this run already has "
             f"liquidation.forced_closes={cfg.liquidation.forced_closes!r}"
         )
-    liquidation = dataclasses.replace(cfg.liquidation, forced_closes="off_book")
+    start = min(s.start_minute for s in cfg.shocks)
+    liquidation = dataclasses.replace(
+        cfg.liquidation, forced_closes="off_book", off_book_from_minute=start
+    )
     return dataclasses.replace(cfg, liquidation=liquidation)
 
 
