@@ -74,6 +74,12 @@ def _leverage_shock(size: str) -> Cells:
     return full_factorial(grid), None
 
 
+def _price_discovery(size: str) -> Cells:
+    shares = (0.0, 0.3, 0.6) if size == "default" else LEVERAGE_SHARES[size]
+    grid = {"prices.discovery": ("venue", "satellite"), "retail.high_leverage_share": shares}
+    return full_factorial(grid), None
+
+
 def pool_cell(scale: float) -> dict:
     """Overrides that scale every insurance pool by `scale` (`default_pools_usd`)."""
     return {"liquidation.pool_initial_usd": tuple(scale * usd for usd in default_pools_usd())}
@@ -116,6 +122,14 @@ EXPERIMENTS = {
             "At which 50–100x share does forced selling make the fall 1.5 times its twin's "
             "(cascade amplification > 1.5), for each shock size?",
             _leverage_shock,
+            twin=True,
+        ),
+        Experiment(
+            "price-discovery",
+            "shock",
+            "Does a venue that sets its own prices cascade where a satellite tethered to an "
+            "outside price does not?",
+            _price_discovery,
             twin=True,
         ),
         Experiment(

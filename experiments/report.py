@@ -36,7 +36,7 @@ from experiments.runner import TWIN_MARK_COLUMN, run_sweep
 from experiments.store import git_commit, load_runs
 from model.twin import with_twin
 
-REPORT_SWEEPS = ("leverage-shock", "adl-policies", "stop-loss", "mark-price")
+REPORT_SWEEPS = ("leverage-shock", "price-discovery", "adl-policies", "stop-loss", "mark-price")
 SHARE, SHOCK = analysis.SHARE, analysis.SHOCK
 
 
@@ -277,6 +277,10 @@ def write_tables(
         "policies": (lambda: policy_table(sweeps["adl-policies"]), sweeps["adl-policies"]),
         "stop_loss": (lambda: stop_loss_table(sweeps["stop-loss"]), sweeps["stop-loss"]),
         "mark_price": (lambda: mark_price_table(sweeps["mark-price"]), sweeps["mark-price"]),
+        "price_discovery": (
+            lambda: price_discovery_table(sweeps["price-discovery"]),
+            sweeps["price-discovery"],
+        ),
         "timeline_run": (lambda: timeline_table(run), None),
         "stylized_facts": (lambda: stylized_table(run), None),
     }
@@ -451,6 +455,22 @@ def mark_price_table(runs: pd.DataFrame) -> str:
     return markdown(out) + (
         "\nMean over seeds [min–max]; drawdown / news drop is the mean over assets of the mark's "
         "fall over the fundamental's.\n"
+    )
+
+
+def price_discovery_table(runs: pd.DataFrame) -> str:
+    """Per price discovery and 50–100x share: cascade amplification, BTC's drawdown / news."""
+    keys = ("prices.discovery", analysis.SHARE)
+    ok = analysis.ok_runs(runs, (*keys, analysis.CASCADE_AMPLIFICATION))
+    metrics = (analysis.CASCADE_AMPLIFICATION, "amplification_BTC", analysis.CASCADE_SIZE)
+    cells = analysis.seed_spread(ok, keys, metrics)
+    out = pd.DataFrame({"prices": cells["prices.discovery"], "50–100x share": cells[keys[1]]})
+    out["cascade amplification"] = _spread(cells, analysis.CASCADE_AMPLIFICATION, fmt=".2f")
+    out["BTC drawdown / news drop"] = _spread(cells, "amplification_BTC", fmt=".2f")
+    out["liquidated after shock / OI"] = _spread(cells, analysis.CASCADE_SIZE, fmt=".3f")
+    return markdown(out) + (
+        "\nMean over seeds [min–max]. venue: prices set on this market (the default); "
+        "satellite: makers tethered to the outside price (`prices.discovery`).\n"
     )
 
 

@@ -79,8 +79,7 @@ class AssetConfig(_Validated):
     leverage_scale: float = param(
         1.0,
         "multiplier on the leverage of retail accounts trading this asset",
-        "long-tail traders chase with more leverage (capped by the asset's brackets); "
-        "assumed",
+        "long-tail traders chase with more leverage (capped by the asset's brackets); assumed",
         0.1,
         10.0,
     )

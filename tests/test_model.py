@@ -243,6 +243,10 @@ def test_config_object_and_datacollector():
         ({"retail.high_leverage": (50.0, 200.0)}, r"high_leverage"),
         ({"shocks.0.start_minute": 5_000}, r"shocks\.0\.start_minute=5000 is after the horizon"),
         ({"liquidation.policy": "adl_random"}, r"liquidation\.policy must be one of"),
+        ({"assets.0.depth_usd": 0.0}, r"asset\.depth_usd must be in \[1\.0"),
+        ({"prices.tether_share": 1.5}, r"prices\.tether_share must be in \[0\.0, 1\.0\]"),
+        ({"prices.discovery": "moon"}, r"prices\.discovery must be one of venue, satellite"),
+        ({"liquidation.forced_closes": "sideways"}, r"liquidation\.forced_closes must be one"),
     ],
 )
 def test_bad_parameters_name_the_field(kwargs, message):

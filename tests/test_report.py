@@ -131,7 +131,7 @@ def test_tiny_report_writes_every_figure_and_table_and_resumes(tmp_path):
     figures |= {"stop_loss", "mark_price"}
     assert {f"{f}.png" for f in figures} <= names
     tables = {"critical_share", "phase", "early_warning", "policies", "stop_loss"}
-    tables |= {"mark_price", "timeline_run", "stylized_facts"}
+    tables |= {"mark_price", "timeline_run", "stylized_facts", "price_discovery"}
     assert {f"{t}.md" for t in tables} <= names
     for path in written:
         assert path.stat().st_size < 250_000, f"{path} is not small"
@@ -150,7 +150,10 @@ def test_tiny_report_writes_every_figure_and_table_and_resumes(tmp_path):
     for column in ("twin drawdown", "cascade amplification", "endogenous share"):
         assert f"| {column} |" in timeline.splitlines()[0]
     assert "and its twin" in timeline  # the source line names the twin
-    # the leverage sweep ran with twins, the others without
+    discovery = (tables_dir / "price_discovery.md").read_text()
+    assert discovery.startswith("| prices | 50–100x share | cascade amplification |")
+    assert "| venue |" in discovery
+    # the leverage and price-discovery sweeps ran with twins, the others without
     for name in REPORT_SWEEPS:
         sweep = next((tmp_path / name).iterdir())
         twin = EXPERIMENTS[name].twin

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from model import CascadeModel
@@ -19,13 +20,32 @@ SYMBOLS = ("BTC", "TAIL")
 # ---------------------------------------------------------------------------------------------
 # twin_config
 # ---------------------------------------------------------------------------------------------
-def test_twin_config_routes_forced_closes_off_the_book_and_changes_nothing_else():
-    cfg = ModelConfig(shocks=(ShockConfig(),))
+def test_twin_config_routes_forced_closes_off_the_book_from_the_shock_and_nothing_else():
+    cfg = ModelConfig(shocks=(ShockConfig(start_minute=300), ShockConfig(start_minute=200)))
     twin = twin_config(cfg)
     assert cfg.liquidation.forced_closes == "book"
     assert twin.liquidation.forced_closes == "off_book"
+    assert twin.liquidation.off_book_from_minute == 200  # the first shock's start
     assert dataclasses.replace(twin, liquidation=cfg.liquidation) == cfg
-    assert dataclasses.replace(twin.liquidation, forced_closes="book") == cfg.liquidation
+    back = dataclasses.replace(twin.liquidation, forced_closes="book", off_book_from_minute=0)
+    assert back == cfg.liquidation
+
+
+def test_a_twin_is_the_run_itself_until_the_shock():
+    """Same seed, same flows: the marks are equal minute for minute before the shock and the
+    twin's forced closes go to the sink only from the shock on."""
+    from model import CascadeModel
+
+    small = {"horizon_minutes": 60, "retail.n_accounts": 300, "shocks.0.start_minute": 40}
+    small["retail.high_leverage_share"] = 0.5
+    run = CascadeModel(scenario="shock", rng=4, **small)
+    twin = CascadeModel(scenario=twin_config(run.cfg), rng=4)
+    run.run(), twin.run()
+    marks, twin_marks = run.recorder.series["mark_usd"], twin.recorder.series["mark_usd"]
+    np.testing.assert_array_equal(marks[:40], twin_marks[:40])
+    fills = twin.exchange.events.frame("fill")
+    off = fills[fills.venue == "off_book"]
+    assert len(off) > 0 and off.t.min() >= 40
 
 
 def test_twin_config_refuses_a_run_without_a_shock_naming_it():

@@ -327,6 +327,7 @@ def test_long_oi_holders_split_the_long_open_interest():
     from model import CascadeModel
 
     small = {"retail.n_accounts": 200, "shocks.0.start_minute": 90}
+    small |= {"retail.high_leverage_share": 0.1, "retail.mid_leverage_share": 0.1}
     m = CascadeModel(scenario="oct-2025", rng=1, horizon_minutes=100, **small)
     for _ in range(30):
         m.step()
