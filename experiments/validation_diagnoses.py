@@ -398,14 +398,15 @@ def return_acf(res: Results, side: str) -> str | None:
 
 
 def hourly_acf(res: Results, side: str) -> str | None:
-    """Hourly returns revert: value traders pull spot back to the fundamental."""
+    """Hourly returns trend: the price follows its value with a lag."""
     if not side:
         return None
     return (
-        "hourly marks overshoot and revert: the makers' ladders and the value traders' pull "
-        "toward the fundamental (`background.value_strength`) act with lags, so the variance "
-        f"ratio of 60-min to 1-min returns is {_med(res, 'stylized', 'variance_ratio_60'):.1f} "
-        "(1 for a random walk)."
+        "the mark follows its value with a lag: makers quote around the last price and the "
+        "value investors' ladder (`agents/value.py`) moves it only as far as their money "
+        "reaches, so returns of the same sign follow each other and the variance ratio of "
+        f"60-min to 1-min returns is {_med(res, 'stylized', 'variance_ratio_60'):.1f} "
+        "(1 for a random walk, above 1 when returns trend)."
     )
 
 

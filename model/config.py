@@ -366,7 +366,7 @@ class BackgroundConfig(_Validated):
     value_inner: float = param(
         0.005,
         "distance of the value ladder's nearest level from value, fraction",
-        "levels at inner · 2^j below and above value (agents/value.py); assumed",
+        "levels at inner · √2^j below and above value (agents/value.py); assumed",
         1e-4,
         0.5,
     )
@@ -454,7 +454,7 @@ class ModelConfig(_Validated):
     tier_scale: float = param(
         100.0,
         "multiplier on every margin bracket's notional floor",
-        "a model account stands for a cohort of real accounts (2,000 hold an open interest "
+        "a model account stands for a cohort of real accounts (10,000 hold an open interest "
         "of 50–250 depths), and the venues' brackets apply to each real account; assumed",
         1.0,
         1e6,

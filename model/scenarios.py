@@ -35,10 +35,10 @@ def oct_2025() -> ModelConfig:
     """A replica of 10–11 Oct 2025 (literature §2.4, exchange-mechanics §7.1, §8.1).
 
     The news moves the common factor by what it justified (NEWS_DROP_OCT_2025, over 40
-    minutes); the rest is made inside the market. Crowded longs (80 % of positions), a 3 %
-    tail of 50–100x accounts and 5 % at 8–25x over a lightly levered majority, open interest
+    minutes); the rest is made inside the market. Crowded longs (80 % of positions), 0.5 %
+    of accounts at 50–100x and 2 % at 8–25x over a lightly levered majority, open interest
     of 100–250 depths, long-tail books at half their usual depth with thin latent books below
-    value, makers withdrawing 95 % of depth, some exogenous selling, and the calm scenario's
+    value, makers withdrawing 95 % of depth, no exogenous selling, and the calm scenario's
     clustered volatility, which the fall lifts (aftershocks).
     """
     base = ModelConfig(world=CLUSTERED_WORLD)
