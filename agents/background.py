@@ -56,8 +56,9 @@ def floor_lots(qty: FloatArray, lot: FloatArray) -> FloatArray:
     return np.floor(np.nan_to_num(np.abs(qty) / lot) + 1e-9)
 
 
-class _Background(Trader):
-    """Shared constructor: one account, the config, per-asset depth, first-seen spot coins."""
+class Background(Trader):
+    """The base of the background traders and the value investors: one account, the config,
+    per-asset depth, first-seen spot coins."""
 
     def __init__(
         self,
@@ -105,7 +106,7 @@ class _Background(Trader):
         return np.where(sides < 0, np.minimum(np.abs(qty), held), np.abs(qty))
 
 
-class NoiseTraders(_Background):
+class NoiseTraders(Background):
     """Random market orders on every spot and perp book each minute, kept near flat.
 
     Notes:
@@ -146,7 +147,7 @@ class NoiseTraders(_Background):
         ]
 
 
-class ValueTraders(_Background):
+class ValueTraders(Background):
     """A satellite venue's value traders: pull spot toward the fundamental with deep pockets
     (market orders, no budget) and carry the exogenous macro sell flow.
 
@@ -201,7 +202,7 @@ class ValueTraders(_Background):
         )
 
 
-class Arbitrageurs(_Background):
+class Arbitrageurs(Background):
     """Trade the perp–spot gap: sell the rich leg, buy the cheap one, unwind on convergence.
 
     Notes:
@@ -260,7 +261,7 @@ class Arbitrageurs(_Background):
         ]
 
 
-class MacroSellers(_Background):
+class MacroSellers(Background):
     """The exogenous macro sell flow of a shock on a price-setting venue, spot and perp.
 
     Notes:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from agents.background import _Background
+from agents.background import Background
 from agents.base import Intent
 from model.orders import Order, Quotes
 from model.types import FloatArray, OrderKind, Venue
@@ -73,7 +73,7 @@ def ask_shares(distances: FloatArray) -> FloatArray:
     return np.full(len(distances), 1.0 / len(distances))
 
 
-class ValueInvestors(_Background):
+class ValueInvestors(Background):
     """Bid below value on spot and perp from a latent book that fills and refills level by
     level; offer above value what they hold.
 
@@ -83,7 +83,7 @@ class ValueInvestors(_Background):
         refill_minutes: Minutes for an emptied level to refill from new money.
         inner: Distance of the nearest level from value (fraction).
         exponent: Shape of the latent book (`bid_depths`).
-        (the rest as `_Background`)
+        (the rest as `Background`)
 
     Notes:
         Each minute, per asset, with V the fundamental and levels at V · (1 ∓ d_j)

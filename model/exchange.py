@@ -30,7 +30,7 @@ from model.events import EventLog
 from model.liquidation import Liquidator
 from model.margin import maintenance_margin
 from model.marks import MarketPrices
-from model.order_entry import _INTEGERS, TOUCHED_CAP, OrderEntry, _resize, _to_lots
+from model.order_entry import INTEGERS, TOUCHED_CAP, OrderEntry, resize, to_lots
 from model.orderbook import OrderBook
 from model.phases import MarketPhases
 from model.positions import trade_effect
@@ -143,10 +143,10 @@ class Exchange(OrderEntry, MarketPhases):
             raise ValueError(f"deposit_usd must be finite and >= 0, got {deposit_usd!r}")
         ids = self.accounts.add(count)
         n = self.accounts.n
-        self._is_system = _resize(self._is_system, n, False)
+        self._is_system = resize(self._is_system, n, False)
         self._is_system[ids] = is_system
-        self._order_margin_usd = _resize(self._order_margin_usd, n, 0.0)
-        self._spot_reserved_lots = _resize(self._spot_reserved_lots, n, 0)
+        self._order_margin_usd = resize(self._order_margin_usd, n, 0.0)
+        self._spot_reserved_lots = resize(self._spot_reserved_lots, n, 0)
         self._n_open.extend([0] * count)
         self.accounts.collateral_usd[ids] += deposits
         self.deposits_usd += float(deposits.sum())
@@ -199,7 +199,7 @@ class Exchange(OrderEntry, MarketPhases):
     def deposit_spot(self, account: int, asset: int, qty: float) -> None:
         """Credit coins of a spot asset to an account (qty a multiple of the lot size)."""
         self._require_account(account)
-        lots = _to_lots(qty, self.spots[asset].lot_size)
+        lots = to_lots(qty, self.spots[asset].lot_size)
         if lots is None:
             raise ValueError(f"spot deposit qty must be a positive lot multiple, got {qty!r}")
         self.accounts.spot_lots[account, asset] += lots
@@ -301,7 +301,7 @@ class Exchange(OrderEntry, MarketPhases):
         self._touch_epoch += 1
 
     def _is_account(self, account: object) -> bool:
-        return isinstance(account, _INTEGERS) and 0 <= account < self.accounts.n
+        return isinstance(account, INTEGERS) and 0 <= account < self.accounts.n
 
     # ------------------------------------------------------------------------- risk views
     def risk_arrays(self, rows: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:

@@ -13,25 +13,13 @@ import mesa
 import numpy as np
 from mesa.experimental.scenarios import Scenario as MesaScenario
 
-from agents.background import Arbitrageurs, MacroSellers, NoiseTraders, ValueTraders
-from agents.basis import BasisTrader
 from agents.market_maker import MarketMaker
-from agents.neutral import MarketNeutralFund
 from agents.retail import RetailCohort
-from agents.value import ValueInvestors
-from model.config import REFERENCE_ACCOUNTS, ModelConfig, with_overrides
+from model.config import ModelConfig, with_overrides
 from model.crowding import liquidatable_oi_share
 from model.exchange import Exchange
-from model.margin import maintenance_margin
-from model.opening import (
-    BASIS_HEADROOM,
-    MarketBook,
-    capped_leverage,
-    hedged_split,
-    lots_for,
-    margin_leverage,
-)
 from model.orders import Quotes
+from model.population import build_traders, open_positions
 from model.pricing import EwmVolatility, robust_index
 from model.recorder import Recorder
 from model.scenarios import scenario as named_scenario
@@ -46,15 +34,6 @@ VOL_SPAN_MINUTES = 60
 the mean age (30 minutes) of a 60-minute window without the window's echo of a jump 60
 minutes later (RiskMetrics-style EWMA, J.P. Morgan 1996; a boxcar put an |r| ACF spike of
 0.25 at lag 60 in calm runs)."""
-SATELLITE_VALUE_DEPTHS = 50.0
-"""Spot coins of the value traders on a satellite venue, in depths per asset, with no budget
-limit: the rest of the world's spot holders, refilling the books from outside."""
-VALUE_CASH_BUDGETS = 2.0
-"""USD of the value investors' account, in latent books (plus the background traders' 20
-depths): enough for their spot bids, the margin of their perp bids and of the 1x perp longs
-they buy, so only the latent book limits them."""
-SATELLITE_ARB_DEPTHS = 30.0
-"""Arbitrageurs' perp exposure cap on a satellite venue, in depths per asset."""
 
 
 class ExchangeAgent(mesa.Agent):
@@ -188,10 +167,9 @@ class CascadeModel(mesa.Model):
         self.world = World(self.cfg, self.stream("world"))
         self.exchange = self._build_exchange()
         self.exchange_agent = ExchangeAgent(self, self.exchange)
-        self.traders = self._build_traders()
+        self.traders = build_traders(self)
         self._maker_accounts = {t.account for t in self.traders if isinstance(t, MarketMaker)}
-        self._opening_books: list[MarketBook] = []
-        self._open_book()
+        self.opening_books = open_positions(self.exchange, self.cfg, self.traders)
         n_pools = len(self.exchange.liquidator.pools.accounts)
         self.initial_pools = np.array(self.exchange.liquidator.pools.balances_usd())
         self.recorder = Recorder(self.cfg.horizon_minutes, len(self.symbols), n_pools)
@@ -216,185 +194,6 @@ class CascadeModel(mesa.Model):
             liquidation=cfg.liquidation,
             rng=self.stream("exchange"),
         )
-
-    def _fund(self, count: int, usd: float | np.ndarray, spot_depths: float = 0.0) -> np.ndarray:
-        """Open accounts with USD and, optionally, spot coins worth `spot_depths` × depth."""
-        ids = self.exchange.open_accounts(count, usd)
-        if spot_depths > 0:
-            for a, asset in enumerate(self.cfg.assets):
-                lot = self.exchange.spots[a].lot_size
-                coins = np.floor(spot_depths * asset.depth_usd / asset.price_usd / lot) * lot
-                for acct in ids:
-                    if coins > 0:
-                        self.exchange.deposit_spot(int(acct), a, float(coins))
-        return ids
-
-    def _build_traders(self) -> list:
-        cfg, n = self.cfg, len(self.cfg.assets)
-        r = cfg.retail
-        kinds = {
-            k: tuple(i for i, a in enumerate(cfg.assets) if a.kind == k)
-            for k in ("major", "alt", "tail")
-        }
-        # the crowd's money does not depend on how many accounts stand for it
-        median_usd = r.deposit_usd * REFERENCE_ACCOUNTS / r.n_accounts
-        deposits = self.stream("retail.deposits").lognormal(
-            np.log(median_usd), r.deposit_sigma, r.n_accounts
-        )
-        satellite = cfg.prices.discovery == "satellite"
-        traders = [
-            MarketMaker(
-                self,
-                self._fund(1, cfg.makers.capital_usd, 3.0 / max(1, cfg.makers.n_makers)),
-                self.stream(f"maker.{i}"),
-                cfg.makers,
-                cfg.assets,
-                maker_index=i,
-                tether_share=cfg.prices.tether_share if satellite else None,
-            )
-            for i in range(cfg.makers.n_makers)
-        ]
-        retail_ids = self._fund(r.n_accounts, 0.0)
-        cohort = RetailCohort(
-            self,
-            retail_ids,
-            self.stream("retail"),
-            r,
-            n,
-            deposits,
-            deposit_scales=np.array([a.deposit_scale for a in cfg.assets]),
-            leverage_scales=np.array([a.leverage_scale for a in cfg.assets]),
-        )
-        self.exchange.deposit_many(retail_ids, cohort.initial_deposit_usd)
-        traders.append(cohort)
-        traders += [
-            BasisTrader(
-                self, self._fund(1, cfg.basis.capital_usd), self.stream(f"basis.{i}"), cfg.basis, n
-            )
-            for i in range(cfg.basis.n_traders)
-        ]
-        traders += [
-            MarketNeutralFund(
-                self,
-                self._fund(1, cfg.funds.capital_usd),
-                self.stream(f"fund.{i}"),
-                cfg.funds,
-                n,
-                majors=kinds["major"],
-                basket=kinds["alt"],
-            )
-            for i in range(cfg.funds.n_funds)
-        ]
-        background_usd = 20.0 * sum(a.depth_usd for a in cfg.assets)
-        # the latent book's bids out to its farthest level (64 %: 41 × those within 10 %)
-        latent_usd = sum(a.latent_depths * a.depth_usd for a in cfg.assets) * 41.0
-        bg = cfg.background
-        traders.append(
-            NoiseTraders(
-                self, self._fund(1, background_usd, 2.0), self.stream("noise"), bg, cfg.assets
-            )
-        )
-        if satellite:
-            traders.append(
-                ValueTraders(
-                    self,
-                    self._fund(1, background_usd, SATELLITE_VALUE_DEPTHS),
-                    self.stream("value"),
-                    bg,
-                    cfg.assets,
-                )
-            )
-        else:
-            traders.append(
-                ValueInvestors(
-                    self,
-                    self._fund(
-                        1,
-                        VALUE_CASH_BUDGETS * latent_usd + background_usd,
-                        bg.value_coins_depths,
-                    ),
-                    self.stream("value"),
-                    bg,
-                    cfg.assets,
-                    latent_depths=np.array([a.latent_depths for a in cfg.assets]),
-                    refill_minutes=bg.value_refill_minutes,
-                    inner=bg.value_inner,
-                    exponent=bg.latent_exponent,
-                )
-            )
-            traders.append(
-                MacroSellers(
-                    self, self._fund(1, background_usd, 5.0), self.stream("macro"), bg, cfg.assets
-                )
-            )
-        traders.append(
-            Arbitrageurs(
-                self,
-                self._fund(1, background_usd, 2.0),
-                self.stream("arbitrage"),
-                bg,
-                cfg.assets,
-                max_depths=SATELLITE_ARB_DEPTHS if satellite else bg.arb_max_depths,
-            )
-        )
-        return traders
-
-    def _open_book(self) -> None:
-        """Open the positions the run starts with (`model/opening.py`), market by market."""
-        ex, cfg = self.exchange, self.cfg
-        retail = self.retail
-        ids, assets, signed_usd, lev, iso = retail.opening_positions(
-            np.array([a.price_usd for a in cfg.assets]),
-            np.array([s.tiers.max_leverage[0] for s in ex.perps]),
-        )
-        funds = [t for t in self.traders if isinstance(t, MarketNeutralFund)]
-        basis = [t.account for t in self.traders if isinstance(t, BasisTrader)]
-        makers = [t.account for t in self.traders if isinstance(t, MarketMaker)]
-        hedge_usd = dict.fromkeys([*basis, *makers], 0.0)  # collateral their shorts need
-        for k, (asset, spec) in enumerate(zip(cfg.assets, ex.perps, strict=True)):
-            price, lot, book = asset.price_usd, spec.lot_size, MarketBook()
-            mine = assets == k
-            margin = np.abs(signed_usd[mine]) / lev[mine]
-            leverage = margin_leverage(margin, lev[mine], spec.tiers)
-            lots = lots_for(margin * leverage, price, lot)
-            book.add(
-                ids[mine], np.sign(signed_usd[mine]).astype(np.int64) * lots, leverage, iso[mine]
-            )
-            for fund in funds:
-                target = fund.opening_targets(cfg.funds.capital_usd)[k]
-                lots = int(np.sign(target)) * int(lots_for(abs(target), price, lot))
-                book.add(fund.account, lots, fund.leverage_for(spec.tiers.max_leverage[0]), False)
-            to_basis, to_makers = hedged_split(
-                book.net_lots, cfg.basis.oi_share, len(basis), len(makers)
-            )
-            for holders, lots, leverage in (
-                (basis, to_basis, cfg.basis.leverage),
-                (makers, to_makers, cfg.makers.leverage),
-            ):
-                usd = np.abs(lots) * lot * price
-                capped = capped_leverage(leverage, usd, spec.tiers)
-                book.add(holders, lots, capped, False)
-                for acct, n, notional, lev_k in zip(
-                    holders,
-                    lots.tolist(),
-                    usd.tolist(),
-                    np.atleast_1d(capped).tolist(),
-                    strict=True,
-                ):
-                    hedge_usd[acct] += notional / lev_k + float(
-                        maintenance_margin(notional, spec.tiers)
-                    )
-                    if n < 0:  # the hedge: spot coins held against the short
-                        ex.deposit_spot(acct, k, -n * lot)
-            self._opening_books.append(book)
-        for acct, usd in hedge_usd.items():
-            if usd > 0:
-                ex.deposit(acct, BASIS_HEADROOM * usd)
-        for k, book in enumerate(self._opening_books):
-            ex.open_book(
-                k, np.array(book.accounts), np.array(book.lots, dtype=np.int64),
-                cfg.assets[k].price_usd, np.array(book.leverage), np.array(book.isolated),
-            )  # fmt: skip
 
     def _reporters(self) -> dict:
         reporters = {

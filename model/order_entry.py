@@ -18,7 +18,7 @@ from model.specs import MarketSpec, SpotSpec
 from model.types import OrderKind, RejectReason, Venue
 
 _KINDS = tuple(OrderKind)
-_INTEGERS = (int, np.integer)  # for isinstance, built once (not `int | np.integer` per call)
+INTEGERS = (int, np.integer)  # for isinstance, built once (not `int | np.integer` per call)
 TOUCHED_CAP = 1 << 20
 """Rows remembered as written before the engine notes "every row" instead."""
 
@@ -54,13 +54,13 @@ class OrderEntry:
         if order.venue not in (Venue.PERP, Venue.SPOT):
             return RejectReason.UNKNOWN_MARKET
         specs = self.perps if order.venue == Venue.PERP else self.spots
-        if not isinstance(order.market, _INTEGERS) or not 0 <= order.market < len(specs):
+        if not isinstance(order.market, INTEGERS) or not 0 <= order.market < len(specs):
             return RejectReason.UNKNOWN_MARKET
         if order.side not in (1, -1) or order.kind not in _KINDS:
             return RejectReason.INVALID_KIND
         if not _is_positive_number(order.qty):
             return RejectReason.INVALID_QTY
-        if _to_lots(order.qty, specs[order.market].lot_size) is None:
+        if to_lots(order.qty, specs[order.market].lot_size) is None:
             return RejectReason.OFF_LOT
         needs_price = order.kind != OrderKind.MARKET
         if needs_price and not _is_positive_number(order.price_usd):
@@ -110,7 +110,7 @@ class OrderEntry:
 
     def _submit_perp(self, order: Order) -> OrderOutcome:
         acct, k, spec = order.account, order.market, self.perps[order.market]
-        lots = _to_lots(order.qty, spec.lot_size)
+        lots = to_lots(order.qty, spec.lot_size)
         pos = int(self.accounts.qty_lots[acct, k])
         if order.reduce_only:
             if pos == 0 or (pos > 0) == (order.side > 0):
@@ -165,7 +165,7 @@ class OrderEntry:
 
     def _submit_spot(self, order: Order) -> OrderOutcome:
         acct, a, spec = order.account, order.market, self.spots[order.market]
-        lots = _to_lots(order.qty, spec.lot_size)
+        lots = to_lots(order.qty, spec.lot_size)
         limit = self._limit_ticks(order, self.spot_books[a], spec.tick_size)
         if limit is None:
             return self._reject(order, RejectReason.NO_LIQUIDITY)
@@ -413,7 +413,9 @@ class OrderEntry:
         return [self.submit(o) for o in fired]
 
 
-def _resize(arr: np.ndarray, n: int, fill: object) -> np.ndarray:
+def resize(arr: np.ndarray, n: int, fill: object) -> np.ndarray:
+    """Return `arr` with at least n rows: itself if it has them, else a copy grown to
+    max(n, 2 × rows) with the new rows set to `fill` (amortised growth of account arrays)."""
     if arr.shape[0] >= n:
         return arr
     out = np.full((max(n, 2 * arr.shape[0]), *arr.shape[1:]), fill, dtype=arr.dtype)
@@ -439,7 +441,7 @@ def _is_positive_number(x: object) -> bool:
     )
 
 
-def _to_lots(qty: float, lot_size: float) -> int | None:
+def to_lots(qty: float, lot_size: float) -> int | None:
     """Return qty in whole lots, or None if it is not a positive multiple of the lot size."""
     lots = round(qty / lot_size)
     if lots <= 0 or abs(lots * lot_size - qty) > 1e-9 * max(abs(qty), lot_size):
