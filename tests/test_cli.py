@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 from experiments import catalogue, plots, scripted
-from experiments.cli import TWIN_FOLDER, main
+from experiments.cli import main
 from experiments.design import full_factorial, make_design
 from experiments.report import load_saved_run
+from experiments.run_output import TWIN_FOLDER
 from experiments.runner import TWIN_MARK_COLUMN
 from experiments.store import load_runs, read_manifest
 from model.risk_config import POLICIES

@@ -13,7 +13,7 @@ import pytest
 
 from experiments import analysis, readme
 from experiments.catalogue import EXPERIMENTS, design_for
-from experiments.cli import main, save_run
+from experiments.cli import main
 from experiments.report import (
     REPORT_SWEEPS,
     ReportConfig,
@@ -23,6 +23,7 @@ from experiments.report import (
     saved_run_metrics,
     series_with_twin_mark,
 )
+from experiments.run_output import save_run
 from experiments.runner import TWIN_MARK_COLUMN
 from experiments.store import load_runs, read_manifest
 from model import CascadeModel
