@@ -14,8 +14,8 @@ import mesa
 import numpy as np
 
 from agents.base import Intent, Trader
-from model.orders import Order
-from model.types import FloatArray, Venue
+from model.engine.orders import Order
+from model.engine.types import FloatArray, Venue
 from model.views import AccountsView, MarketView
 
 if TYPE_CHECKING:

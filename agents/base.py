@@ -5,7 +5,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from model.orders import Order, Quotes
+from model.engine.orders import Order, Quotes
 from model.views import AccountsView, MarketView
 
 Intent = Order | Quotes

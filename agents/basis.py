@@ -12,8 +12,8 @@ import mesa
 import numpy as np
 
 from agents.base import Intent, Trader
-from model.orders import Order
-from model.types import BUY, SELL, Venue
+from model.engine.orders import Order
+from model.engine.types import BUY, SELL, Venue
 from model.views import AccountsView, MarketView
 
 if TYPE_CHECKING:  # agents import only types/views/orders at run time (house style §15)

@@ -15,8 +15,8 @@ import mesa
 import numpy as np
 
 from agents.base import Intent, Trader
-from model.orders import Order, Quotes
-from model.types import FloatArray, OrderKind, Venue
+from model.engine.orders import Order, Quotes
+from model.engine.types import FloatArray, OrderKind, Venue
 from model.views import AccountsView, MarketView
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import numpy as np
 
 from agents.base import Intent, Trader
 from model.config import RetailConfig
-from model.orders import Order
-from model.types import BoolArray, FloatArray, IntArray, OrderKind
+from model.engine.orders import Order
+from model.engine.types import BoolArray, FloatArray, IntArray, OrderKind
 from model.views import AccountsView, MarketView
 
 FUNDING_AWARE_MAX_RATE = 0.0003

@@ -18,8 +18,8 @@ import numpy as np
 
 from agents.background import Background
 from agents.base import Intent
-from model.orders import Order, Quotes
-from model.types import FloatArray, OrderKind, Venue
+from model.engine.orders import Order, Quotes
+from model.engine.types import FloatArray, OrderKind, Venue
 from model.views import AccountsView, MarketView
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from model.events import SCHEMAS
+from model.engine.events import SCHEMAS
 from model.summary import adl_summary, cascade_summary, retail_loss_share
 
 AGGREGATION_MINUTES = (1, 5, 15, 60)
@@ -234,7 +234,7 @@ def run_metrics(tables: Mapping[str, pd.DataFrame], info: Mapping) -> dict[str, 
 def adl_metrics(
     adl: pd.DataFrame, haircuts: pd.DataFrame, bad_debt: pd.DataFrame
 ) -> dict[str, float]:
-    """ADL metrics of one run from its event tables (`model.events.SCHEMAS` columns).
+    """ADL metrics of one run from its event tables (`model.engine.events.SCHEMAS` columns).
 
     needed = Σ (BP − mark)₊·side·q over ADL closes (the budget the deficits needed); taken =
     Σ value taken from winners + Σ haircuts; overshoot = max(0, taken − needed) (Chitra 2025,
@@ -255,7 +255,7 @@ def adl_metrics(
 
 
 def _rows(table: pd.DataFrame, kind: str) -> list[tuple]:
-    """Event rows as tuples in `model.events.SCHEMAS` order (absent columns NaN)."""
+    """Event rows as tuples in `model.engine.events.SCHEMAS` order (absent columns NaN)."""
     ordered = table.reindex(columns=list(SCHEMAS[kind]))
     return list(ordered.itertuples(index=False, name=None))
 

@@ -22,10 +22,10 @@ from mesa.visualization.utils import update_counter
 from experiments.narrative import narrate, pool_names, record_of, settings_line, usd
 from experiments.plots import liquidation_map
 from model.config import ModelConfig, ShockConfig, field_metadata
-from model.events import SCHEMAS
+from model.engine.events import SCHEMAS
+from model.engine.pricing import MARK_RULES
+from model.engine.risk_config import POLICIES
 from model.market import CascadeModel
-from model.pricing import MARK_RULES
-from model.risk_config import POLICIES
 from model.scenarios import SCENARIOS
 from model.scenarios import scenario as named_scenario
 from model.snapshots import position_snapshot

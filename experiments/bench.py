@@ -145,7 +145,7 @@ def risk_book(n_accounts: int, seed: int = 0):
     deposit · leverage / markets per market; 70 % long; entry = mark · (1 + N(0, 2 %));
     30 % of positions isolated with margin = notional / leverage.
     """
-    from model.exchange import Exchange
+    from model.engine.exchange import Exchange
     from model.universe import perp_spec
 
     cfg = ModelConfig()
@@ -256,7 +256,7 @@ def incremental_scan(ex, ids: np.ndarray, repeats: int, seed: int = 1) -> dict:
     the world's factor), 0.3 % of the accounts are written (a deposit each, as a minute of
     fills would), then one scan; checked against a full scan at the same marks.
     """
-    from model.risk_scan import MIN_INCREMENTAL_ACCOUNTS
+    from model.engine.risk_scan import MIN_INCREMENTAL_ACCOUNTS
 
     rng = np.random.default_rng(seed)
     cfg = ModelConfig()

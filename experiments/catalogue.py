@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from experiments.design import Design, full_factorial, make_design
-from model.pricing import MARK_RULES
-from model.risk_config import POLICIES
+from model.engine.pricing import MARK_RULES
+from model.engine.risk_config import POLICIES
 
 DEFAULT_ROOT_SEED = 20251010
 """Root of every catalogue design's replicate seeds (10 Oct 2025)."""

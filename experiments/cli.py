@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from experiments.run_output import TWIN_FOLDER, format_summary, format_twin, save_run
-from model.risk_config import POLICIES
+from model.engine.risk_config import POLICIES
 from model.scenarios import SCENARIOS
 
 DEMO = "cascade-demo"

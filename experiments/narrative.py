@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from model.config import ShockConfig
-from model.events import SCHEMAS
+from model.engine.events import SCHEMAS
 
 EMPTY_POOL = 0.01
 """A pool below this fraction of its start is "empty" (the summary's depleted-pool rule)."""
@@ -38,7 +38,7 @@ class RunRecord:
         pool_usd: Pool equity per minute, (≥ minutes, n_pools), USD.
         initial_pools_usd: Pool equity at the start, USD.
         pool_names: One name per pool ("the BTC pool", "the shared pool").
-        events: Event rows per kind, in `model.events.SCHEMAS` order.
+        events: Event rows per kind, in `model.engine.events.SCHEMAS` order.
         shocks: The run's macro shocks.
     """
 

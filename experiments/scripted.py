@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.exchange import Exchange
-from model.orders import Order
-from model.risk_config import LiquidationConfig
-from model.specs import small_cap_perp
-from model.types import OrderKind
+from model.engine.exchange import Exchange
+from model.engine.orders import Order
+from model.engine.risk_config import LiquidationConfig
+from model.engine.specs import small_cap_perp
+from model.engine.types import OrderKind
 
 PRICE_USD = 1.0
 CRASH = 0.12
@@ -103,7 +103,7 @@ def policy_table(pool_usd: float = POOL_USD, seed: int = 0):
     """The same crash under every loss-absorption policy, side by side."""
     import pandas as pd
 
-    from model.risk_config import POLICIES
+    from model.engine.risk_config import POLICIES
 
     rows = []
     for policy in POLICIES:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from model.risk_config import LiquidationConfig
+from model.engine.risk_config import LiquidationConfig
 
 INF = math.inf
 REFERENCE_ACCOUNTS = 10_000

@@ -17,10 +17,10 @@ from agents.market_maker import MarketMaker
 from agents.retail import RetailCohort
 from model.config import ModelConfig, with_overrides
 from model.crowding import liquidatable_oi_share
-from model.exchange import Exchange
-from model.orders import Quotes
+from model.engine.exchange import Exchange
+from model.engine.orders import Quotes
+from model.engine.pricing import EwmVolatility, robust_index
 from model.population import build_traders, open_positions
-from model.pricing import EwmVolatility, robust_index
 from model.recorder import Recorder
 from model.scenarios import scenario as named_scenario
 from model.snapshots import long_oi_share

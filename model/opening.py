@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.tiers import TierTable
-from model.types import FloatArray, IntArray
+from model.engine.tiers import TierTable
+from model.engine.types import FloatArray, IntArray
 
 BASIS_HEADROOM = 2.0
 """A hedged book (basis trader, maker) gets USD collateral of this many times the initial plus

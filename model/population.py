@@ -15,8 +15,8 @@ from agents.neutral import MarketNeutralFund
 from agents.retail import RetailCohort
 from agents.value import ValueInvestors
 from model.config import REFERENCE_ACCOUNTS, AssetConfig, ModelConfig
-from model.exchange import Exchange
-from model.margin import maintenance_margin
+from model.engine.exchange import Exchange
+from model.engine.margin import maintenance_margin
 from model.opening import (
     BASIS_HEADROOM,
     MarketBook,

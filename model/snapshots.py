@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model.margin import liquidation_price_tiered
+from model.engine.margin import liquidation_price_tiered
 
 SNAPSHOT_COLUMNS = (
     "account",
@@ -117,7 +117,7 @@ def run_tables(model) -> dict[str, pd.DataFrame]:
     - ``pools``: one row per minute; ``pool_<i>_usd`` per insurance pool, ``vault_usd``.
     - ``liquidations``: the liquidation events plus ``leverage`` (the account's setting for
       the market now) and ``is_retail``.
-    - ``adl``, ``haircuts``, ``bad_debt``: those event tables (`model.events.SCHEMAS`).
+    - ``adl``, ``haircuts``, ``bad_debt``: those event tables (`model.engine.events.SCHEMAS`).
     """
     n, ev = model.recorder.n, model.exchange.events
     pools = pd.DataFrame({"minute": np.arange(n)})

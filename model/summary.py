@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.types import FloatArray
+from model.engine.types import FloatArray
 
 PRE_SHOCK_MINUTES = 60
 """Window before the first shock over which the early-warning premium is averaged."""

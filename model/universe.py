@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from model.config import AssetConfig
-from model.specs import FundingSpec, MarketSpec, SpotSpec
-from model.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X
+from model.engine.specs import FundingSpec, MarketSpec, SpotSpec
+from model.engine.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X
 
 TIERS = {"major": BTCUSDT_2025, "alt": BTCUSDT_2021, "tail": SMALL_CAP_50X}
 """Majors: BTCUSDT 2025 brackets; large alts: the 2021 BTC table; long tail: 50x small-cap

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
-from model.types import FloatArray
+from model.engine.types import FloatArray
 
 LAZY_MIN_ACCOUNTS = 5_000
 """From this many accounts a lazy view (rows on demand) is cheaper than copying every array."""

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from model.config import ModelConfig
-from model.types import FloatArray
+from model.engine.types import FloatArray
 
 
 class World:

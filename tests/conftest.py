@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.exchange import Exchange
-from model.orders import Order, OrderOutcome
-from model.specs import MarketSpec, SpotSpec, btc_perp
-from model.types import BUY, SELL, OrderKind, Venue
+from model.engine.exchange import Exchange
+from model.engine.orders import Order, OrderOutcome
+from model.engine.specs import MarketSpec, SpotSpec, btc_perp
+from model.engine.types import BUY, SELL, OrderKind, Venue
 
 MAKER_DEPOSIT_USD = 100_000_000.0
 """A maker this rich never hits a margin check in the scenarios (100M USD)."""

@@ -1,11 +1,11 @@
-"""Tests for model/adl.py: ADL scores and allocation rules (golden numbers, then properties)."""
+"""Tests for model/engine/adl.py: ADL scores and allocation rules (golden numbers, properties)."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model import adl
+from model.engine import adl
 
 # ---------------------------------------------------------------------------------------------
 # TV-R1: contract-space ADL (exchange-mechanics §7.3, Robinson/Thogiti critique of Chitra)

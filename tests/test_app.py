@@ -18,7 +18,7 @@ from experiments.narrative import (
     usd,
 )
 from model.config import ModelConfig, ShockConfig, field_metadata
-from model.events import SCHEMAS
+from model.engine.events import SCHEMAS
 from model.scenarios import scenario as named_scenario
 
 SYMBOLS = ("BTC", "TAIL")

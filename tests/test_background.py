@@ -25,10 +25,10 @@ from agents.background import (
 )
 from agents.market_maker import MarketMaker
 from model.config import AssetConfig, BackgroundConfig, MakerConfig
-from model.exchange import Exchange
-from model.orders import Order, Quotes
-from model.specs import SpotSpec, btc_perp
-from model.types import BUY, SELL, RejectReason, Venue
+from model.engine.exchange import Exchange
+from model.engine.orders import Order, Quotes
+from model.engine.specs import SpotSpec, btc_perp
+from model.engine.types import BUY, SELL, RejectReason, Venue
 from model.views import AccountsView, MarketView
 from tests.test_market_maker import ASSETS, BTC_USD, START_SPOT, make_accounts, make_view
 

@@ -13,7 +13,7 @@ from experiments.report import load_saved_run
 from experiments.run_output import TWIN_FOLDER
 from experiments.runner import TWIN_MARK_COLUMN
 from experiments.store import load_runs, read_manifest
-from model.risk_config import POLICIES
+from model.engine.risk_config import POLICIES
 from model.scenarios import scenario
 from model.twin import TWIN_KEYS
 

@@ -1,4 +1,4 @@
-"""Tests for model.exchange: golden fills, margin modes, rejections, reserves, spot, stops,
+"""Tests for model.engine.exchange: golden fills, margin modes, rejections, reserves, spot, stops,
 funding, the conservation invariants (hypothesis) and account opening.
 """
 
@@ -12,12 +12,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from model.events import SCHEMAS
-from model.exchange import Exchange, InvariantError
-from model.orders import Order, OrderOutcome
-from model.risk_config import LiquidationConfig
-from model.specs import FundingSpec, SpotSpec, btc_perp, small_cap_perp
-from model.types import BUY, SELL, OrderKind, RejectReason, Venue
+from model.engine.events import SCHEMAS
+from model.engine.exchange import Exchange, InvariantError
+from model.engine.orders import Order, OrderOutcome
+from model.engine.risk_config import LiquidationConfig
+from model.engine.specs import FundingSpec, SpotSpec, btc_perp, small_cap_perp
+from model.engine.types import BUY, SELL, OrderKind, RejectReason, Venue
 from tests.conftest import (
     MAKER_DEPOSIT_USD,
     assert_invariants,

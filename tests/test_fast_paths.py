@@ -8,12 +8,13 @@ import pytest
 
 from agents import market_maker
 from experiments.bench import risk_book
-from model import CascadeModel, adl_rank
-from model.orderbook import OrderBook
-from model.orders import Order
-from model.risk_scan import RiskScanner
-from model.stops import StopBook
-from model.types import OrderKind
+from model import CascadeModel
+from model.engine import adl_rank
+from model.engine.orderbook import OrderBook
+from model.engine.orders import Order
+from model.engine.risk_scan import RiskScanner
+from model.engine.stops import StopBook
+from model.engine.types import OrderKind
 from model.views import StaleViewError, _lazy_accounts_view, accounts_view
 
 

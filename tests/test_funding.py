@@ -1,4 +1,4 @@
-"""Golden numbers, behaviour and the zero-sum property of model.funding."""
+"""Golden numbers, behaviour and the zero-sum property of model.engine.funding."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from model.funding import (
+from model.engine.funding import (
     PremiumAccumulator,
     funding_payments_usd,
     funding_rate,

@@ -1,4 +1,4 @@
-"""Liquidation engine (model/liquidation.py, insurance.py): trigger, close, pools, rounds, switches.
+"""Liquidation engine (model/engine/liquidation.py, insurance.py): trigger, close, pools, rounds.
 
 Scenario tests on a fee-free perp with one bracket (MMR 1 %, max 50x, see `_market`) and an
 index-rule mark, so `set_index` sets the mark exactly and the margin arithmetic in each docstring
@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.exchange import Exchange
-from model.orders import Order
-from model.risk_config import POLICIES, POOL_MODES, LiquidationConfig
-from model.specs import MarketSpec
-from model.tiers import TierTable
-from model.types import BUY, SELL, OrderKind
+from model.engine.exchange import Exchange
+from model.engine.orders import Order
+from model.engine.risk_config import POLICIES, POOL_MODES, LiquidationConfig
+from model.engine.specs import MarketSpec
+from model.engine.tiers import TierTable
+from model.engine.types import BUY, SELL, OrderKind
 from tests.conftest import open_pair
 
 ENTRY = 100.0

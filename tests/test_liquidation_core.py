@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from model.exchange import Exchange
-from model.orders import Order
-from model.risk_config import POLICIES, LiquidationConfig
-from model.specs import small_cap_perp
-from model.tiers import BTCUSDT_2025
-from model.types import OrderKind
+from model.engine.exchange import Exchange
+from model.engine.orders import Order
+from model.engine.risk_config import POLICIES, LiquidationConfig
+from model.engine.specs import small_cap_perp
+from model.engine.tiers import BTCUSDT_2025
+from model.engine.types import OrderKind
 
 ENTRY = 100.0
 LOT = 1.0
@@ -171,7 +171,7 @@ def test_a_partial_close_that_takes_every_lot_with_dust_equity_ends_the_unit(mon
     the Binance partial rule closes ceil(f · 1) = 1 lot into the bid at 98.2 (above the
     bankruptcy price 98.0): flat, equity 0.2, here forced to −1.8e-15 as in that run.
     """
-    from model.liquidation import Liquidator
+    from model.engine.liquidation import Liquidator
 
     ex = _exchange(partial_rule="binance")
     long_, short = ex.open_account(2.0 + 0.05), ex.open_account(1e6)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.margin import (
+from model.engine.margin import (
     bankruptcy_price,
     equity_usd,
     initial_margin_usd,
@@ -16,7 +16,7 @@ from model.margin import (
     notional_usd,
     unrealized_pnl_usd,
 )
-from model.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X, TierTable
+from model.engine.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X, TierTable
 
 TABLES = (BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X)
 

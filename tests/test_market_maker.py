@@ -26,10 +26,10 @@ from agents.market_maker import (
     level_weights,
 )
 from model.config import AssetConfig, MakerConfig
-from model.exchange import Exchange
-from model.orders import Order, Quotes
-from model.specs import SpotSpec, btc_perp
-from model.types import BUY, SELL, OrderKind, Venue
+from model.engine.exchange import Exchange
+from model.engine.orders import Order, Quotes
+from model.engine.specs import SpotSpec, btc_perp
+from model.engine.types import BUY, SELL, OrderKind, Venue
 from model.views import AccountsView, MarketView
 
 BTC_USD, ALT_USD = 100_000.0, 1.0

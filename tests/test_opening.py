@@ -12,7 +12,10 @@ from agents.market_maker import MarketMaker
 from agents.neutral import MarketNeutralFund
 from agents.retail import stop_triggers
 from model import CascadeModel
-from model.margin import maintenance_margin
+from model.engine.margin import maintenance_margin
+from model.engine.orders import Order
+from model.engine.tiers import BTCUSDT_2025, SMALL_CAP_50X
+from model.engine.types import OrderKind
 from model.opening import (
     BASIS_HEADROOM,
     MarketBook,
@@ -22,9 +25,6 @@ from model.opening import (
     margin_leverage,
     split_lots,
 )
-from model.orders import Order
-from model.tiers import BTCUSDT_2025, SMALL_CAP_50X
-from model.types import OrderKind
 from model.views import accounts_view
 
 SMALL = {"retail.n_accounts": 300, "horizon_minutes": 30, "shocks.0.start_minute": 10}

@@ -1,4 +1,4 @@
-"""Tests for model.orderbook: matching, cancels, self-trade prevention and USD queries."""
+"""Tests for model.engine.orderbook: matching, cancels, self-trade prevention and USD queries."""
 
 from collections import defaultdict
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.orderbook import BUY, SELL, Fill, OrderBook
+from model.engine.orderbook import BUY, SELL, Fill, OrderBook
 
 TICK_USD, LOT_COINS = 0.1, 0.001  # 10000 ticks = 1000.0 USD; 10 lots = 0.01 coin
 MAKER, TAKER, OTHER = 100, 200, 300

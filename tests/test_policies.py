@@ -1,4 +1,4 @@
-"""Loss-absorption policies (model/absorption.py) driven through the liquidation engine.
+"""Loss-absorption policies (model/engine/absorption.py) driven through the liquidation engine.
 
 A scripted crash like experiments/scripted.py (smaller, named constants) for every policy,
 reference vector TV-R1 on the engine, one engineered scenario per policy rule, hedge breaks,
@@ -15,12 +15,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from model.exchange import Exchange
-from model.orders import Order
-from model.risk_config import POLICIES, LiquidationConfig
-from model.specs import MarketSpec, SpotSpec, small_cap_perp
-from model.tiers import TierTable
-from model.types import BUY, SELL, OrderKind
+from model.engine.exchange import Exchange
+from model.engine.orders import Order
+from model.engine.risk_config import POLICIES, LiquidationConfig
+from model.engine.specs import MarketSpec, SpotSpec, small_cap_perp
+from model.engine.tiers import TierTable
+from model.engine.types import BUY, SELL, OrderKind
 from tests.conftest import open_pair
 
 RICH_USD = 1_000_000.0

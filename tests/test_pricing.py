@@ -1,11 +1,11 @@
-"""Golden numbers and behaviour of model.pricing (index, mark rules, basis average)."""
+"""Golden numbers and behaviour of model.engine.pricing (index, mark rules, basis average)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from model.pricing import (
+from model.engine.pricing import (
     MARK_RULES,
     BasisAverager,
     EwmVolatility,

@@ -16,8 +16,8 @@ import pytest
 
 from agents.retail import FUNDING_AWARE_MAX_RATE, RetailCohort, stop_triggers
 from model.config import ModelConfig, RetailConfig, with_overrides
-from model.orders import Order
-from model.types import OrderKind
+from model.engine.orders import Order
+from model.engine.types import OrderKind
 from model.views import AccountsView, MarketView
 
 BTC, ALT = 0, 1

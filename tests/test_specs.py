@@ -5,8 +5,8 @@ import math
 import pytest
 
 from model.config import AssetConfig
-from model.specs import FundingSpec, MarketSpec, SpotSpec, btc_perp, small_cap_perp
-from model.tiers import BTCUSDT_2025, SMALL_CAP_50X, TierTable
+from model.engine.specs import FundingSpec, MarketSpec, SpotSpec, btc_perp, small_cap_perp
+from model.engine.tiers import BTCUSDT_2025, SMALL_CAP_50X, TierTable
 from model.universe import perp_spec
 
 

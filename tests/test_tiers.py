@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from model.margin import maintenance_margin
-from model.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X, TierTable
+from model.engine.margin import maintenance_margin
+from model.engine.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X, TierTable
 
 
 def test_tv_b1_cum_table_a() -> None:

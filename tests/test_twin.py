@@ -11,7 +11,7 @@ import pytest
 
 from model import CascadeModel
 from model.config import ModelConfig, ShockConfig
-from model.risk_config import LiquidationConfig
+from model.engine.risk_config import LiquidationConfig
 from model.twin import TWIN_KEYS, ratio, run_pair, twin_config, with_twin
 
 SYMBOLS = ("BTC", "TAIL")

@@ -28,10 +28,10 @@ from agents.value import (
 )
 from model import CascadeModel
 from model.config import BackgroundConfig
-from model.exchange import Exchange
-from model.orders import Order, Quotes
-from model.specs import SpotSpec, btc_perp
-from model.types import BUY, SELL, OrderKind, Venue
+from model.engine.exchange import Exchange
+from model.engine.orders import Order, Quotes
+from model.engine.specs import SpotSpec, btc_perp
+from model.engine.types import BUY, SELL, OrderKind, Venue
 from model.views import AccountsView
 from tests.conftest import assert_invariants, seed_book
 from tests.test_background import exchange_view

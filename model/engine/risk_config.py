@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model import validate as v
+from model.engine import validate as v
 
 POLICIES = (
     "adl_queue",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model import validate as v
-from model.pricing import MARK_RULES
-from model.tiers import BTCUSDT_2025, SMALL_CAP_50X, TierTable
+from model.engine import validate as v
+from model.engine.pricing import MARK_RULES
+from model.engine.tiers import BTCUSDT_2025, SMALL_CAP_50X, TierTable
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from itertools import pairwise
 import numpy as np
 import numpy.typing as npt
 
-from model.types import FloatArray
+from model.engine.types import FloatArray
 
 IntpArray = npt.NDArray[np.intp]
 

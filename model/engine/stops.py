@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from model.orders import Order
-from model.types import FloatArray, OrderKind
+from model.engine.orders import Order
+from model.engine.types import FloatArray, OrderKind
 
 
 class StopBook:

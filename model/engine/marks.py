@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.funding import PremiumAccumulator, funding_rate, premium_index
-from model.pricing import BasisAverager, mark_price
-from model.specs import MarketSpec
-from model.types import FloatArray
+from model.engine.funding import PremiumAccumulator, funding_rate, premium_index
+from model.engine.pricing import BasisAverager, mark_price
+from model.engine.specs import MarketSpec
+from model.engine.types import FloatArray
 
 BASIS_WINDOW_MINUTES = 5
 """Binance USDⓈ-M "Moving Average (5-minute Basis)" (exchange-mechanics.md §2.4)."""

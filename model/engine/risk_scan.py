@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from model.types import FloatArray
+from model.engine.types import FloatArray
 
 BLOCK_ROWS = 16_384
 """Rows per block of the full scan (a block's temporaries stay in the CPU cache)."""

@@ -27,11 +27,11 @@ import math
 
 import numpy as np
 
-from model.absorption import make_policy
-from model.insurance import InsurancePools
-from model.margin import maintenance_margin
-from model.risk_config import LiquidationConfig
-from model.risk_scan import RiskScanner
+from model.engine.absorption import make_policy
+from model.engine.insurance import InsurancePools
+from model.engine.margin import maintenance_margin
+from model.engine.risk_config import LiquidationConfig
+from model.engine.risk_scan import RiskScanner
 
 DUST_USD = 1e-6
 """Equity closer to zero than this is rounding, not bad debt."""

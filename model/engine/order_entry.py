@@ -1,6 +1,6 @@
 """Order entry of the exchange: validation, matching, resting-order reserves, quotes, stops.
 
-A mixin of `Exchange` (model/exchange.py): these methods run on the exchange's own state and
+A mixin of `Exchange` (model/engine/exchange.py): these methods run on the exchange's own state and
 move money only through its primitives (`_fill`, `_apply_position`, `_spot_transfer`).
 """
 
@@ -12,10 +12,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from model.orderbook import OrderBook
-from model.orders import Order, OrderOutcome, Quotes
-from model.specs import MarketSpec, SpotSpec
-from model.types import OrderKind, RejectReason, Venue
+from model.engine.orderbook import OrderBook
+from model.engine.orders import Order, OrderOutcome, Quotes
+from model.engine.specs import MarketSpec, SpotSpec
+from model.engine.types import OrderKind, RejectReason, Venue
 
 _KINDS = tuple(OrderKind)
 INTEGERS = (int, np.integer)  # for isinstance, built once (not `int | np.integer` per call)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.tiers import TierTable
-from model.types import FloatArray
+from model.engine.tiers import TierTable
+from model.engine.types import FloatArray
 
 FloatLike = float | FloatArray
 

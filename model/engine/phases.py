@@ -1,6 +1,6 @@
 """Per-step phases of the exchange: index and marks, premium and funding, liquidation, unwind.
 
-A mixin of `Exchange` (model/exchange.py); funding is paid through the exchange's arrays here,
+A mixin of `Exchange` (model/engine/exchange.py); funding is paid through its arrays here,
 in one vectorised transfer per settlement.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.funding import funding_payments_usd
-from model.types import FloatArray
+from model.engine.funding import funding_payments_usd
+from model.engine.types import FloatArray
 
 
 class MarketPhases:

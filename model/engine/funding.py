@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from model.types import FloatArray
+from model.engine.types import FloatArray
 
 DEFAULT_INTEREST_RATE = 0.0001
 """I = 0.01 % per 8 h interval (Binance default; Hyperliquid's I per 8 h is the same)."""

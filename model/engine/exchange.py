@@ -25,19 +25,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.accounts import AccountBook
-from model.events import EventLog
-from model.liquidation import Liquidator
-from model.margin import maintenance_margin
-from model.marks import MarketPrices
-from model.order_entry import INTEGERS, TOUCHED_CAP, OrderEntry, resize, to_lots
-from model.orderbook import OrderBook
-from model.phases import MarketPhases
-from model.positions import trade_effect
-from model.risk_config import LiquidationConfig
-from model.specs import MarketSpec, SpotSpec
-from model.stops import StopBook
-from model.types import FloatArray, Venue
+from model.engine.accounts import AccountBook
+from model.engine.events import EventLog
+from model.engine.liquidation import Liquidator
+from model.engine.margin import maintenance_margin
+from model.engine.marks import MarketPrices
+from model.engine.order_entry import INTEGERS, TOUCHED_CAP, OrderEntry, resize, to_lots
+from model.engine.orderbook import OrderBook
+from model.engine.phases import MarketPhases
+from model.engine.positions import trade_effect
+from model.engine.risk_config import LiquidationConfig
+from model.engine.specs import MarketSpec, SpotSpec
+from model.engine.stops import StopBook
+from model.engine.types import FloatArray, Venue
 
 REL_TOL = 1e-9
 """Relative tolerance of the cash-conservation invariant (DESIGN.md §5)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from model.types import FloatArray
+from model.engine.types import FloatArray
 
 MARK_RULES = ("binance", "index", "last")
 """Mark-price rules `mark_price` accepts."""

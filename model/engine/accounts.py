@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.types import BoolArray, FloatArray, IntArray
+from model.engine.types import BoolArray, FloatArray, IntArray
 
 _PER_ACCOUNT = {"collateral_usd": np.float64, "is_open": np.bool_}
 _PER_POSITION = {

@@ -11,7 +11,7 @@ from collections import deque
 
 import numpy as np
 
-from model.risk_config import LiquidationConfig
+from model.engine.risk_config import LiquidationConfig
 
 
 class InsurancePools:

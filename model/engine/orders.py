@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.types import OrderKind, RejectReason, Venue
+from model.engine.types import OrderKind, RejectReason, Venue
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import adl, adl_rank
-from model.risk_config import LiquidationConfig
+from model.engine import adl, adl_rank
+from model.engine.risk_config import LiquidationConfig
 
 SYSTEM_SCORE = -1e300
 """Score of pools and the vault in the ADL queue: always last (finite for adl.py's checks)."""

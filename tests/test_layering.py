@@ -1,0 +1,51 @@
+"""The layers, read from the imports (DESIGN.md §2): the engine imports nothing above it, and
+nothing imports the experiments."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports (absolute names; `from a import b` gives a and a.b)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _sources("model/engine"), ids=lambda p: p.name)
+def test_engine_imports_nothing_above_it(path):
+    above = {
+        name
+        for name in imported_modules(path)
+        if name.split(".")[0] in ("mesa", "agents", "experiments")
+        or (name.startswith("model") and not name.startswith("model.engine") and name != "model")
+    }
+    assert not above, f"{path.relative_to(ROOT)} imports {sorted(above)}"
+
+
+@pytest.mark.parametrize(
+    "path", _sources("model") + _sources("agents"), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_model_and_agents_never_import_experiments(path):
+    found = {n for n in imported_modules(path) if n.split(".")[0] == "experiments"}
+    assert not found, f"{path.relative_to(ROOT)} imports {sorted(found)}"
+
+
+def test_the_reader_sees_an_engine_import():
+    # the check above can fail: a file that imports the Mesa model is caught
+    tree = ROOT / "model" / "market.py"
+    assert "model.engine.exchange" in imported_modules(tree)
+    assert "mesa" in imported_modules(tree)
