@@ -133,3 +133,13 @@ def open_pair(
         )
     )
     assert rest.accepted and take.accepted and take.filled_qty == qty, (rest, take)
+
+
+def writable(readonly: np.ndarray) -> np.ndarray:
+    """The ledger's own buffer behind one of its read-only account arrays (same row indices).
+
+    Only tests that corrupt the books on purpose, or build a state no transfer can reach, use
+    it: everything else writes through the ledger's transfers.
+    """
+    assert not readonly.flags.writeable and readonly.base.flags.writeable
+    return readonly.base

@@ -51,7 +51,7 @@ class Policy:
         """Cover a cash deficit left after a close: pool first, then bad debt."""
         paid = min(usd, self.pools.cash_usd(k))
         if paid > 0:
-            self.ex._move_cash(self.pools.account(k), acct, paid)
+            self.ex.ledger.move_cash(self.pools.account(k), acct, paid)
             self._pool_event(k, -paid, "shortfall", rnd)
         if usd - paid > 1e-6:
             self.ex.events.add("bad_debt", self.ex.t, rnd, acct, k, usd - paid)
@@ -122,7 +122,7 @@ class Policy:
             cand = int(cand)
             was_hedged = self.is_hedged(cand)
             ex.cancel_all(cand)
-            ex._transfer_position(acct, cand, k, -side * int(lots), price)
+            ex.ledger.transfer_position(acct, cand, k, -side * int(lots), price)
             taken = int(lots) * lot * (price - mark) * side
             needed = int(lots) * lot * max(0.0, (bp - mark) * side)
             broke = was_hedged and not self.is_hedged(cand)
@@ -156,7 +156,7 @@ class Policy:
             return 0.0
         h = adl.pro_rata_haircut(profits, budget)
         amounts = h * np.maximum(profits, 0.0)
-        self.ex._collect(payers, amounts, acct)
+        self.ex.ledger.haircut(payers, amounts, acct)
         for p, a in zip(payers[amounts > 0], amounts[amounts > 0], strict=True):
             self.ex.events.add("haircut", self.ex.t, rnd, self.name, int(p), k, float(a))
         return float(amounts.sum())
@@ -258,11 +258,11 @@ class SocializedLoss(Policy):
 
     def absorb(self, acct, k, side, lots, bp, rnd):
         pool = self.pools.account(k)
-        self.ex._transfer_position(acct, pool, k, -side * lots, bp)
+        self.ex.ledger.transfer_position(acct, pool, k, -side * lots, bp)
         self._pool_event(k, 0.0, "takeover_uncapped", rnd)
 
     def cover_deficit(self, acct, k, usd, rnd):
-        self.ex._move_cash(self.pools.account(k), acct, usd)
+        self.ex.ledger.move_cash(self.pools.account(k), acct, usd)
         self._pool_event(k, -usd, "shortfall", rnd)
 
     def end_round(self):
@@ -290,7 +290,7 @@ class BackstopVault(Policy):
                 lots, self.pools.takeover_lots(vault, k, self.cfg.vault_max_position_ratio, bp)
             )
         if take:
-            self.ex._transfer_position(acct, vault, k, -side * take, bp)
+            self.ex.ledger.transfer_position(acct, vault, k, -side * take, bp)
         if lots - take:
             AdlQueue.absorb(self, acct, k, side, lots - take, bp, rnd)
         return take

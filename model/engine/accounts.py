@@ -1,7 +1,7 @@
 """The account book: every account's cash, positions and spot holdings as arrays.
 
-Struct of arrays indexed by account id (rows) and market (columns). Only `Exchange` writes
-here; everyone else reads through the read-only views. Capacity doubles when full, so
+Struct of arrays indexed by account id (rows) and market (columns). Only the `Ledger` holds
+one and writes it; everyone else reads the ledger's read-only views. Capacity doubles when full, so
 opening an account is amortised O(1).
 """
 
@@ -83,15 +83,15 @@ class AccountBook:
         self._refresh_views()
         return ids
 
-    # -- writable arrays (engine only) ----------------------------------------------------
+    # -- writable arrays (the ledger only) ----------------------------------------------------
     # Each name (collateral_usd, is_open, qty_lots, entry_price_usd, isolated_margin_usd,
     # is_isolated, leverage, realized_pnl_usd, fees_paid_usd, funding_paid_usd, spot_lots) is
     # a view of the first `n` rows of its buffer, refreshed whenever `n` or the buffer changes
     # (a plain attribute, not a property: the engine reads these a few times per fill).
-    _NAMES = (*_PER_ACCOUNT, *_PER_POSITION, *_PER_SPOT)
+    NAMES = (*_PER_ACCOUNT, *_PER_POSITION, *_PER_SPOT)
 
     def _refresh_views(self) -> None:
-        for name in self._NAMES:
+        for name in self.NAMES:
             setattr(self, name, getattr(self, "_" + name)[: self.n])
 
     def view(self, name: str) -> np.ndarray:

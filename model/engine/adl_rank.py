@@ -7,7 +7,7 @@ them all every time costs O(calls × candidates). Within one round the marks do 
 (`Liquidator.run` re-marks between rounds), so a candidate's score changes only when the
 engine writes its row. `AdlRanking` keeps one heap per (market, side) of
 (−score, system?, account) entries, scored once a round with `Policy._scores`; rows the engine
-wrote since (`Exchange._touched`) are re-scored and pushed again, their old entries skipped.
+wrote since (the ledger's `journal`) are re-scored and pushed again, their old entries skipped.
 Popping from the top gives what `queue_allocation` closes: candidates by descending score,
 ties to users before system accounts and to lower ids (the candidate order of
 `Policy._candidates`), the last one partially, until the lots are met.
@@ -77,13 +77,14 @@ class AdlRanking:
         """Start afresh on new marks or round; else re-score the rows written since."""
         ex = self.ex
         key = (ex.t, ex.liquidator.round, ex.prices.mark_usd.tobytes())
-        if key != self._key or ex._touch_epoch != self._epoch:
+        journal = ex.journal
+        if key != self._key or journal.epoch != self._epoch:
             self._heaps.clear()
             self._version.clear()
-            self._key, self._epoch, self._seen = key, ex._touch_epoch, len(ex._touched)
+            self._key, self._epoch, self._seen = key, journal.epoch, len(journal.rows)
             return
-        new = ex._touched[self._seen :]
-        self._seen = len(ex._touched)
+        new = journal.rows[self._seen :]
+        self._seen = len(journal.rows)
         if not new:
             return
         rows = np.unique(np.array(new, dtype=np.int64))

@@ -1,9 +1,9 @@
-"""The exchange engine: the single writer of money and positions.
+"""The exchange engine's façade: order entry, market phases and the liquidator around one ledger.
 
-Accounts live in an `AccountBook` (arrays); every transfer of cash or contracts goes through
-the few private primitives here (`_apply_position`, `_move_cash`, `_spot_transfer`), so
-conservation can be checked in one place. Orders are validated before they touch a book;
-a bad order is rejected with a reason code and counted, never raised.
+The `Ledger` (ledger.py) holds the accounts and is the only writer of money and positions; the
+exchange validates orders, matches them in its books and hands each match to the ledger.
+Orders are validated before they touch a book; a bad order is rejected with a reason code and
+counted, never raised.
 
 Choices (each written again in the README's assumptions):
 - Linear USD-margined contracts, one contract = one coin; sizes are integer lots (exact net
@@ -25,26 +25,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.engine.accounts import AccountBook
 from model.engine.events import EventLog
+from model.engine.ledger import REL_TOL, InvariantError, Ledger, resize
 from model.engine.liquidation import Liquidator
 from model.engine.margin import maintenance_margin
 from model.engine.marks import MarketPrices
-from model.engine.order_entry import INTEGERS, TOUCHED_CAP, OrderEntry, resize, to_lots
+from model.engine.order_entry import OrderEntry, to_lots
 from model.engine.orderbook import OrderBook
 from model.engine.phases import MarketPhases
-from model.engine.positions import trade_effect
 from model.engine.risk_config import LiquidationConfig
 from model.engine.specs import MarketSpec, SpotSpec
 from model.engine.stops import StopBook
 from model.engine.types import FloatArray, Venue
 
-REL_TOL = 1e-9
-"""Relative tolerance of the cash-conservation invariant (DESIGN.md §5)."""
-
-
-class InvariantError(AssertionError):
-    """Raised by `Exchange.check_invariants` when the books do not add up."""
+__all__ = ["REL_TOL", "Exchange", "InvariantError"]
 
 
 class Exchange(OrderEntry, MarketPhases):
@@ -86,41 +80,26 @@ class Exchange(OrderEntry, MarketPhases):
         self.prices = MarketPrices(self.perps, np.asarray(index_usd, dtype=float), step_minutes)
         self.perp_books = [OrderBook(s.tick_size, s.lot_size) for s in self.perps]
         self.spot_books = [OrderBook(s.tick_size, s.lot_size) for s in self.spots]
-        self.accounts = AccountBook(len(self.perps), len(self.spots))
+        self.ledger = Ledger(self.perp_lot_sizes, self.spot_lot_sizes)
+        self.accounts = self.ledger  # every account array, read-only
+        self.journal = self.ledger.journal
+        self.fee_account = self.ledger.fee_account
         self.stops = StopBook()
         self.events = EventLog()
         self.market_order_band = market_order_band
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.t = 0
-        self.deposits_usd = 0.0
-        self.withdrawals_usd = 0.0
-        self.spot_deposits_lots = np.zeros(len(self.spots), dtype=np.int64)
         self.spot_last_usd = np.full(len(self.spots), np.nan)
-        self._is_system = np.zeros(0, dtype=bool)
-        self._order_margin_usd = np.zeros(0)
-        self._spot_reserved_lots = np.zeros((0, len(self.spots)), dtype=np.int64)
+        self._order_margin_usd = np.zeros(self.ledger.n)
+        self._spot_reserved_lots = np.zeros((self.ledger.n, len(self.spots)), dtype=np.int64)
         # (venue, market, order id) -> [account, side, reserve per lot, lots resting]
         self._orders: dict[tuple, list] = {}
-        self._funding_residual_usd = 0.0
-        self._funding_gross_usd = 0.0
-        # rows written since the risk scanner last looked (all of them when the flag is set);
-        # `writes` counts every write, so a lazy accounts view can tell it is stale
-        self._touched: list[int] = []
-        self._touched_all = True
-        self._touch_epoch = 0  # +1 each time the list is cleared (readers keep offsets)
-        self.writes = 0
-        # running counts for the recorder (kept by `_apply_position`, checked by
-        # `check_invariants`): long lots per perp, open positions per account, users in one
-        self._long_lots = [0] * len(self.perps)
-        self._n_open: list[int] = []
-        self.users_in_position = 0
         self.spot_of_perp = (
             tuple(spot_of_perp)
             if spot_of_perp is not None
             else tuple(k if k < len(self.spots) else -1 for k in range(len(self.perps)))
         )
         self._perp_of_spot = {a: k for k, a in enumerate(self.spot_of_perp) if a >= 0}
-        self.fee_account = self.open_account(is_system=True)
         self.liquidator = Liquidator(self, liquidation or LiquidationConfig())
         # the counterfactual twin's counterparty for forced closes (None: they go to the books)
         self.sink = (
@@ -138,30 +117,46 @@ class Exchange(OrderEntry, MarketPhases):
         self, count: int, deposit_usd: float | FloatArray = 0.0, *, is_system: bool = False
     ) -> np.ndarray:
         """Open `count` accounts at once (vectorised), each with its deposit; return ids."""
-        deposits = np.broadcast_to(np.asarray(deposit_usd, dtype=float), (count,))
-        if np.any(~np.isfinite(deposits)) or np.any(deposits < 0):
-            raise ValueError(f"deposit_usd must be finite and >= 0, got {deposit_usd!r}")
-        ids = self.accounts.add(count)
-        n = self.accounts.n
-        self._is_system = resize(self._is_system, n, False)
-        self._is_system[ids] = is_system
+        ids = self.ledger.open_accounts(count, deposit_usd, is_system=is_system)
+        n = self.ledger.n
         self._order_margin_usd = resize(self._order_margin_usd, n, 0.0)
         self._spot_reserved_lots = resize(self._spot_reserved_lots, n, 0)
-        self._n_open.extend([0] * count)
-        self.accounts.collateral_usd[ids] += deposits
-        self.deposits_usd += float(deposits.sum())
-        self._touch_all()
         return ids
 
     @property
     def is_system(self) -> np.ndarray:
         """True for the engine's own rows: fee account, insurance pools, vault."""
-        return self._is_system[: self.accounts.n]
+        return self.ledger.is_system
 
     @property
     def long_lots(self) -> np.ndarray:
         """Σ long positions per perp in lots (= open interest; every long has a short)."""
-        return np.array(self._long_lots, dtype=np.int64)
+        return self.ledger.long_lots
+
+    @property
+    def users_in_position(self) -> int:
+        """User (non-system) accounts holding at least one position."""
+        return self.ledger.users_in_position
+
+    @property
+    def deposits_usd(self) -> float:
+        """USD deposited into every account so far."""
+        return self.ledger.deposits_usd
+
+    @property
+    def withdrawals_usd(self) -> float:
+        """USD withdrawn so far."""
+        return self.ledger.withdrawals_usd
+
+    @property
+    def spot_deposits_lots(self) -> np.ndarray:
+        """Coins deposited per spot asset, in lots."""
+        return self.ledger.spot_deposits_lots
+
+    @property
+    def writes(self) -> int:
+        """Writes to the accounts so far (a lazy reader can tell it is stale)."""
+        return self.journal.writes
 
     @property
     def order_margin_usd(self) -> FloatArray:
@@ -175,36 +170,19 @@ class Exchange(OrderEntry, MarketPhases):
 
     def deposit(self, account: int, usd: float) -> None:
         """Credit a USD deposit to an account."""
-        self._require_account(account)
-        if not np.isfinite(usd) or usd <= 0:
-            raise ValueError(f"deposit usd must be a finite number > 0, got {usd!r}")
-        self.accounts.collateral_usd[account] += usd
-        self.deposits_usd += usd
-        self._touch(account)
+        self.ledger.deposit(account, usd)
 
     def deposit_many(self, accounts: np.ndarray, usd: FloatArray) -> None:
         """Credit a USD deposit to each of several distinct accounts at once (vectorised)."""
-        ids = np.asarray(accounts, dtype=np.int64)
-        amounts = np.asarray(usd, dtype=float)
-        if ids.shape != amounts.shape or len(np.unique(ids)) != len(ids):
-            raise ValueError("deposit_many needs one amount per account and distinct accounts")
-        if len(ids) and (ids.min() < 0 or ids.max() >= self.accounts.n):
-            raise ValueError(f"unknown account among {ids.min()}..{ids.max()}")
-        if np.any(~np.isfinite(amounts)) or np.any(amounts < 0):
-            raise ValueError("deposit usd must be finite and >= 0")
-        self.accounts.collateral_usd[ids] += amounts
-        self.deposits_usd += float(amounts.sum())
-        self._touch_all()
+        self.ledger.deposit_many(accounts, usd)
 
     def deposit_spot(self, account: int, asset: int, qty: float) -> None:
         """Credit coins of a spot asset to an account (qty a multiple of the lot size)."""
-        self._require_account(account)
+        self.ledger.require_account(account)
         lots = to_lots(qty, self.spots[asset].lot_size)
         if lots is None:
             raise ValueError(f"spot deposit qty must be a positive lot multiple, got {qty!r}")
-        self.accounts.spot_lots[account, asset] += lots
-        self.spot_deposits_lots[asset] += lots
-        self._touch(account)
+        self.ledger.deposit_spot(account, asset, lots)
 
     def open_book(
         self,
@@ -247,61 +225,21 @@ class Exchange(OrderEntry, MarketPhases):
                 f"an opening position of market {market} exceeds its tier's leverage or its "
                 "account's collateral"
             )
-        acc.leverage[ids, market] = lev
-        acc.is_isolated[ids, market] = iso
-        acc.qty_lots[ids, market] = lots
-        acc.entry_price_usd[ids, market] = np.where(lots != 0, price_usd, 0.0)
-        locked = np.where(iso & (lots != 0), margin, 0.0)
-        acc.isolated_margin_usd[ids, market] = locked
-        acc.collateral_usd[ids] -= locked
-        opened = ids[lots != 0]
-        n_open = np.array(self._n_open, dtype=np.int64)
-        newly = opened[(n_open[opened] == 0) & ~self._is_system[opened]]
-        n_open[opened] += 1
-        self._n_open = n_open.tolist()
-        self.users_in_position += len(newly)
-        self._long_lots[market] += int(lots[lots > 0].sum())
-        self._touch_all()
+        self.ledger.open_positions(market, ids, lots, price_usd, lev, iso)
         self.events.add(
-            "opening", self.t, market, len(opened), int(lots[lots > 0].sum()), price_usd
+            "opening", self.t, market, int((lots != 0).sum()), int(lots[lots > 0].sum()), price_usd
         )
 
     def withdraw(self, account: int, usd: float) -> bool:
         """Withdraw USD if the available balance allows it; return whether it was paid."""
-        self._require_account(account)
+        self.ledger.require_account(account)
         if not np.isfinite(usd) or usd <= 0 or usd > self.available_usd(account):
             return False
-        self.accounts.collateral_usd[account] -= usd
-        self.withdrawals_usd += usd
-        self._touch(account)
+        self.ledger.withdraw(account, usd)
         return True
 
-    def _require_account(self, account: int) -> None:
-        if not self._is_account(account):
-            raise ValueError(
-                f"unknown account {account!r}; open accounts are 0..{self.accounts.n - 1}"
-            )
-
-    def _touch(self, account: int) -> None:
-        """Note that an account's row was written (for the incremental risk scan)."""
-        self._touched.append(account)
-        self.writes += 1
-        if len(self._touched) > TOUCHED_CAP:  # nobody is scanning: stop keeping the list
-            self._touch_all()
-
-    def _touch_all(self) -> None:
-        """Note a write to every row (funding, new accounts)."""
-        self._touched_all = True
-        self._clear_touched()
-        self.writes += 1
-
-    def _clear_touched(self) -> None:
-        """Empty the list of written rows (a reader of it has caught up, or is told to)."""
-        self._touched.clear()
-        self._touch_epoch += 1
-
     def _is_account(self, account: object) -> bool:
-        return isinstance(account, INTEGERS) and 0 <= account < self.accounts.n
+        return self.ledger.is_account(account)
 
     # ------------------------------------------------------------------------- risk views
     def risk_arrays(self, rows: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
@@ -408,12 +346,13 @@ class Exchange(OrderEntry, MarketPhases):
         maker_fee = notional * spec.maker_fee
         self._forget_order(venue, market, maker_oid, lots)
         if venue == Venue.PERP:
-            self._apply_position(taker, market, taker_side * lots, price_usd, taker_fee)
-            self._apply_position(maker, market, -taker_side * lots, price_usd, maker_fee)
+            self.ledger.perp_fill(taker, market, taker_side * lots, price_usd, taker_fee)
+            self.ledger.perp_fill(maker, market, -taker_side * lots, price_usd, maker_fee)
             self.prices.last_usd[market] = price_usd
         else:
-            self._spot_transfer(market, taker, taker_side * lots, price_usd, taker_fee)
-            self._spot_transfer(market, maker, -taker_side * lots, price_usd, maker_fee)
+            ledger = self.ledger
+            ledger.spot_fill(market, taker, taker_side * lots, price_usd, spec.lot_size, taker_fee)
+            ledger.spot_fill(market, maker, -taker_side * lots, price_usd, spec.lot_size, maker_fee)
             self.spot_last_usd[market] = price_usd
         self.events.add(
             "fill",
@@ -429,69 +368,6 @@ class Exchange(OrderEntry, MarketPhases):
             maker_fee,
             is_liquidation,
         )
-
-    def _apply_position(
-        self, acct: int, k: int, signed_lots: int, price_usd: float, fee_usd: float
-    ) -> float:
-        """Move one account's position by `signed_lots` at `price_usd`; return realised PnL."""
-        acc, spec = self.accounts, self.perps[k]
-        old = int(acc.qty_lots[acct, k])
-        new, entry, realized, closed, opened = trade_effect(
-            old, float(acc.entry_price_usd[acct, k]), signed_lots, price_usd, spec.lot_size
-        )
-        cash = realized - fee_usd
-        if acc.is_isolated[acct, k]:
-            release = acc.isolated_margin_usd[acct, k] * closed / abs(old) if closed else 0.0
-            lock = opened * spec.lot_size * price_usd / acc.leverage[acct, k]
-            acc.isolated_margin_usd[acct, k] += lock - release
-            cash += release - lock
-        acc.qty_lots[acct, k] = new
-        if new != old:
-            self._long_lots[k] += (new if new > 0 else 0) - (old if old > 0 else 0)
-            if (old == 0) != (new == 0):
-                step = 1 if old == 0 else -1
-                self._n_open[acct] += step
-                if self._n_open[acct] == (step > 0) and not self._is_system[acct]:
-                    self.users_in_position += step
-        acc.entry_price_usd[acct, k] = entry
-        acc.realized_pnl_usd[acct, k] += realized
-        acc.fees_paid_usd[acct, k] += fee_usd
-        acc.collateral_usd[acct] += cash
-        acc.collateral_usd[self.fee_account] += fee_usd
-        self._touched.append(acct)  # `_touch`, inline on the hot path (capped per batch)
-        self.writes += 1
-        return realized
-
-    def _spot_transfer(
-        self, a: int, acct: int, signed_lots: int, price_usd: float, fee_usd: float
-    ) -> None:
-        spec = self.spots[a]
-        self.accounts.spot_lots[acct, a] += signed_lots
-        self.accounts.collateral_usd[acct] -= signed_lots * spec.lot_size * price_usd + fee_usd
-        self.accounts.collateral_usd[self.fee_account] += fee_usd
-        self._touched.append(acct)  # `_touch`, inline on the hot path (capped per batch)
-        self.writes += 1
-
-    def _move_cash(self, src: int, dst: int, usd: float) -> None:
-        """Move USD between two accounts' wallets (pools and vault are accounts too)."""
-        self.accounts.collateral_usd[src] -= usd
-        self.accounts.collateral_usd[dst] += usd
-        self._touch(src)
-        self._touch(dst)
-
-    def _collect(self, payers: np.ndarray, amounts_usd: FloatArray, dst: int) -> None:
-        """Move `amounts_usd[i]` from each payer's wallet to `dst` (vectorised haircut)."""
-        np.subtract.at(self.accounts.collateral_usd, payers, amounts_usd)
-        self.accounts.collateral_usd[dst] += float(np.sum(amounts_usd))
-        self._touched.extend(np.asarray(payers, dtype=np.int64).ravel().tolist())
-        self._touch(dst)
-
-    def _transfer_position(
-        self, src: int, dst: int, k: int, src_lots: int, price_usd: float
-    ) -> None:
-        """Move a position between two accounts at a set price, no fee (takeover, ADL)."""
-        self._apply_position(src, k, src_lots, price_usd, 0.0)
-        self._apply_position(dst, k, -src_lots, price_usd, 0.0)
 
     def forced_ioc(
         self, acct: int, k: int, side: int, lots: int, limit_usd: float, *, is_liquidation: bool
@@ -511,8 +387,8 @@ class Exchange(OrderEntry, MarketPhases):
         spec = self.perps[k]
         notional = lots * spec.lot_size * mark
         fee = 0.0 if is_liquidation else notional * spec.taker_fee
-        self._apply_position(acct, k, side * lots, mark, fee)
-        self._apply_position(self.sink, k, -side * lots, mark, 0.0)
+        self.ledger.perp_fill(acct, k, side * lots, mark, fee)
+        self.ledger.perp_fill(self.sink, k, -side * lots, mark, 0.0)
         self.events.add(
             "fill", self.t, "off_book", k, acct, self.sink, side, mark,
             lots * spec.lot_size, fee, 0.0, is_liquidation,
@@ -567,32 +443,5 @@ class Exchange(OrderEntry, MarketPhases):
         return float(self.equity_usd().sum())
 
     def check_invariants(self) -> None:
-        """Raise `InvariantError` unless money, open interest and spot coins all balance.
-
-        - money: total equity (wallets + isolated margins + unrealised PnL; the fee account,
-          pools and vault are rows too) == deposits − withdrawals, to REL_TOL relative;
-        - zero net open interest per perp market (integer lots, exact);
-        - spot coins: Σ holdings == coins deposited, per asset (exact);
-        - the last funding settlement summed to zero (to REL_TOL of its gross).
-        """
-        acc = self.accounts
-        total = self.total_equity_usd()
-        expected = self.deposits_usd - self.withdrawals_usd
-        if abs(total - expected) > REL_TOL * max(1.0, self.deposits_usd):
-            raise InvariantError(
-                f"money not conserved: books hold {total!r}, expected {expected!r}"
-            )
-        net = acc.qty_lots.sum(axis=0)
-        if np.any(net != 0):
-            raise InvariantError(f"net open interest not zero per market: {net.tolist()}")
-        if np.any(acc.spot_lots.sum(axis=0) != self.spot_deposits_lots):
-            raise InvariantError("spot coins not conserved")
-        if abs(self._funding_residual_usd) > REL_TOL * max(1.0, self._funding_gross_usd):
-            raise InvariantError(f"funding not zero-sum: residual {self._funding_residual_usd!r}")
-        is_open = acc.qty_lots != 0
-        if (
-            np.any(self.long_lots != np.where(acc.qty_lots > 0, acc.qty_lots, 0).sum(axis=0))
-            or np.any(np.array(self._n_open) != is_open.sum(axis=1))
-            or self.users_in_position != int(is_open[~self.is_system].any(axis=1).sum())
-        ):
-            raise InvariantError("running position counts disagree with the positions")
+        """Raise `InvariantError` unless the ledger balances (`Ledger.check_invariants`)."""
+        self.ledger.check_invariants(self.prices.mark_usd)

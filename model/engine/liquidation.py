@@ -207,7 +207,7 @@ class Liquidator:
                 notional * ex.perps[k].liquidation_fee,
                 max(0.0, float(ex.accounts.collateral_usd[acct])),
             )
-            ex._move_cash(acct, self.pools.account(k), fee)
+            ex.ledger.move_cash(acct, self.pools.account(k), fee)
             self._log(acct, k, side, filled, notional, math.nan, fee, 0.0, fee, kind)
         return filled, notional
 
@@ -257,7 +257,7 @@ class Liquidator:
         if not filled:
             return lots, book_usd
         shortfall = max(0.0, side * (bp * filled * spec.lot_size - notional))
-        ex._move_cash(self.pools.account(k), acct, shortfall)
+        ex.ledger.move_cash(self.pools.account(k), acct, shortfall)
         self._log(acct, k, side, filled, notional, bp, 0.0, shortfall, -shortfall, "book")
         return lots - filled, book_usd + notional
 
@@ -268,7 +268,7 @@ class Liquidator:
         pool = self.pools.account(k)
         take = min(lots, self.pools.takeover_lots(pool, k, self.cfg.pool_max_position_ratio, bp))
         if take:
-            self.ex._transfer_position(acct, pool, k, -side * take, bp)
+            self.ex.ledger.transfer_position(acct, pool, k, -side * take, bp)
             notional = take * self.ex.perps[k].lot_size * bp
             self._log(acct, k, side, take, notional, bp, 0.0, 0.0, 0.0, "pool_takeover")
         return lots - take
@@ -288,7 +288,7 @@ class Liquidator:
         fee = min(book_usd * ex.perps[k].liquidation_fee, max(0.0, left))
         to_pool = fee + max(0.0, left - fee) * self.cfg.residual_to_pool
         if to_pool > 0:
-            ex._move_cash(acct, pool, to_pool)
+            ex.ledger.move_cash(acct, pool, to_pool)
             ex.events.add(
                 "insurance",
                 ex.t,

@@ -19,8 +19,6 @@ from model.engine.types import OrderKind, RejectReason, Venue
 
 _KINDS = tuple(OrderKind)
 INTEGERS = (int, np.integer)  # for isinstance, built once (not `int | np.integer` per call)
-TOUCHED_CAP = 1 << 20
-"""Rows remembered as written before the engine notes "every row" instead."""
 
 
 class OrderEntry:
@@ -33,8 +31,7 @@ class OrderEntry:
         outcomes: list[OrderOutcome | None] = [None] * len(batch)
         for i in self.rng.permutation(len(batch)).tolist():
             outcomes[i] = self.submit(batch[i])
-        if len(self._touched) > TOUCHED_CAP:  # the fills' rows, kept unchecked on the hot path
-            self._touch_all()
+        self.journal.trim()  # the fills' rows, kept unchecked on the hot path
         return outcomes  # type: ignore[return-value]
 
     def submit(self, order: Order) -> OrderOutcome:
@@ -49,7 +46,7 @@ class OrderEntry:
         return self._submit_perp(order)
 
     def _basic_check(self, order: Order) -> RejectReason | None:
-        if not self._is_account(order.account) or self._is_system[order.account]:
+        if not self._is_account(order.account) or self.is_system[order.account]:
             return RejectReason.UNKNOWN_ACCOUNT
         if order.venue not in (Venue.PERP, Venue.SPOT):
             return RejectReason.UNKNOWN_MARKET
@@ -130,8 +127,8 @@ class OrderEntry:
         if reason is not None:
             return self._reject(order, reason)
         if pos == 0 and order.isolated is not None:
-            self.accounts.is_isolated[acct, k] = order.isolated
-        self.accounts.leverage[acct, k] = lev
+            self.ledger.set_isolated(acct, k, order.isolated)
+        self.ledger.set_leverage(acct, k, lev)
         return self._execute(
             order,
             Venue.PERP,
@@ -239,14 +236,14 @@ class OrderEntry:
         are skipped (post-only).
         """
         acct, m, venue = quotes.account, quotes.market, quotes.venue
-        if not self._is_account(acct) or self._is_system[acct]:
+        if not self._is_account(acct) or self.is_system[acct]:
             return 0
         is_perp = venue == Venue.PERP
         spec = (self.perps if is_perp else self.spots)[m]
         book = (self.perp_books if is_perp else self.spot_books)[m]
         held = self._cancel_ladder(acct, venue, m, book)
         if is_perp:
-            self.accounts.leverage[acct, m] = quotes.leverage
+            self.ledger.set_leverage(acct, m, quotes.leverage)
             coins = 0
         else:
             coins = int(self.accounts.spot_lots[acct, m] - self._spot_reserved_lots[acct, m])
@@ -411,16 +408,6 @@ class OrderEntry:
         """Fire stop-market orders whose trigger the mark has crossed, as market orders."""
         fired = self.stops.pop_triggered(self.prices.mark_usd)
         return [self.submit(o) for o in fired]
-
-
-def resize(arr: np.ndarray, n: int, fill: object) -> np.ndarray:
-    """Return `arr` with at least n rows: itself if it has them, else a copy grown to
-    max(n, 2 × rows) with the new rows set to `fill` (amortised growth of account arrays)."""
-    if arr.shape[0] >= n:
-        return arr
-    out = np.full((max(n, 2 * arr.shape[0]), *arr.shape[1:]), fill, dtype=arr.dtype)
-    out[: arr.shape[0]] = arr
-    return out
 
 
 def _max_leverage_at(tiers, notional_usd: float) -> float:

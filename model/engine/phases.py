@@ -1,7 +1,7 @@
 """Per-step phases of the exchange: index and marks, premium and funding, liquidation, unwind.
 
-A mixin of `Exchange` (model/engine/exchange.py); funding is paid through its arrays here,
-in one vectorised transfer per settlement.
+A mixin of `Exchange` (model/engine/exchange.py); funding is paid through the ledger, in one
+vectorised transfer per settlement.
 """
 
 from __future__ import annotations
@@ -64,13 +64,7 @@ class MarketPhases:
             mark = float(self.prices.mark_usd[k])
             qty = acc.qty_lots[:, k] * self.perps[k].lot_size
             pay = funding_payments_usd(qty, mark, rate)
-            iso = acc.is_isolated[:, k]
-            acc.isolated_margin_usd[:, k] -= np.where(iso, pay, 0.0)
-            acc.collateral_usd[:] -= np.where(iso, 0.0, pay)
-            acc.funding_paid_usd[:, k] += pay
-            self._touch_all()
-            self._funding_residual_usd = float(pay.sum())
-            self._funding_gross_usd = float(np.abs(pay).sum())
+            self.ledger.pay_funding(k, pay)
             self.events.add(
                 "funding",
                 self.t,

@@ -19,7 +19,7 @@ piecewise linear in N with slopes MMR < 1). So a unit whose buffer B0 = equity �
 maintenance. Threshold = B0 / (2·Σ N0), compared with r of the unit's market when all its
 positions are in one market, or with max_k r_k otherwise. Each scan checks exactly (full
 formulas) the accounts whose threshold the marks have reached, plus every account the engine
-wrote since (`Exchange._touched`: fills, cash moves, deposits); a bulk write (funding, new
+wrote since (the ledger's `journal`: fills, cash moves, deposits); a bulk write (funding, new
 accounts) or too many candidates trigger a full scan, which resets p0. The units found are the
 full scan's, in the same order.
 """
@@ -61,7 +61,7 @@ class RiskScanner:
     """Finds liquidation units of an `Exchange`, by full or incremental scan.
 
     Args:
-        ex: The exchange (read only; it records which rows it writes in `_touched`).
+        ex: The exchange (read only; its ledger's `journal` lists the rows written).
         min_incremental: Accounts from which the incremental scan is used.
         threads: Threads for the blocks of a full scan (numpy releases the GIL inside its
             loops); 1 by default, so sweep workers do not compete for cores.
@@ -95,10 +95,11 @@ class RiskScanner:
         if not np.all(np.isfinite(mark)) or n < self.min_incremental:
             self._ref_mark = None
             return self.full_scan()
-        if self._ref_mark is None or ex._touched_all or len(self._thr) != n:
+        if self._ref_mark is None or ex.journal.everything or len(self._thr) != n:
             return self._rebuild(mark)
-        dirty = np.unique(np.fromiter(ex._touched, dtype=np.int64, count=len(ex._touched)))
-        ex._clear_touched()
+        rows = ex.journal.rows
+        dirty = np.unique(np.fromiter(rows, dtype=np.int64, count=len(rows)))
+        ex.journal.caught_up()
         r = np.abs(mark - self._ref_mark) / self._ref_mark
         reach = np.append(r, r.max())
         cand = np.flatnonzero(self._thr <= reach[self._grp])
@@ -123,7 +124,7 @@ class RiskScanner:
             ex.risk_arrays()  # the reference path: raises on the bad notional
         n = ex.accounts.n
         cross, iso, _, _ = self._flags(slice(0, n), mark)
-        ex._clear_touched()
+        ex.journal.caught_up()
         self.full_scans += 1
         return _units(np.flatnonzero(cross), None, iso)
 
@@ -132,8 +133,7 @@ class RiskScanner:
         n = ex.accounts.n
         cross, iso, self._thr, self._grp = self._flags(slice(0, n), mark, with_thresholds=True)
         self._ref_mark = mark.copy()
-        ex._clear_touched()
-        ex._touched_all = False
+        ex.journal.caught_up(everything_seen=True)
         self.full_scans += 1
         return _units(np.flatnonzero(cross), None, iso)
 
