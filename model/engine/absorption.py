@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.engine import adl, adl_rank
+from model.engine.margin import bankruptcy_price_at_mark
 from model.engine.risk_config import LiquidationConfig
 
 SYSTEM_SCORE = -1e300
@@ -85,7 +86,7 @@ class Policy:
             # ranked only where the position has a bankruptcy price away from the mark: a
             # bankrupt (or exactly zero-equity) account and the engine's own rows are ranked
             # below, as the lines after this say
-            bankrupt = mark - side * equity / np.abs(qty)
+            bankrupt = bankruptcy_price_at_mark(side, np.abs(qty), equity, mark)
             rank = (equity > 0) & ~ex.is_system[ids] & (bankrupt != mark)
             score = np.zeros(len(ids))
             score[rank] = adl.bitmex_score(

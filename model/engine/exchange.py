@@ -28,7 +28,7 @@ import numpy as np
 from model.engine.events import EventLog
 from model.engine.ledger import REL_TOL, InvariantError, Ledger, resize
 from model.engine.liquidation import Liquidator
-from model.engine.margin import maintenance_margin
+from model.engine.margin import maintenance_margin, notional_usd, unrealized_pnl_usd
 from model.engine.marks import MarketPrices
 from model.engine.order_entry import OrderEntry, to_lots
 from model.engine.orderbook import OrderBook
@@ -254,8 +254,8 @@ class Exchange(OrderEntry, MarketPhases):
         mark = self.prices.mark_usd
         lots = acc.qty_lots[rows]
         qty = lots * self.perp_lot_sizes
-        upnl = qty * (mark - acc.entry_price_usd[rows])
-        notional = np.abs(qty) * mark
+        upnl = unrealized_pnl_usd(qty, acc.entry_price_usd[rows], mark)
+        notional = notional_usd(qty, mark)
         mm = np.empty_like(notional)
         for k, spec in enumerate(self.perps):
             mm[:, k] = maintenance_margin(notional[:, k], spec.tiers)
@@ -282,12 +282,14 @@ class Exchange(OrderEntry, MarketPhases):
         mark = self.prices.mark_usd
         qty = lots * self.perp_lot_sizes
         cross = (lots != 0) & ~acc.is_isolated[account]
-        upnl = qty * (mark - acc.entry_price_usd[account])
-        im = np.abs(qty) * mark / acc.leverage[account]
+        upnl = unrealized_pnl_usd(qty, acc.entry_price_usd[account], mark)
+        im = notional_usd(qty, mark) / acc.leverage[account]
         return float(acc.collateral_usd[account] + upnl[cross].sum()), float(im[cross].sum())
 
     def _row_state_small(self, account: int, lots: list[int]) -> tuple[float, float]:
-        """`_row_state` with the same float operations, on Python floats (a few markets)."""
+        """`_row_state` with the same float operations, on Python floats (a few markets): the
+        fast path of margin.unrealized_pnl_usd and notional / leverage, held equal to
+        `risk_arrays` by tests/test_fast_paths.py."""
         acc = self.accounts
         wallet = acc.collateral_usd[account]
         if not any(lots):
@@ -313,16 +315,11 @@ class Exchange(OrderEntry, MarketPhases):
         """Unrealised PnL per (account, market) at the marks: q · (mark − entry)."""
         acc = self.accounts
         qty = acc.qty_lots[rows] * self.perp_lot_sizes
-        return qty * (self.prices.mark_usd - acc.entry_price_usd[rows])
+        return unrealized_pnl_usd(qty, acc.entry_price_usd[rows], self.prices.mark_usd)
 
     def equity_usd(self, rows: slice | np.ndarray = slice(None)) -> FloatArray:
         """Total equity per account: wallet + isolated margins + all unrealised PnL."""
-        acc = self.accounts
-        return (
-            acc.collateral_usd[rows]
-            + acc.isolated_margin_usd[rows].sum(axis=1)
-            + self.upnl_usd(rows).sum(axis=1)
-        )
+        return self.ledger.equity_usd(self.prices.mark_usd, rows)
 
     # ------------------------------------------------------------------ money primitives
     def _fill(

@@ -29,7 +29,7 @@ import numpy as np
 
 from model.engine.absorption import make_policy
 from model.engine.insurance import InsurancePools
-from model.engine.margin import maintenance_margin
+from model.engine.margin import bankruptcy_price_at_mark, maintenance_margin, unrealized_pnl_usd
 from model.engine.risk_config import LiquidationConfig
 from model.engine.risk_scan import RiskScanner
 
@@ -151,7 +151,8 @@ class Liquidator:
             weights = {}
             for k in notional:
                 qty = int(ex.accounts.qty_lots[acct, k]) * ex.perps[k].lot_size
-                loss = -qty * (float(ex.prices.mark_usd[k]) - ex.accounts.entry_price_usd[acct, k])
+                mark, entry = float(ex.prices.mark_usd[k]), ex.accounts.entry_price_usd[acct, k]
+                loss = -unrealized_pnl_usd(qty, entry, mark)
                 if loss > 0:
                     weights[k] = loss
             weights = weights or dict(notional)
@@ -184,7 +185,7 @@ class Liquidator:
             lots = int(self.ex.accounts.qty_lots[acct, k])
             side, qty = (1 if lots > 0 else -1), abs(lots) * self.ex.perps[k].lot_size
             mark = float(self.ex.prices.mark_usd[k])
-            bp = mark - side * equity * notional[k] / gross / qty
+            bp = bankruptcy_price_at_mark(side, qty, equity * notional[k] / gross, mark)
             band = mark * (1 - side * self.cfg.price_band)
             limit = max(bp, band) if side > 0 else min(bp, band)
             chunk = min(abs(lots), max(1, math.ceil(f * abs(lots))))
@@ -217,7 +218,7 @@ class Liquidator:
         lots = int(ex.accounts.qty_lots[acct, k])
         side, qty = (1 if lots > 0 else -1), abs(lots) * spec.lot_size
         mark = float(ex.prices.mark_usd[k])
-        bp = mark - side * equity_share / qty
+        bp = bankruptcy_price_at_mark(side, qty, equity_share, mark)
         band = mark * (1 - side * self.cfg.price_band)
         # stage 1: no worse than the bankruptcy price (and within the band)
         lim1 = max(bp, band) if side > 0 else min(bp, band)

@@ -154,6 +154,29 @@ def bankruptcy_price(
     )
 
 
+def bankruptcy_price_at_mark(
+    side: FloatLike, qty: FloatLike, equity_usd: FloatLike, mark_usd: FloatLike
+) -> FloatLike:
+    """Return the bankruptcy price from the equity at the mark: BP = mark − s·E/Q.
+
+    The same price as `bankruptcy_price`: with E = WB + UPNL1 + s·Q·(mark − EP), mark − s·E/Q
+    = EP − s·(WB + UPNL1)/Q (§2.2). The engine knows E (its risk view) and prices each leg of
+    a unit from its share of E; plain arithmetic, so it runs on floats and arrays alike.
+
+    Args:
+        side: +1 long, -1 short.
+        qty: Absolute position size Q, coins, > 0.
+        equity_usd: The (share of) equity backing the position at the mark, USD.
+        mark_usd: Mark price, USD.
+
+    Returns:
+        BP in USD (not clipped: a deficit beyond the whole position gives BP <= 0 for a long).
+
+    Example: long 2 coins at mark 100 with equity 30: BP = 100 − 30/2 = 85.
+    """
+    return mark_usd - side * equity_usd / qty
+
+
 def liquidation_price_tiered(
     *,
     side: FloatLike,

@@ -7,7 +7,6 @@ move money only through its primitives (`_fill`, `_apply_position`, `_spot_trans
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Iterable
 
 import numpy as np
@@ -142,7 +141,7 @@ class OrderEntry:
     ) -> RejectReason | None:
         spec = self.perps[order.market]
         new_abs = abs(pos + order.side * lots)
-        if lev > _max_leverage_at(spec.tiers, new_abs * spec.lot_size * price_usd):
+        if lev > spec.tiers.max_leverage_at(new_abs * spec.lot_size * price_usd):
             return RejectReason.LEVERAGE_ABOVE_TIER_MAX
         if order.reduce_only:
             return None
@@ -408,13 +407,6 @@ class OrderEntry:
         """Fire stop-market orders whose trigger the mark has crossed, as market orders."""
         fired = self.stops.pop_triggered(self.prices.mark_usd)
         return [self.submit(o) for o in fired]
-
-
-def _max_leverage_at(tiers, notional_usd: float) -> float:
-    """`tiers.max_leverage_at` for one notional: bisect on the floors (same bracket)."""
-    if not notional_usd >= 0.0:
-        return tiers.max_leverage_at(notional_usd)  # raises, naming the bad notional
-    return tiers.max_leverage[bisect_right(tiers.floors_usd, notional_usd) - 1]
 
 
 def _is_positive_number(x: object) -> bool:

@@ -5,6 +5,7 @@ maintenance amounts (cum), plus the documented tables used by the default market
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -102,7 +103,13 @@ class TierTable:
         return self.cum_usd[self.bracket(notional_usd)]
 
     def max_leverage_at(self, notional_usd: float | FloatArray) -> float | FloatArray:
-        """Return the leverage cap of the bracket containing each notional."""
+        """Return the leverage cap of the bracket containing each notional.
+
+        One Python float (the order-entry check) takes the bracket by bisection on the floors,
+        the same bracket as `bracket` (floors[k] <= N < floors[k + 1]).
+        """
+        if type(notional_usd) is float and notional_usd >= 0.0:
+            return self.max_leverage[bisect_right(self.floors_usd, notional_usd) - 1]
         return self.max_leverage_arr[self.bracket(notional_usd)]
 
     def scaled(self, factor: float) -> TierTable:
