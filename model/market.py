@@ -307,9 +307,9 @@ class CascadeModel(mesa.Model):
         """
         is_retail = np.zeros(self.exchange.accounts.n, dtype=bool)
         is_retail[self.retail.account_ids] = True
-        rows = [r for r in self.exchange.events.rows["liquidation"] if is_retail[r[2]]]
-        notional = np.array([r[8] for r in rows], dtype=float)
-        lev = self.exchange.accounts.leverage[[r[2] for r in rows], [r[3] for r in rows]]
+        rows = [r for r in self.exchange.events.rows["liquidation"] if is_retail[r.account]]
+        notional = np.array([r.notional_usd for r in rows], dtype=float)
+        lev = self.exchange.accounts.leverage[[r.account for r in rows], [r.market for r in rows]]
         return retail_loss_share(notional, lev, self.retail_deposited_usd)
 
     @property

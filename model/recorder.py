@@ -64,10 +64,10 @@ class Recorder:
         s = self.series
         s["liq_long_usd"][t] = s["liq_short_usd"][t] = s["adl_usd"][t] = 0.0
         for row in ex.events.rows["liquidation"][self._seen["liquidation"] :]:
-            _, _, _, k, side, _, _, _, notional, *_ = row
-            s["liq_long_usd" if side > 0 else "liq_short_usd"][t, k] += notional
+            side = "liq_long_usd" if row.side > 0 else "liq_short_usd"
+            s[side][t, row.market] += row.notional_usd
         for row in ex.events.rows["adl"][self._seen["adl"] :]:
-            s["adl_usd"][t, row[4]] += row[6] * row[8]
+            s["adl_usd"][t, row.market] += row.notional_usd
         self._seen = {k: len(ex.events.rows[k]) for k in self._seen}
 
     def frame(self, symbols: tuple[str, ...]):

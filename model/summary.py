@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.engine.events import Adl, BadDebt, Haircut
 from model.engine.types import FloatArray
 
 PRE_SHOCK_MINUTES = 60
@@ -105,38 +106,39 @@ def premium_before(series: dict[str, FloatArray], shock_start: int) -> float:
     return float((premium[ok] * oi[ok]).sum() / weight) if weight > 0 else float("nan")
 
 
-def adl_summary(
-    adl_rows: list[tuple], haircut_rows: list[tuple], bad_debt_rows: list[tuple]
-) -> dict[str, float]:
+def adl_summary(adl_rows: list, haircut_rows: list, bad_debt_rows: list) -> dict[str, float]:
     """ADL count and notional, overshoot (taken + haircuts − needed), top winner, hedge breaks,
     bad debt. The top winner is the account that gave up most (ADL value taken + haircuts).
 
-    Sums are numpy sums over float arrays, so the result does not depend on whether the rows
-    hold Python or numpy floats (a saved run's tables give the live numbers bit for bit).
+    Rows are the engine's typed events (`Adl`, `Haircut`, `BadDebt`) or plain tuples in their
+    field order (a saved run's tables). Sums are numpy sums over float arrays, so the result
+    does not depend on whether the rows hold Python or numpy floats.
     """
-    adl = _columns(adl_rows, (3, 6, 7, 10, 11, 12))
-    cut = _columns(haircut_rows, (3, 5))
-    taken = float(adl[10].sum() + cut[5].sum())
-    needed = float(adl[11].sum())
-    accounts, who = np.unique(np.concatenate([adl[3], cut[3]]), return_inverse=True)
-    per_winner = np.bincount(who, np.concatenate([adl[10], cut[5]]), len(accounts))
+    adl = [Adl._make(r) for r in adl_rows]
+    cuts = [Haircut._make(r) for r in haircut_rows]
+    by_adl = _floats([r.value_taken_usd for r in adl])
+    by_haircut = _floats([r.haircut_usd for r in cuts])
+    taken = float(by_adl.sum() + by_haircut.sum())
+    needed = float(_floats([r.needed_usd for r in adl]).sum())
+    winners = _floats([r.account for r in adl] + [r.account for r in cuts])
+    accounts, who = np.unique(winners, return_inverse=True)
+    per_winner = np.bincount(who, np.concatenate([by_adl, by_haircut]), len(accounts))
     top = float(per_winner.max()) if len(accounts) else 0.0
     return {
-        "adl_events": len(adl_rows),
-        "adl_notional_usd": float((adl[6] * adl[7]).sum()),
+        "adl_events": len(adl),
+        "adl_notional_usd": float(_floats([r.notional_usd for r in adl]).sum()),
         "adl_needed_usd": needed,
         "adl_taken_usd": taken,
         "adl_overshoot_usd": max(0.0, taken - needed),
         "adl_top_winner_usd": top,
         "adl_top_winner_share": top / taken if taken > 0 else 0.0,
-        "hedge_breaks": int(np.count_nonzero(adl[12])),
-        "bad_debt_usd": float(_columns(bad_debt_rows, (4,))[4].sum()),
+        "hedge_breaks": int(np.count_nonzero(_floats([r.is_hedge_break for r in adl]))),
+        "bad_debt_usd": float(_floats([BadDebt._make(r).amount_usd for r in bad_debt_rows]).sum()),
     }
 
 
-def _columns(rows: list[tuple], indices: tuple[int, ...]) -> dict[int, np.ndarray]:
-    """Float columns of event rows by position (empty arrays when there are no rows)."""
-    return {i: np.array([r[i] for r in rows], dtype=float) for i in indices}
+def _floats(values: list) -> np.ndarray:
+    return np.array(values, dtype=float)
 
 
 def retail_loss_share(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from model.engine import adl, adl_rank
+from model.engine.events import Adl, BadDebt, Haircut, Insurance
 from model.engine.margin import bankruptcy_price_at_mark
 from model.engine.risk_config import LiquidationConfig
 
@@ -55,7 +56,9 @@ class Policy:
             self.ex.ledger.move_cash(self.pools.account(k), acct, paid)
             self._pool_event(k, -paid, "shortfall", rnd)
         if usd - paid > 1e-6:
-            self.ex.events.add("bad_debt", self.ex.t, rnd, acct, k, usd - paid)
+            self.ex.events.add(
+                BadDebt(t=self.ex.t, round=rnd, account=acct, market=k, amount_usd=usd - paid)
+            )
 
     def end_round(self) -> None:
         """Hook run after every liquidation round."""
@@ -128,20 +131,21 @@ class Policy:
             needed = int(lots) * lot * max(0.0, (bp - mark) * side)
             broke = was_hedged and not self.is_hedged(cand)
             ex.events.add(
-                "adl",
-                ex.t,
-                rnd,
-                self.name,
-                cand,
-                k,
-                -side,
-                int(lots) * lot,
-                price,
-                mark,
-                float(score),
-                taken,
-                needed,
-                broke,
+                Adl(
+                    t=ex.t,
+                    round=rnd,
+                    policy=self.name,
+                    account=cand,
+                    market=k,
+                    side=-side,
+                    qty=int(lots) * lot,
+                    price_usd=price,
+                    mark_usd=mark,
+                    score=float(score),
+                    value_taken_usd=taken,
+                    needed_usd=needed,
+                    is_hedge_break=broke,
+                )
             )
 
     def is_hedged(self, acct: int) -> bool:
@@ -159,20 +163,30 @@ class Policy:
         amounts = h * np.maximum(profits, 0.0)
         self.ex.ledger.haircut(payers, amounts, acct)
         for p, a in zip(payers[amounts > 0], amounts[amounts > 0], strict=True):
-            self.ex.events.add("haircut", self.ex.t, rnd, self.name, int(p), k, float(a))
+            self.ex.events.add(
+                Haircut(
+                    t=self.ex.t,
+                    round=rnd,
+                    policy=self.name,
+                    account=int(p),
+                    market=k,
+                    haircut_usd=float(a),
+                )
+            )
         return float(amounts.sum())
 
     def _pool_event(self, k: int, delta: float, cause: str, rnd: int) -> None:
         pool = self.pools.account(k)
         self.ex.events.add(
-            "insurance",
-            self.ex.t,
-            rnd,
-            self.pools.pool_of_market[k],
-            k,
-            delta,
-            self.pools.equity_usd(pool),
-            cause,
+            Insurance(
+                t=self.ex.t,
+                round=rnd,
+                pool=self.pools.pool_of_market[k],
+                market=k,
+                delta_usd=delta,
+                balance_usd=self.pools.equity_usd(pool),
+                cause=cause,
+            )
         )
 
     def _queue(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> int:
@@ -202,7 +216,9 @@ class AdlQueue(Policy):
         left = self._queue(acct, k, side, lots, bp, rnd)
         if left:  # nobody left to close against: the deficit stays with the account
             gap = left * self.ex.perps[k].lot_size * abs(bp - float(self.ex.prices.mark_usd[k]))
-            self.ex.events.add("bad_debt", self.ex.t, rnd, acct, k, gap)
+            self.ex.events.add(
+                BadDebt(t=self.ex.t, round=rnd, account=acct, market=k, amount_usd=gap)
+            )
 
 
 class AdlProRata(Policy):

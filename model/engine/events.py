@@ -1,82 +1,169 @@
-"""Event log with a fixed schema per event type: fills, rejections, funding, liquidations, ADL.
+"""Typed event rows: one NamedTuple per event kind, appended to an `EventLog`.
 
-Rows are appended as tuples (cheap on the hot path) and turned into DataFrames on demand.
+Rows are tuples (cheap on the hot path), read by field name (`row.notional_usd`); `SCHEMAS`
+gives each kind's columns, and `EventLog.frame` a pandas DataFrame of one kind.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import NamedTuple
 
-SCHEMAS: dict[str, tuple[str, ...]] = {
-    "fill": (
-        "t",
-        "venue",
-        "market",
-        "taker",
-        "maker",
-        "taker_side",
-        "price_usd",
-        "qty",
-        "taker_fee_usd",
-        "maker_fee_usd",
-        "is_liquidation",
-    ),
-    "reject": ("t", "account", "venue", "market", "reason"),
-    "opening": ("t", "market", "accounts", "long_lots", "price_usd"),
-    "funding": ("t", "market", "rate", "mark_usd", "paid_by_longs_usd", "paid_by_shorts_usd"),
-    "liquidation": (
-        "t",
-        "round",
-        "account",
-        "market",
-        "side",
-        "qty",
-        "price_usd",
-        "bankruptcy_price_usd",
-        "notional_usd",
-        "fee_usd",
-        "shortfall_usd",
-        "to_pool_usd",
-        "kind",
-    ),
-    "insurance": ("t", "round", "pool", "market", "delta_usd", "balance_usd", "cause"),
-    "adl": (
-        "t",
-        "round",
-        "policy",
-        "account",
-        "market",
-        "side",
-        "qty",
-        "price_usd",
-        "mark_usd",
-        "score",
-        "value_taken_usd",
-        "needed_usd",
-        "is_hedge_break",
-    ),
-    "haircut": ("t", "round", "policy", "account", "market", "haircut_usd"),
-    "bad_debt": ("t", "round", "account", "market", "amount_usd"),
+
+class Fill(NamedTuple):
+    """One match: the taker against one resting order (or the twin's sink, venue "off_book")."""
+
+    t: int
+    venue: str
+    market: int
+    taker: int
+    maker: int
+    taker_side: int
+    price_usd: float
+    qty: float
+    taker_fee_usd: float
+    maker_fee_usd: float
+    is_liquidation: bool
+
+
+class Reject(NamedTuple):
+    """An order refused, with its reason code's name."""
+
+    t: int
+    account: int
+    venue: str
+    market: int
+    reason: str
+
+
+class Opening(NamedTuple):
+    """The open interest a market starts with (positions opened before minute 0)."""
+
+    t: int
+    market: int
+    accounts: int
+    long_lots: int
+    price_usd: float
+
+
+class Funding(NamedTuple):
+    """One market's funding settlement (positive rate: longs pay shorts)."""
+
+    t: int
+    market: int
+    rate: float
+    mark_usd: float
+    paid_by_longs_usd: float
+    paid_by_shorts_usd: float
+
+
+class Liquidation(NamedTuple):
+    """One forced close (or part of one): how, at what price, and who paid."""
+
+    t: int
+    round: int
+    account: int
+    market: int
+    side: int
+    qty: float
+    price_usd: float
+    bankruptcy_price_usd: float
+    notional_usd: float
+    fee_usd: float
+    shortfall_usd: float
+    to_pool_usd: float
+    kind: str
+
+
+class Insurance(NamedTuple):
+    """A change of an insurance pool's balance and its cause."""
+
+    t: int
+    round: int
+    pool: int
+    market: int
+    delta_usd: float
+    balance_usd: float
+    cause: str
+
+
+class Adl(NamedTuple):
+    """One winner's position closed by a loss-absorption policy."""
+
+    t: int
+    round: int
+    policy: str
+    account: int
+    market: int
+    side: int
+    qty: float
+    price_usd: float
+    mark_usd: float
+    score: float
+    value_taken_usd: float
+    needed_usd: float
+    is_hedge_break: bool
+
+    @property
+    def notional_usd(self) -> float:
+        """ADL notional = qty closed × the price it was closed at (the one definition)."""
+        return self.qty * self.price_usd
+
+
+class Haircut(NamedTuple):
+    """Money taken from one winner's wallet by a haircut policy."""
+
+    t: int
+    round: int
+    policy: str
+    account: int
+    market: int
+    haircut_usd: float
+
+
+class BadDebt(NamedTuple):
+    """A deficit nobody covered."""
+
+    t: int
+    round: int
+    account: int
+    market: int
+    amount_usd: float
+
+
+Event = Fill | Reject | Opening | Funding | Liquidation | Insurance | Adl | Haircut | BadDebt
+ROW_TYPES: dict[str, type] = {
+    "fill": Fill,
+    "reject": Reject,
+    "opening": Opening,
+    "funding": Funding,
+    "liquidation": Liquidation,
+    "insurance": Insurance,
+    "adl": Adl,
+    "haircut": Haircut,
+    "bad_debt": BadDebt,
 }
+SCHEMAS: dict[str, tuple[str, ...]] = {kind: cls._fields for kind, cls in ROW_TYPES.items()}
+_KIND_OF = {cls: kind for kind, cls in ROW_TYPES.items()}
 
 
 class EventLog:
-    """Append-only event rows, one list per event type, and counters of rejections."""
+    """Append-only event rows, one list per event kind, and counters of rejections."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, list[tuple]] = {name: [] for name in SCHEMAS}
+        self.rows: dict[str, list] = {name: [] for name in SCHEMAS}
         self.reject_counts: Counter[str] = Counter()
 
-    def add(self, kind: str, *values: object) -> None:
-        """Append one event; the values follow `SCHEMAS[kind]` in order."""
-        self.rows[kind].append(values)
+    def add(self, row: Event) -> None:
+        """Append one typed event row to the list of its kind."""
+        self.rows[_KIND_OF[type(row)]].append(row)
 
     def count(self, kind: str) -> int:
-        """Return how many events of a type were logged."""
+        """Return how many events of a kind were logged."""
         return len(self.rows[kind])
 
     def frame(self, kind: str):
-        """Return the events of one type as a pandas DataFrame with the schema's columns."""
+        """Return the events of one kind as a pandas DataFrame with the schema's columns."""
         import pandas as pd
 
         return pd.DataFrame.from_records(self.rows[kind], columns=list(SCHEMAS[kind]))

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.engine.events import EventLog
+from model.engine.events import EventLog, Fill, Opening
 from model.engine.ledger import REL_TOL, InvariantError, Ledger, resize
 from model.engine.liquidation import Liquidator
 from model.engine.margin import maintenance_margin, notional_usd, unrealized_pnl_usd
@@ -227,7 +227,13 @@ class Exchange(OrderEntry, MarketPhases):
             )
         self.ledger.open_positions(market, ids, lots, price_usd, lev, iso)
         self.events.add(
-            "opening", self.t, market, int((lots != 0).sum()), int(lots[lots > 0].sum()), price_usd
+            Opening(
+                t=self.t,
+                market=market,
+                accounts=int((lots != 0).sum()),
+                long_lots=int(lots[lots > 0].sum()),
+                price_usd=price_usd,
+            )
         )
 
     def withdraw(self, account: int, usd: float) -> bool:
@@ -352,18 +358,19 @@ class Exchange(OrderEntry, MarketPhases):
             ledger.spot_fill(market, maker, -taker_side * lots, price_usd, spec.lot_size, maker_fee)
             self.spot_last_usd[market] = price_usd
         self.events.add(
-            "fill",
-            self.t,
-            str(venue),
-            market,
-            taker,
-            maker,
-            taker_side,
-            price_usd,
-            lots * spec.lot_size,
-            taker_fee,
-            maker_fee,
-            is_liquidation,
+            Fill(
+                self.t,
+                str(venue),
+                market,
+                taker,
+                maker,
+                taker_side,
+                price_usd,
+                lots * spec.lot_size,
+                taker_fee,
+                maker_fee,
+                is_liquidation,
+            )
         )
 
     def forced_ioc(
@@ -387,9 +394,20 @@ class Exchange(OrderEntry, MarketPhases):
         self.ledger.perp_fill(acct, k, side * lots, mark, fee)
         self.ledger.perp_fill(self.sink, k, -side * lots, mark, 0.0)
         self.events.add(
-            "fill", self.t, "off_book", k, acct, self.sink, side, mark,
-            lots * spec.lot_size, fee, 0.0, is_liquidation,
-        )  # fmt: skip
+            Fill(
+                self.t,
+                "off_book",
+                k,
+                acct,
+                self.sink,
+                side,
+                mark,
+                lots * spec.lot_size,
+                fee,
+                0.0,
+                is_liquidation,
+            )
+        )
         return lots, notional
 
     def forced_levels(self, k: int, side: int) -> list[tuple[float, int]]:

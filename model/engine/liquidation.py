@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from model.engine.absorption import make_policy
+from model.engine.events import Insurance, Liquidation
 from model.engine.insurance import InsurancePools
 from model.engine.margin import bankruptcy_price_at_mark, maintenance_margin, unrealized_pnl_usd
 from model.engine.risk_config import LiquidationConfig
@@ -291,14 +292,15 @@ class Liquidator:
         if to_pool > 0:
             ex.ledger.move_cash(acct, pool, to_pool)
             ex.events.add(
-                "insurance",
-                ex.t,
-                self.round,
-                self.pools.pool_of_market[k],
-                k,
-                to_pool,
-                self.pools.equity_usd(pool),
-                "fee_and_residual",
+                Insurance(
+                    t=ex.t,
+                    round=self.round,
+                    pool=self.pools.pool_of_market[k],
+                    market=k,
+                    delta_usd=to_pool,
+                    balance_usd=self.pools.equity_usd(pool),
+                    cause="fee_and_residual",
+                )
             )
         elif left < -DUST_USD:
             self.policy.cover_deficit(acct, k, -left, self.round)
@@ -307,18 +309,19 @@ class Liquidator:
         ex = self.ex
         qty = lots * ex.perps[k].lot_size
         ex.events.add(
-            "liquidation",
-            ex.t,
-            self.round,
-            acct,
-            k,
-            side,
-            qty,
-            notional / qty if qty else math.nan,
-            bp,
-            notional,
-            fee,
-            shortfall,
-            to_pool,
-            kind,
+            Liquidation(
+                t=ex.t,
+                round=self.round,
+                account=acct,
+                market=k,
+                side=side,
+                qty=qty,
+                price_usd=notional / qty if qty else math.nan,
+                bankruptcy_price_usd=bp,
+                notional_usd=notional,
+                fee_usd=fee,
+                shortfall_usd=shortfall,
+                to_pool_usd=to_pool,
+                kind=kind,
+            )
         )

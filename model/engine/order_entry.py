@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from model.engine.events import Reject
 from model.engine.orderbook import OrderBook
 from model.engine.orders import Order, OrderOutcome, Quotes
 from model.engine.specs import MarketSpec, SpotSpec
@@ -81,7 +82,13 @@ class OrderEntry:
 
     def _reject(self, order: Order, reason: RejectReason) -> OrderOutcome:
         self.events.add(
-            "reject", self.t, order.account, str(order.venue), order.market, reason.name
+            Reject(
+                t=self.t,
+                account=order.account,
+                venue=str(order.venue),
+                market=order.market,
+                reason=reason.name,
+            )
         )
         self.events.reject_counts[reason.name] += 1
         return OrderOutcome(accepted=False, reason=reason)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from model.engine.events import Funding
 from model.engine.funding import funding_payments_usd
 from model.engine.types import FloatArray
 
@@ -66,13 +67,14 @@ class MarketPhases:
             pay = funding_payments_usd(qty, mark, rate)
             self.ledger.pay_funding(k, pay)
             self.events.add(
-                "funding",
-                self.t,
-                k,
-                rate,
-                mark,
-                float(pay[qty > 0].sum()),
-                float(pay[qty < 0].sum()),
+                Funding(
+                    t=self.t,
+                    market=k,
+                    rate=rate,
+                    mark_usd=mark,
+                    paid_by_longs_usd=float(pay[qty > 0].sum()),
+                    paid_by_shorts_usd=float(pay[qty < 0].sum()),
+                )
             )
         return due
 
