@@ -71,9 +71,7 @@ class ExchangeAgent(mesa.Agent):
         ex = self.exchange
         touch = np.array([_best(b) for b in ex.spot_books])
         sources = np.column_stack([touch, ex.spot_last_usd])
-        index = robust_index(sources)
-        ok = np.isfinite(index) & (index > 0)
-        ex.prices.index_usd[ok] = index[ok]
+        ex.update_index(robust_index(sources))
         ex.update_marks()
         ex.trigger_stops()
 

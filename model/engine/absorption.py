@@ -21,12 +21,16 @@ the pure functions of `adl.py`; every transfer is an `Exchange` primitive.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from model.engine import adl, adl_rank
 from model.engine.events import Adl, BadDebt, Haircut, Insurance
 from model.engine.margin import bankruptcy_price_at_mark
-from model.engine.risk_config import LiquidationConfig
+
+if TYPE_CHECKING:  # the configuration reads this module's registry
+    from model.engine.risk_config import LiquidationConfig
 
 SYSTEM_SCORE = -1e300
 """Score of pools and the vault in the ADL queue: always last (finite for adl.py's checks)."""
@@ -36,6 +40,7 @@ class Policy:
     """Shared machinery: candidates, ADL closes, haircuts, hedge-break detection."""
 
     name = "base"
+    uses_vault = False  # a backstop vault account is opened for it
 
     def __init__(self, ex, pools, cfg: LiquidationConfig) -> None:
         self.ex, self.pools, self.cfg = ex, pools, cfg
@@ -60,8 +65,8 @@ class Policy:
                 BadDebt(t=self.ex.t, round=rnd, account=acct, market=k, amount_usd=usd - paid)
             )
 
-    def end_round(self) -> None:
-        """Hook run after every liquidation round."""
+    def end_round(self, rnd: int) -> None:
+        """Hook run after every liquidation round (`rnd`)."""
 
     # -- helpers -------------------------------------------------------------------------
     def _candidates(self, acct: int, k: int, side: int) -> np.ndarray:
@@ -191,7 +196,7 @@ class Policy:
 
     def _queue(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> int:
         if self.ex.accounts.n >= adl_rank.MIN_ACCOUNTS:  # large book: the incremental queue
-            cands, alloc, scores = self._ranking.take(acct, k, side, lots)
+            cands, alloc, scores = self._ranking.take(acct, k, side, lots, rnd)
         else:
             cands, alloc, scores = self._queue_allocation(acct, k, side, lots)
         if not len(cands):
@@ -208,17 +213,21 @@ class Policy:
         avail = np.abs(self.ex.accounts.qty_lots[cands, k]).astype(np.int64)
         return cands, adl.queue_allocation(scores, avail, lots), scores
 
-
-class AdlQueue(Policy):
-    name = "adl_queue"
-
-    def absorb(self, acct, k, side, lots, bp, rnd):
+    def _queue_then_bad_debt(self, acct, k, side, lots, bp, rnd) -> None:
+        """Close `lots` through the ADL queue; what nobody can take is recorded as bad debt."""
         left = self._queue(acct, k, side, lots, bp, rnd)
         if left:  # nobody left to close against: the deficit stays with the account
             gap = left * self.ex.perps[k].lot_size * abs(bp - float(self.ex.prices.mark_usd[k]))
             self.ex.events.add(
                 BadDebt(t=self.ex.t, round=rnd, account=acct, market=k, amount_usd=gap)
             )
+
+
+class AdlQueue(Policy):
+    name = "adl_queue"
+
+    def absorb(self, acct, k, side, lots, bp, rnd):
+        self._queue_then_bad_debt(acct, k, side, lots, bp, rnd)
 
 
 class AdlProRata(Policy):
@@ -267,7 +276,7 @@ class AdlMinMaxLeverage(Policy):
             self._close_against(acct, cands_ok, alloc, k, side, bp, lev, rnd)
             lots -= int(alloc.sum())
         if lots:
-            AdlQueue.absorb(self, acct, k, side, lots, bp, rnd)
+            self._queue_then_bad_debt(acct, k, side, lots, bp, rnd)
 
 
 class SocializedLoss(Policy):
@@ -282,9 +291,8 @@ class SocializedLoss(Policy):
         self.ex.ledger.move_cash(self.pools.account(k), acct, usd)
         self._pool_event(k, -usd, "shortfall", rnd)
 
-    def end_round(self):
+    def end_round(self, rnd):
         """Claw back every pool's negative equity from accounts in profit, pro rata."""
-        rnd = self.ex.liquidator.round
         for k_pool, pool in enumerate(self.pools.accounts):
             gap = -self.pools.equity_usd(pool)
             if gap <= 0:
@@ -297,6 +305,7 @@ class SocializedLoss(Policy):
 
 class BackstopVault(Policy):
     name = "backstop_vault"
+    uses_vault = True
 
     def absorb(self, acct, k, side, lots, bp, rnd):
         vault = self.pools.vault
@@ -309,15 +318,22 @@ class BackstopVault(Policy):
         if take:
             self.ex.ledger.transfer_position(acct, vault, k, -side * take, bp)
         if lots - take:
-            AdlQueue.absorb(self, acct, k, side, lots - take, bp, rnd)
+            self._queue_then_bad_debt(acct, k, side, lots - take, bp, rnd)
         return take
 
 
-_POLICIES = {
+REGISTRY: dict[str, type[Policy]] = {
     p.name: p for p in (AdlQueue, AdlProRata, AdlMinMaxLeverage, SocializedLoss, BackstopVault)
 }
+"""The loss-absorption policies by name: the one list (config checks and the CLI read it)."""
+POLICIES = tuple(REGISTRY)
+
+
+def uses_vault(name: str) -> bool:
+    """Whether the named policy needs a backstop vault account."""
+    return REGISTRY[name].uses_vault
 
 
 def make_policy(name: str, ex, pools, cfg: LiquidationConfig) -> Policy:
     """Build the policy named in the configuration."""
-    return _POLICIES[name](ex, pools, cfg)
+    return REGISTRY[name](ex, pools, cfg)

@@ -42,9 +42,10 @@ class AdlRanking:
         self._epoch = -1
         self._seen = 0
 
-    def take(self, acct: int, k: int, side: int, lots: int):
-        """(candidates, lots closed, scores) against `acct`'s `lots`, in candidate order."""
-        self._sync()
+    def take(self, acct: int, k: int, side: int, lots: int, rnd: int):
+        """(candidates, lots closed, scores) against `acct`'s `lots` in liquidation round
+        `rnd`, in candidate order."""
+        self._sync(rnd)
         heap = self._heaps.get((k, side))
         if heap is None:
             heap = self._heaps[(k, side)] = self._build(k, side)
@@ -73,10 +74,10 @@ class AdlRanking:
             self._check(acct, k, side, lots, cands, alloc, scores)
         return cands, alloc, scores
 
-    def _sync(self) -> None:
+    def _sync(self, rnd: int) -> None:
         """Start afresh on new marks or round; else re-score the rows written since."""
         ex = self.ex
-        key = (ex.t, ex.liquidator.round, ex.prices.mark_usd.tobytes())
+        key = (ex.t, rnd, ex.prices.mark_usd.tobytes())
         journal = ex.journal
         if key != self._key or journal.epoch != self._epoch:
             self._heaps.clear()

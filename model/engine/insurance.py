@@ -11,6 +11,7 @@ from collections import deque
 
 import numpy as np
 
+from model.engine.absorption import uses_vault
 from model.engine.risk_config import LiquidationConfig
 
 
@@ -26,7 +27,7 @@ class InsurancePools:
         self._history = [deque(maxlen=window) for _ in self.accounts]
         self.vault = (
             ex.open_account(cfg.vault_initial_usd, is_system=True)
-            if cfg.policy == "backstop_vault"
+            if uses_vault(cfg.policy)
             else None
         )
 

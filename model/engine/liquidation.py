@@ -63,7 +63,7 @@ class Liquidator:
             for i in self.ex.rng.permutation(len(units)):
                 self._liquidate(*units[i])
             done += len(units)
-            self.policy.end_round()
+            self.policy.end_round(self.round)
         return done
 
     def scan(self) -> list[tuple[int, int | None]]:

@@ -28,6 +28,15 @@ class MarketPhases:
             )
         self.prices.index_usd[:] = idx
 
+    def update_index(self, index_usd: FloatArray) -> None:
+        """Take each perp's new index where it is a finite price > 0; elsewhere (an empty
+        book, no trade yet) the previous index stands."""
+        idx = np.asarray(index_usd, dtype=float)
+        if idx.shape != self.prices.index_usd.shape:
+            raise ValueError(f"index_usd must hold {len(self.perps)} prices, got {index_usd!r}")
+        ok = np.isfinite(idx) & (idx > 0)
+        self.prices.index_usd[ok] = idx[ok]
+
     def perp_mids(self) -> FloatArray:
         """Mid price of each perp book (NaN where one side is empty)."""
         return np.array(

@@ -5,14 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from model.engine import validate as v
+from model.engine.absorption import POLICIES
 
-POLICIES = (
-    "adl_queue",
-    "adl_pro_rata",
-    "adl_min_max_leverage",
-    "socialized_loss",
-    "backstop_vault",
-)
 POOL_MODES = ("shared", "per_market", "grouped")
 PARTIAL_RULES = ("binance", "chunks", "none")
 ADL_SCORES = ("bitmex", "binance")
