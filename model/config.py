@@ -20,7 +20,6 @@ REFERENCE_ACCOUNTS = 10_000
 """Crowd size at which `retail.deposit_usd` is each account's median deposit; with n accounts
 each deposit is scaled by REFERENCE_ACCOUNTS / n, so the crowd's money, and open interest,
 do not depend on how many accounts stand for it (fewer accounts are only coarser)."""
-_DEFERRED = [False]  # set while `with_overrides` applies several keys
 
 
 def param(default: Any, unit: str, source: str, lo: float = -INF, hi: float = INF) -> Any:
@@ -477,8 +476,6 @@ class ModelConfig(_Validated):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if _DEFERRED[0]:
-            return  # several overrides are being applied; checked once at the end
         if len(self.retail.asset_weights) != len(self.assets):
             raise ValueError(
                 f"retail.asset_weights needs {len(self.assets)} weights (one per asset), got "
@@ -550,13 +547,14 @@ def with_overrides(cfg: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
             near = difflib.get_close_matches(key, valid, n=3)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise ValueError(f"unknown parameter {key!r}{hint}")
-    _DEFERRED[0] = True
-    try:
-        for key, value in overrides.items():
-            cfg = _replace_path(cfg, key.split("."), value)
-    finally:
-        _DEFERRED[0] = False
-    return dataclasses.replace(cfg)  # cross-field checks on the final configuration
+    changes: dict[str, Any] = {}  # new top-level fields, so the whole is checked once
+    for key, value in overrides.items():
+        head, *rest = key.split(".")
+        current = changes.get(head, getattr(cfg, head))
+        changes[head] = (
+            _replace_path(current, rest, value) if rest else _coerce(head, current, value)
+        )
+    return dataclasses.replace(cfg, **changes)  # cross-field checks on the final configuration
 
 
 def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
@@ -566,14 +564,18 @@ def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
         items[int(head)] = _replace_path(items[int(head)], rest, value)
         return tuple(items)
     if not rest:
-        current = getattr(obj, head)
-        if isinstance(current, bool) or isinstance(value, bool):
-            value = bool(value)
-        elif isinstance(current, int) and not isinstance(current, bool):
-            if float(value) != int(float(value)):
-                raise ValueError(f"{head} must be a whole number, got {value!r}")
-            value = int(float(value))
-        elif isinstance(current, float):
-            value = float(value)
-        return dataclasses.replace(obj, **{head: value})
+        return dataclasses.replace(obj, **{head: _coerce(head, getattr(obj, head), value)})
     return dataclasses.replace(obj, **{head: _replace_path(getattr(obj, head), rest, value)})
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    """`value` in the type of the field's current value (bool, whole number, float)."""
+    if isinstance(current, bool) or isinstance(value, bool):
+        return bool(value)
+    if isinstance(current, int):
+        if float(value) != int(float(value)):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        return int(float(value))
+    if isinstance(current, float):
+        return float(value)
+    return value

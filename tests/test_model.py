@@ -234,3 +234,15 @@ def test_config_object_and_datacollector():
 def test_bad_parameters_name_the_field(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CascadeModel(rng=1, **kwargs)
+
+
+def test_overrides_are_checked_together_in_any_order():
+    # horizon 150 alone would cut the default shock at minute 720; with its new start it fits
+    from model.config import with_overrides
+    from model.scenarios import shock
+
+    a = with_overrides(shock(), {"horizon_minutes": 150, "shocks.0.start_minute": 100})
+    b = with_overrides(shock(), {"shocks.0.start_minute": 100, "horizon_minutes": 150})
+    assert a == b and (a.horizon_minutes, a.shocks[0].start_minute) == (150, 100)
+    with pytest.raises(ValueError, match="after the horizon"):
+        with_overrides(shock(), {"horizon_minutes": 150})

@@ -645,7 +645,7 @@ def test_regression_queue_adl_with_a_pool_on_the_opposite_side_does_not_crash(po
     Step 2, mark 116: S is short 5 with wallet 75 → equity 75 − 80 = −5, BP 115. The pool
     is full (equity 475 + 5·21 = 580 = its notional) so the queue runs over the longs:
     the rich long and the pool. Users come first, so the rich long is closed at 115.
-    Regression: Policy._scores gave system rows a score of −inf, which adl.queue_allocation
+    Regression: Policy.scores gave system rows a score of −inf, which adl.queue_allocation
     rejects: ValueError("scores must be finite, got -inf").
     """
     ex = _exchange(

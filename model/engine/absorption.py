@@ -77,7 +77,7 @@ class Policy:
         system = self.ex.is_system[ids]
         return np.concatenate([ids[~system], ids[system]])
 
-    def _scores(self, ids: np.ndarray, k: int) -> np.ndarray:
+    def scores(self, ids: np.ndarray, k: int) -> np.ndarray:
         """ADL ranking score of each candidate (system accounts last)."""
         ex, acc = self.ex, self.ex.accounts
         r = ex.risk_arrays(ids)  # the candidates' rows only
@@ -198,18 +198,18 @@ class Policy:
         if self.ex.accounts.n >= adl_rank.MIN_ACCOUNTS:  # large book: the incremental queue
             cands, alloc, scores = self._ranking.take(acct, k, side, lots, rnd)
         else:
-            cands, alloc, scores = self._queue_allocation(acct, k, side, lots)
+            cands, alloc, scores = self.queue_allocation(acct, k, side, lots)
         if not len(cands):
             return lots
         self._close_against(acct, cands, alloc, k, side, bp, scores, rnd)
         return lots - int(alloc.sum())
 
-    def _queue_allocation(self, acct: int, k: int, side: int, lots: int):
+    def queue_allocation(self, acct: int, k: int, side: int, lots: int):
         """(candidates, lots closed, scores): every candidate ranked (adl.queue_allocation)."""
         cands = self._candidates(acct, k, side)
         if not len(cands):
             return cands, np.zeros(0, dtype=np.int64), np.zeros(0)
-        scores = self._scores(cands, k)
+        scores = self.scores(cands, k)
         avail = np.abs(self.ex.accounts.qty_lots[cands, k]).astype(np.int64)
         return cands, adl.queue_allocation(scores, avail, lots), scores
 

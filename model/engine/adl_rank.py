@@ -6,7 +6,7 @@ calls it thousands of times a round over hundreds of thousands of candidates, so
 them all every time costs O(calls × candidates). Within one round the marks do not move
 (`Liquidator.run` re-marks between rounds), so a candidate's score changes only when the
 engine writes its row. `AdlRanking` keeps one heap per (market, side) of
-(−score, system?, account) entries, scored once a round with `Policy._scores`; rows the engine
+(−score, system?, account) entries, scored once a round with `Policy.scores`; rows the engine
 wrote since (the ledger's `journal`) are re-scored and pushed again, their old entries skipped.
 Popping from the top gives what `queue_allocation` closes: candidates by descending score,
 ties to users before system accounts and to lower ids (the candidate order of
@@ -28,11 +28,11 @@ class AdlRanking:
     """Incremental ADL queues of one policy (see the module docstring).
 
     Args:
-        policy: The `absorption.Policy` whose `_scores` rank candidates.
+        policy: The `absorption.Policy` whose `scores` rank candidates.
     """
 
     verify = False
-    """Check every allocation against `Policy._queue_allocation` (tests)."""
+    """Check every allocation against `Policy.queue_allocation` (tests)."""
 
     def __init__(self, policy) -> None:
         self.policy, self.ex = policy, policy.ex
@@ -104,7 +104,7 @@ class AdlRanking:
         return heap
 
     def _entries(self, cands: np.ndarray, k: int) -> list[tuple]:
-        scores = self.policy._scores(cands, k).tolist()
+        scores = self.policy.scores(cands, k).tolist()
         system = self.ex.is_system[cands].tolist()
         version = self._version
         return [
@@ -113,7 +113,7 @@ class AdlRanking:
         ]
 
     def _check(self, acct, k, side, lots, cands, alloc, scores) -> None:
-        ref_cands, ref_alloc, ref_scores = self.policy._queue_allocation(acct, k, side, lots)
+        ref_cands, ref_alloc, ref_scores = self.policy.queue_allocation(acct, k, side, lots)
         used = ref_alloc > 0
         if not (
             np.array_equal(cands, ref_cands[used])

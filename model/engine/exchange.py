@@ -25,24 +25,34 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.engine.events import EventLog, Fill, Opening
-from model.engine.ledger import REL_TOL, InvariantError, Ledger, resize
+from model.engine.events import EventLog, Opening
+from model.engine.forced import ForcedCloses
+from model.engine.ledger import REL_TOL, InvariantError, Ledger
 from model.engine.liquidation import Liquidator
 from model.engine.margin import maintenance_margin, notional_usd, unrealized_pnl_usd
 from model.engine.marks import MarketPrices
-from model.engine.order_entry import OrderEntry, to_lots
+from model.engine.order_entry import OrderDesk, to_lots
 from model.engine.orderbook import OrderBook
 from model.engine.phases import MarketPhases
 from model.engine.risk_config import LiquidationConfig
 from model.engine.specs import MarketSpec, SpotSpec
-from model.engine.stops import StopBook
-from model.engine.types import FloatArray, Venue
+from model.engine.types import Clock, FloatArray
 
 __all__ = ["REL_TOL", "Exchange", "InvariantError"]
+ORDER_METHODS = (
+    "submit", "submit_many", "post_quotes", "cancel", "cancel_all", "trigger_stops",
+    "available_usd",
+)  # fmt: skip
+PHASE_METHODS = (
+    "set_index", "update_index", "perp_mids", "update_marks", "remark", "sample_premium",
+    "settle_funding", "spot_price_usd", "delta_usd",
+)  # fmt: skip
 
 
-class Exchange(OrderEntry, MarketPhases):
-    """A perpetual-futures venue with spot books, marks, funding and (later) liquidation.
+class Exchange:
+    """A perpetual-futures venue with spot books, marks, funding and liquidation: the façade
+    that builds the parts around one ledger and offers their methods (`ORDER_METHODS` of the
+    order desk, `PHASE_METHODS` of the market phases, the forced closes) as its own.
 
     Args:
         perps: Perp market specifications.
@@ -71,7 +81,6 @@ class Exchange(OrderEntry, MarketPhases):
         self.perps = tuple(perps)
         self.spots = tuple(spots)
         self.perp_lot_sizes = np.array([s.lot_size for s in self.perps])  # coins per lot
-        self._perp_lot_list = self.perp_lot_sizes.tolist()
         self.spot_lot_sizes = np.array([s.lot_size for s in self.spots])
         if len(index_usd) != len(self.perps):
             raise ValueError(
@@ -80,33 +89,59 @@ class Exchange(OrderEntry, MarketPhases):
         self.prices = MarketPrices(self.perps, np.asarray(index_usd, dtype=float), step_minutes)
         self.perp_books = [OrderBook(s.tick_size, s.lot_size) for s in self.perps]
         self.spot_books = [OrderBook(s.tick_size, s.lot_size) for s in self.spots]
+        self.clock = Clock()
         self.ledger = Ledger(self.perp_lot_sizes, self.spot_lot_sizes)
         self.accounts = self.ledger  # every account array, read-only
         self.journal = self.ledger.journal
         self.fee_account = self.ledger.fee_account
-        self.stops = StopBook()
         self.events = EventLog()
         self.market_order_band = market_order_band
-        self.rng = rng if rng is not None else np.random.default_rng(0)
-        self.t = 0
-        self.spot_last_usd = np.full(len(self.spots), np.nan)
-        self._order_margin_usd = np.zeros(self.ledger.n)
-        self._spot_reserved_lots = np.zeros((self.ledger.n, len(self.spots)), dtype=np.int64)
-        # (venue, market, order id) -> [account, side, reserve per lot, lots resting]
-        self._orders: dict[tuple, list] = {}
         self.spot_of_perp = (
             tuple(spot_of_perp)
             if spot_of_perp is not None
             else tuple(k if k < len(self.spots) else -1 for k in range(len(self.perps)))
         )
-        self._perp_of_spot = {a: k for k, a in enumerate(self.spot_of_perp) if a >= 0}
-        self.liquidator = Liquidator(self, liquidation or LiquidationConfig())
+        perp_of_spot = {a: k for k, a in enumerate(self.spot_of_perp) if a >= 0}
+        self.desk = OrderDesk(
+            self.ledger, self.clock, self.perps, self.spots, self.perp_books, self.spot_books,
+            self.prices, self.events, rng if rng is not None else np.random.default_rng(0),
+            market_order_band, perp_of_spot,
+        )  # fmt: skip
+        self.desk.reserves.grow(self.ledger.n)
+        self.phases = MarketPhases(
+            self.ledger, self.clock, self.perps, self.spots, self.perp_books, self.prices,
+            self.events, self.spot_of_perp,
+        )  # fmt: skip
+        cfg = liquidation or LiquidationConfig()
+        self.forced = ForcedCloses(self.desk, cfg.off_book_from_minute)
+        self.rng, self.stops = self.desk.rng, self.desk.stops
+        self.spot_last_usd = self.desk.spot_last_usd
+        # the parts' public methods, offered as the exchange's own (bound once: no extra call)
+        for part, names in (
+            (self.desk, ORDER_METHODS),
+            (self.forced, ("forced_ioc", "forced_levels")),
+            (self.phases, PHASE_METHODS),
+        ):
+            for name in names:
+                setattr(self, name, getattr(part, name))
+        self.liquidator = Liquidator(self, cfg)
         # the counterfactual twin's counterparty for forced closes (None: they go to the books)
-        self.sink = (
-            self.open_account(is_system=True)
-            if self.liquidator.cfg.forced_closes == "off_book"
-            else None
-        )
+        if cfg.forced_closes == "off_book":
+            self.forced.sink = self.open_account(is_system=True)
+
+    @property
+    def t(self) -> int:
+        """The engine's minute (set by the Mesa model each step)."""
+        return self.clock.t
+
+    @t.setter
+    def t(self, minute: int) -> None:
+        self.clock.t = minute
+
+    @property
+    def sink(self) -> int | None:
+        """The twin's counterparty account for forced closes (None: they go to the books)."""
+        return self.forced.sink
 
     # ---------------------------------------------------------------------------- accounts
     def open_account(self, deposit_usd: float = 0.0, *, is_system: bool = False) -> int:
@@ -118,9 +153,7 @@ class Exchange(OrderEntry, MarketPhases):
     ) -> np.ndarray:
         """Open `count` accounts at once (vectorised), each with its deposit; return ids."""
         ids = self.ledger.open_accounts(count, deposit_usd, is_system=is_system)
-        n = self.ledger.n
-        self._order_margin_usd = resize(self._order_margin_usd, n, 0.0)
-        self._spot_reserved_lots = resize(self._spot_reserved_lots, n, 0)
+        self.desk.reserves.grow(self.ledger.n)
         return ids
 
     @property
@@ -161,12 +194,12 @@ class Exchange(OrderEntry, MarketPhases):
     @property
     def order_margin_usd(self) -> FloatArray:
         """Margin (USD) reserved by each account's resting orders."""
-        return self._order_margin_usd[: self.accounts.n]
+        return self.desk.reserves.margin_usd
 
     @property
     def spot_reserved_lots(self) -> np.ndarray:
         """Spot lots reserved by each account's resting sell orders."""
-        return self._spot_reserved_lots[: self.accounts.n]
+        return self.desk.reserves.spot_lots
 
     def deposit(self, account: int, usd: float) -> None:
         """Credit a USD deposit to an account."""
@@ -277,46 +310,6 @@ class Exchange(OrderEntry, MarketPhases):
             "iso_equity_usd": acc.isolated_margin_usd[rows] + upnl,
         }
 
-    def _row_state(self, account: int) -> tuple[float, float]:
-        """Return (cross equity, cross initial margin) of one account at the marks."""
-        acc = self.accounts
-        lots = acc.qty_lots[account]
-        if len(lots) < 8:  # in Python floats: numpy adds fewer than 8 terms in this order
-            return self._row_state_small(account, lots.tolist())
-        if not lots.any():
-            return float(acc.collateral_usd[account]), 0.0
-        mark = self.prices.mark_usd
-        qty = lots * self.perp_lot_sizes
-        cross = (lots != 0) & ~acc.is_isolated[account]
-        upnl = unrealized_pnl_usd(qty, acc.entry_price_usd[account], mark)
-        im = notional_usd(qty, mark) / acc.leverage[account]
-        return float(acc.collateral_usd[account] + upnl[cross].sum()), float(im[cross].sum())
-
-    def _row_state_small(self, account: int, lots: list[int]) -> tuple[float, float]:
-        """`_row_state` with the same float operations, on Python floats (a few markets): the
-        fast path of margin.unrealized_pnl_usd and notional / leverage, held equal to
-        `risk_arrays` by tests/test_fast_paths.py."""
-        acc = self.accounts
-        wallet = acc.collateral_usd[account]
-        if not any(lots):
-            return float(wallet), 0.0
-        iso = acc.is_isolated[account].tolist()
-        entry = acc.entry_price_usd[account].tolist()
-        lev = acc.leverage[account].tolist()
-        mark = self.prices.mark_usd.tolist()
-        upnl_sum = im_sum = 0.0
-        for k, n in enumerate(lots):
-            if n and not iso[k]:
-                q = n * self._perp_lot_list[k]
-                upnl_sum += q * (mark[k] - entry[k])
-                im_sum += abs(q) * mark[k] / lev[k] if lev[k] else np.inf
-        return float(wallet + upnl_sum), im_sum
-
-    def available_usd(self, account: int) -> float:
-        """Available balance: cross equity − cross initial margin − margin reserved by orders."""
-        equity, im = self._row_state(account)
-        return equity - im - float(self._order_margin_usd[account])
-
     def upnl_usd(self, rows: slice | np.ndarray | int = slice(None)) -> FloatArray:
         """Unrealised PnL per (account, market) at the marks: q · (mark − entry)."""
         acc = self.accounts
@@ -327,125 +320,32 @@ class Exchange(OrderEntry, MarketPhases):
         """Total equity per account: wallet + isolated margins + all unrealised PnL."""
         return self.ledger.equity_usd(self.prices.mark_usd, rows)
 
-    # ------------------------------------------------------------------ money primitives
-    def _fill(
-        self,
-        venue: Venue,
-        market: int,
-        taker: int,
-        taker_side: int,
-        maker: int,
-        maker_oid: int,
-        lots: int,
-        price_usd: float,
-        *,
-        taker_fee_rate: float | None = None,
-        is_liquidation: bool = False,
-    ) -> None:
-        """Apply one match to both parties and the fee account; log it."""
-        spec = (self.perps if venue == Venue.PERP else self.spots)[market]
-        notional = lots * spec.lot_size * price_usd
-        taker_fee = notional * (spec.taker_fee if taker_fee_rate is None else taker_fee_rate)
-        maker_fee = notional * spec.maker_fee
-        self._forget_order(venue, market, maker_oid, lots)
-        if venue == Venue.PERP:
-            self.ledger.perp_fill(taker, market, taker_side * lots, price_usd, taker_fee)
-            self.ledger.perp_fill(maker, market, -taker_side * lots, price_usd, maker_fee)
-            self.prices.last_usd[market] = price_usd
-        else:
-            ledger = self.ledger
-            ledger.spot_fill(market, taker, taker_side * lots, price_usd, spec.lot_size, taker_fee)
-            ledger.spot_fill(market, maker, -taker_side * lots, price_usd, spec.lot_size, maker_fee)
-            self.spot_last_usd[market] = price_usd
-        self.events.add(
-            Fill(
-                self.t,
-                str(venue),
-                market,
-                taker,
-                maker,
-                taker_side,
-                price_usd,
-                lots * spec.lot_size,
-                taker_fee,
-                maker_fee,
-                is_liquidation,
-            )
-        )
+    # ------------------------------------------------------------------- engine phases
+    def liquidate(self) -> int:
+        """Run the liquidation loop (liquidation.py); return the number of units closed."""
+        return self.liquidator.run()
 
-    def forced_ioc(
-        self, acct: int, k: int, side: int, lots: int, limit_usd: float, *, is_liquidation: bool
-    ) -> tuple[int, float]:
-        """An engine-initiated close (liquidation, pool unwind); returns (lots, USD notional).
-
-        Into the book (`_system_ioc`), or, with forced closes off the book (the counterfactual
-        twin) from `off_book_from_minute` on, all `lots` against the sink at the mark if the
-        mark is within `limit_usd`, and none otherwise: the same transfer as a fill, without
-        moving any book or last price.
-        """
-        if self.sink is None or self.t < self.liquidator.cfg.off_book_from_minute:
-            return self._system_ioc(acct, k, side, lots, limit_usd, is_liquidation=is_liquidation)
-        mark = float(self.prices.mark_usd[k])
-        if side * (mark - limit_usd) > 0:
-            return 0, 0.0
-        spec = self.perps[k]
-        notional = lots * spec.lot_size * mark
-        fee = 0.0 if is_liquidation else notional * spec.taker_fee
-        self.ledger.perp_fill(acct, k, side * lots, mark, fee)
-        self.ledger.perp_fill(self.sink, k, -side * lots, mark, 0.0)
-        self.events.add(
-            Fill(
-                self.t,
-                "off_book",
-                k,
-                acct,
-                self.sink,
-                side,
-                mark,
-                lots * spec.lot_size,
-                fee,
-                0.0,
-                is_liquidation,
-            )
-        )
-        return lots, notional
-
-    def forced_levels(self, k: int, side: int) -> list[tuple[float, int]]:
-        """The liquidity a forced close of a position of `side` meets: (price USD, lots) levels,
-        best first: the book's opposite side, or the sink's one unlimited level at the mark."""
-        if self.sink is not None and self.t >= self.liquidator.cfg.off_book_from_minute:
-            return [(float(self.prices.mark_usd[k]), 1 << 62)]
-        tick = self.perps[k].tick_size
-        return [(ticks * tick, lots) for ticks, lots in self.perp_books[k].levels(side)]
-
-    def _system_ioc(
-        self, acct: int, k: int, side: int, lots: int, limit_usd: float, *, is_liquidation: bool
-    ) -> tuple[int, float]:
-        """Engine-initiated IOC (liquidation, pool unwind): no margin check, no taker fee for
-        liquidations (the clearance fee is charged separately). Returns (lots, USD notional)."""
-        spec, book = self.perps[k], self.perp_books[k]
-        ticks = limit_usd / spec.tick_size
-        limit = max(1, int(np.floor(ticks + 1e-9)) if side > 0 else int(np.ceil(ticks - 1e-9)))
-        res = book.submit(acct, side, lots, limit, ioc=True)
-        for oid in res.stp_cancelled:
-            self._forget_order(Venue.PERP, k, oid, None)
-        notional = 0.0
-        for f in res.fills:
-            price = f.price_ticks * spec.tick_size
-            notional += price * f.qty_lots * spec.lot_size
-            self._fill(
-                Venue.PERP,
-                k,
-                acct,
-                side,
-                f.maker_owner,
-                f.maker_order_id,
-                f.qty_lots,
-                price,
-                taker_fee_rate=0.0 if is_liquidation else None,
-                is_liquidation=is_liquidation,
-            )
-        return res.filled_lots, notional
+    def unwind_system_positions(self) -> None:
+        """Pools and vault sell a fraction of what they took over back into the books."""
+        frac = self.liquidator.cfg.pool_unwind_fraction
+        pools = self.liquidator.pools
+        holders = [*pools.accounts, *([pools.vault] if pools.vault is not None else [])]
+        for acct in holders:
+            for k in np.flatnonzero(self.accounts.qty_lots[acct]):
+                lots = int(self.accounts.qty_lots[acct, k])
+                n = max(1, int(abs(lots) * frac)) if frac > 0 else 0
+                side = -1 if lots > 0 else 1
+                mark = float(self.prices.mark_usd[k])
+                if n:
+                    self.forced_ioc(
+                        acct,
+                        int(k),
+                        side,
+                        n,
+                        mark * (1 + side * self.market_order_band),
+                        is_liquidation=False,
+                    )
+        pools.record_step()
 
     # ------------------------------------------------------------------------- invariants
     def total_equity_usd(self) -> float:

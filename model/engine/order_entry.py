@@ -1,28 +1,74 @@
-"""Order entry of the exchange: validation, matching, resting-order reserves, quotes, stops.
+"""Order entry: validation, matching into the books, resting-order reserves, quotes, stops.
 
-A mixin of `Exchange` (model/engine/exchange.py): these methods run on the exchange's own state and
-move money only through its primitives (`_fill`, `_apply_position`, `_spot_transfer`).
+The `OrderDesk` is handed the ledger, the books and the prices (composition); every match it
+finds is applied by the ledger (`fill`), every reserve is kept in `OrderReserves`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from model.engine.events import Reject
+from model.engine.balance import Balances
+from model.engine.events import EventLog, Fill, Reject
+from model.engine.ledger import Ledger
+from model.engine.marks import MarketPrices
 from model.engine.orderbook import OrderBook
 from model.engine.orders import Order, OrderOutcome, Quotes
+from model.engine.reserves import OrderReserves
 from model.engine.specs import MarketSpec, SpotSpec
-from model.engine.types import OrderKind, RejectReason, Venue
+from model.engine.stops import StopBook
+from model.engine.types import Clock, OrderKind, RejectReason, Venue
 
 _KINDS = tuple(OrderKind)
 INTEGERS = (int, np.integer)  # for isinstance, built once (not `int | np.integer` per call)
 
 
-class OrderEntry:
-    """Submitting, resting, cancelling and triggering orders (mixed into `Exchange`)."""
+class OrderDesk:
+    """Submitting, resting, cancelling and triggering orders; applying each match.
+
+    Args:
+        ledger: The one writer of money and positions.
+        clock: The engine's minute.
+        perps, spots: Market specifications.
+        perp_books, spot_books: The order books.
+        prices: Index, mark and last prices.
+        events: The event log.
+        rng: Queue priority among the orders of one step.
+        market_order_band: Price protection of market orders, fraction from the reference.
+        perp_of_spot: Perp market of each spot asset that has one.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        clock: Clock,
+        perps: Sequence[MarketSpec],
+        spots: Sequence[SpotSpec],
+        perp_books: list[OrderBook],
+        spot_books: list[OrderBook],
+        prices: MarketPrices,
+        events: EventLog,
+        rng: np.random.Generator,
+        market_order_band: float,
+        perp_of_spot: dict[int, int],
+    ) -> None:
+        self.ledger, self.accounts, self.clock = ledger, ledger, clock
+        self.perps, self.spots = perps, spots
+        self.perp_books, self.spot_books = perp_books, spot_books
+        self.prices, self.events, self.rng = prices, events, rng
+        self.market_order_band = market_order_band
+        self.perp_of_spot = perp_of_spot
+        self.reserves = OrderReserves(len(spots))
+        self.balances = Balances(ledger, prices, self.reserves)
+        self.stops = StopBook()
+        self.spot_last_usd = np.full(len(spots), np.nan)
+
+    def available_usd(self, account: int) -> float:
+        """Available balance: cross equity − cross initial margin − margin reserved by orders."""
+        return self.balances.available_usd(account)
 
     # --------------------------------------------------------------------------- orders
     def submit_many(self, orders: Iterable[Order]) -> list[OrderOutcome]:
@@ -31,7 +77,7 @@ class OrderEntry:
         outcomes: list[OrderOutcome | None] = [None] * len(batch)
         for i in self.rng.permutation(len(batch)).tolist():
             outcomes[i] = self.submit(batch[i])
-        self.journal.trim()  # the fills' rows, kept unchecked on the hot path
+        self.ledger.journal.trim()  # the fills' rows, kept unchecked on the hot path
         return outcomes  # type: ignore[return-value]
 
     def submit(self, order: Order) -> OrderOutcome:
@@ -46,7 +92,7 @@ class OrderEntry:
         return self._submit_perp(order)
 
     def _basic_check(self, order: Order) -> RejectReason | None:
-        if not self._is_account(order.account) or self.is_system[order.account]:
+        if not self.ledger.is_account(order.account) or self.ledger.is_system[order.account]:
             return RejectReason.UNKNOWN_ACCOUNT
         if order.venue not in (Venue.PERP, Venue.SPOT):
             return RejectReason.UNKNOWN_MARKET
@@ -83,7 +129,7 @@ class OrderEntry:
     def _reject(self, order: Order, reason: RejectReason) -> OrderOutcome:
         self.events.add(
             Reject(
-                t=self.t,
+                t=self.clock.t,
                 account=order.account,
                 venue=str(order.venue),
                 market=order.market,
@@ -105,7 +151,7 @@ class OrderEntry:
         if order.venue == Venue.PERP:
             ref_usd = float(self.prices.mark_usd[order.market])
         else:
-            k = self._perp_of_spot.get(order.market)  # spot_price_usd() of this asset
+            k = self.perp_of_spot.get(order.market)  # spot_price_usd() of this asset
             ref_usd = float(self.prices.index_usd[k]) if k is not None else math.nan
         ref = ref_usd / tick if math.isfinite(ref_usd) and ref_usd > 0 else float(best)
         edge = ref * (1.0 + order.side * self.market_order_band)
@@ -178,7 +224,7 @@ class OrderEntry:
                 return self._reject(order, RejectReason.INSUFFICIENT_MARGIN)
             reserve = cost / lots
         else:
-            free = self.accounts.spot_lots[acct, a] - self.spot_reserved_lots[acct, a]
+            free = self.accounts.spot_lots[acct, a] - self.reserves.spot_lots[acct, a]
             if lots > free:
                 return self._reject(order, RejectReason.INSUFFICIENT_SPOT)
             reserve = 0.0
@@ -197,12 +243,12 @@ class OrderEntry:
         if order.post_only and res.expired_lots == lots:
             return self._reject(order, RejectReason.POST_ONLY_WOULD_CROSS)
         for oid in res.stp_cancelled:
-            self._forget_order(venue, order.market, oid, None)
+            self.reserves.forget(venue, order.market, oid, None)
         notional = 0.0
         for f in res.fills:
             price = f.price_ticks * spec.tick_size
             notional += price * f.qty_lots
-            self._fill(
+            self.fill(
                 venue,
                 order.market,
                 order.account,
@@ -213,7 +259,7 @@ class OrderEntry:
                 price,
             )
         if res.rested_lots:
-            self._remember_order(
+            self.reserves.remember(
                 venue,
                 order.market,
                 res.order_id,
@@ -242,19 +288,19 @@ class OrderEntry:
         are skipped (post-only).
         """
         acct, m, venue = quotes.account, quotes.market, quotes.venue
-        if not self._is_account(acct) or self.is_system[acct]:
+        if not self.ledger.is_account(acct) or self.ledger.is_system[acct]:
             return 0
         is_perp = venue == Venue.PERP
         spec = (self.perps if is_perp else self.spots)[m]
         book = (self.perp_books if is_perp else self.spot_books)[m]
-        held = self._cancel_ladder(acct, venue, m, book)
+        held = self.reserves.release_ladder(acct, venue, m, book.cancel_orders_of(acct))
         if is_perp:
             self.ledger.set_leverage(acct, m, quotes.leverage)
             coins = 0
         else:
-            coins = int(self.accounts.spot_lots[acct, m] - self._spot_reserved_lots[acct, m])
+            coins = int(self.accounts.spot_lots[acct, m] - self.reserves.spot_lots[acct, m])
         budget = max(0.0, self.available_usd(acct))
-        orders, posted = self._orders, 0
+        posted = 0
         for side, levels in ((1, quotes.bids), (-1, quotes.asks)):
             best = book.best_ask() if side > 0 else book.best_bid()  # its own side is empty
             rests, costs, coins = self._fit_ladder(
@@ -264,45 +310,10 @@ class OrderEntry:
                 continue
             # positive int lots and ticks, none crossing (skipped against `best`): no checks
             oids = book.rest_ladder(acct, side, rests)
-            for oid, (lots, _), cost in zip(oids, rests, costs, strict=True):
-                # `_remember_order`, in Python floats
-                per_lot = cost / lots
-                orders[(venue, m, oid)] = [acct, side, per_lot, lots]
-                held += lots * per_lot
+            held = self.reserves.rest_ladder(acct, venue, m, side, oids, rests, costs, held)
             posted += len(oids)
-            if not is_perp and side < 0:
-                self._spot_reserved_lots[acct, m] += sum(lots for lots, _ in rests)
-        self._order_margin_usd[acct] = held
+        self.reserves.set_margin(acct, held)
         return posted
-
-    def _cancel_ladder(self, acct: int, venue: Venue, m: int, book: OrderBook) -> float:
-        """Cancel all of `acct`'s orders in `book` and return its margin still reserved.
-
-        Each order's reserve is released as `_forget_order` does, in Python floats (the same
-        subtractions in the same order, float dust cleared after each).
-        """
-        orders, margin = self._orders, self._order_margin_usd
-        held, released_lots = float(margin[acct]), 0
-        is_spot = venue == Venue.SPOT
-        for oid in book.cancel_orders_of(acct):
-            rec = orders.pop((venue, m, oid), None)
-            if rec is None:  # nothing reserved
-                continue
-            if rec[0] != acct:  # another account's record: put it back, release it plainly
-                orders[(venue, m, oid)] = rec
-                margin[acct] = held
-                self._forget_order(venue, m, oid, None)
-                held = float(margin[acct])
-                continue
-            held += -rec[3] * rec[2]
-            if is_spot and rec[1] < 0:
-                released_lots += rec[3]
-            if -1e-9 < held < 1e-9:  # clear float dust
-                held = 0.0
-        margin[acct] = held
-        if released_lots:
-            self._spot_reserved_lots[acct, m] -= released_lots
-        return held
 
     @staticmethod
     def _fit_ladder(
@@ -350,41 +361,50 @@ class OrderEntry:
             costs.append(cost)
         return rests, costs, coins
 
-    # ------------------------------------------------------------- resting order reserves
-    def _remember_order(
+    def fill(
         self,
         venue: Venue,
         market: int,
-        oid: int,
-        account: int,
-        side: int,
+        taker: int,
+        taker_side: int,
+        maker: int,
+        maker_oid: int,
         lots: int,
-        reserve_per_lot: float,
+        price_usd: float,
+        *,
+        taker_fee_rate: float | None = None,
+        is_liquidation: bool = False,
     ) -> None:
-        """Record a resting order and reserve its margin (perp, spot buy) or coins (spot sell)."""
-        key = (venue, market, oid)
-        self._orders[key] = [account, side, reserve_per_lot, 0]
-        self._reserve(key, lots)
-
-    def _reserve(self, key: tuple, lots: int) -> None:
-        """Add `lots` (negative to release) to a resting order's reserve."""
-        rec = self._orders[key]
-        acct, side, per_lot = rec[0], rec[1], rec[2]
-        rec[3] += lots
-        margin = self._order_margin_usd  # the buffer: acct < n
-        margin[acct] += lots * per_lot
-        if key[0] == Venue.SPOT and side < 0:
-            self._spot_reserved_lots[acct, key[1]] += lots
-        if rec[3] <= 0:
-            del self._orders[key]
-            if abs(margin[acct]) < 1e-9:  # clear float dust
-                margin[acct] = 0.0
-
-    def _forget_order(self, venue: Venue, market: int, oid: int, lots: int | None) -> None:
-        """Release the reserve of `lots` of a resting order (all that is left when None)."""
-        rec = self._orders.get((venue, market, oid))
-        if rec is not None:
-            self._reserve((venue, market, oid), -(rec[3] if lots is None else min(lots, rec[3])))
+        """Apply one match to both parties and the fee account (through the ledger); log it."""
+        spec = (self.perps if venue == Venue.PERP else self.spots)[market]
+        notional = lots * spec.lot_size * price_usd
+        taker_fee = notional * (spec.taker_fee if taker_fee_rate is None else taker_fee_rate)
+        maker_fee = notional * spec.maker_fee
+        self.reserves.forget(venue, market, maker_oid, lots)
+        if venue == Venue.PERP:
+            self.ledger.perp_fill(taker, market, taker_side * lots, price_usd, taker_fee)
+            self.ledger.perp_fill(maker, market, -taker_side * lots, price_usd, maker_fee)
+            self.prices.last_usd[market] = price_usd
+        else:
+            ledger = self.ledger
+            ledger.spot_fill(market, taker, taker_side * lots, price_usd, spec.lot_size, taker_fee)
+            ledger.spot_fill(market, maker, -taker_side * lots, price_usd, spec.lot_size, maker_fee)
+            self.spot_last_usd[market] = price_usd
+        self.events.add(
+            Fill(
+                self.clock.t,
+                str(venue),
+                market,
+                taker,
+                maker,
+                taker_side,
+                price_usd,
+                lots * spec.lot_size,
+                taker_fee,
+                maker_fee,
+                is_liquidation,
+            )
+        )
 
     def cancel_all(self, account: int) -> int:
         """Cancel every resting order and stop of an account; return how many."""
@@ -393,17 +413,16 @@ class OrderEntry:
             for m, book in enumerate(books):
                 for oid in book.open_orders(account):
                     book.cancel(oid)
-                    self._forget_order(venue, m, oid, None)
+                    self.reserves.forget(venue, m, oid, None)
                     n += 1
         return n + self.stops.cancel_account(account)
 
     def cancel(self, account: int, venue: Venue, market: int, order_id: int) -> bool:
         """Cancel one resting order of an account; return whether it was open."""
-        key = (venue, market, order_id)
-        if key not in self._orders or self._orders[key][0] != account:
+        if self.reserves.owner((venue, market, order_id)) != account:
             return False
         (self.perp_books if venue == Venue.PERP else self.spot_books)[market].cancel(order_id)
-        self._forget_order(venue, market, order_id, None)
+        self.reserves.forget(venue, market, order_id, None)
         return True
 
     def _place_stop(self, order: Order) -> OrderOutcome:

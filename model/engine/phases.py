@@ -1,7 +1,7 @@
-"""Per-step phases of the exchange: index and marks, premium and funding, liquidation, unwind.
+"""Per-step price and funding phases: index, marks, premium sampling, funding settlement.
 
-A mixin of `Exchange` (model/engine/exchange.py); funding is paid through the ledger, in one
-vectorised transfer per settlement.
+`MarketPhases` is handed the prices, the perp books and the ledger (composition); funding is
+paid through the ledger, in one vectorised transfer per settlement.
 """
 
 from __future__ import annotations
@@ -10,13 +10,33 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from model.engine.events import Funding
+from model.engine.events import EventLog, Funding
 from model.engine.funding import funding_payments_usd
-from model.engine.types import FloatArray
+from model.engine.ledger import Ledger
+from model.engine.marks import MarketPrices
+from model.engine.orderbook import OrderBook
+from model.engine.specs import MarketSpec, SpotSpec
+from model.engine.types import Clock, FloatArray
 
 
 class MarketPhases:
-    """Prices, funding, liquidation and system-position unwind (mixed into `Exchange`)."""
+    """Index and marks, premium and funding of every perp; USD values of spot and deltas."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        clock: Clock,
+        perps: Sequence[MarketSpec],
+        spots: Sequence[SpotSpec],
+        perp_books: list[OrderBook],
+        prices: MarketPrices,
+        events: EventLog,
+        spot_of_perp: tuple[int, ...],
+    ) -> None:
+        self.ledger, self.accounts, self.clock = ledger, ledger, clock
+        self.perps, self.spots, self.perp_books = perps, spots, perp_books
+        self.prices, self.events, self.spot_of_perp = prices, events, spot_of_perp
+        self._spot_lot_sizes = np.array([s.lot_size for s in spots])
 
     # ------------------------------------------------------------------ prices & funding
     def set_index(self, index_usd: Sequence[float]) -> None:
@@ -45,11 +65,11 @@ class MarketPhases:
 
     def update_marks(self) -> FloatArray:
         """Sample the perp basis (once a step) and recompute marks from index, last and basis."""
-        return self.prices.update_marks(self.t, self.perp_mids())
+        return self.prices.update_marks(self.clock.t, self.perp_mids())
 
     def remark(self) -> FloatArray:
         """Recompute marks after fills (liquidation rounds) without a new basis sample."""
-        return self.prices.remark(self.t)
+        return self.prices.remark(self.clock.t)
 
     def sample_premium(self) -> None:
         """Sample each perp's premium index from its impact bid/ask (once per step)."""
@@ -67,7 +87,7 @@ class MarketPhases:
         payment = qty · mark · F (positive F: longs pay shorts), from the wallet for cross
         positions and from the isolated margin for isolated ones (Binance).
         """
-        due = self.prices.due_for_funding(self.t)
+        due = self.prices.due_for_funding(self.clock.t)
         acc = self.accounts
         for k in due:
             rate = self.prices.close_interval(k)
@@ -77,7 +97,7 @@ class MarketPhases:
             self.ledger.pay_funding(k, pay)
             self.events.add(
                 Funding(
-                    t=self.t,
+                    t=self.clock.t,
                     market=k,
                     rate=rate,
                     mark_usd=mark,
@@ -86,33 +106,6 @@ class MarketPhases:
                 )
             )
         return due
-
-    # ----------------------------------------------------------------- liquidation phase
-    def liquidate(self) -> int:
-        """Run the liquidation loop (liquidation.py); return the number of units closed."""
-        return self.liquidator.run()
-
-    def unwind_system_positions(self) -> None:
-        """Pools and vault sell a fraction of what they took over back into the books."""
-        frac = self.liquidator.cfg.pool_unwind_fraction
-        pools = self.liquidator.pools
-        holders = [*pools.accounts, *([pools.vault] if pools.vault is not None else [])]
-        for acct in holders:
-            for k in np.flatnonzero(self.accounts.qty_lots[acct]):
-                lots = int(self.accounts.qty_lots[acct, k])
-                n = max(1, int(abs(lots) * frac)) if frac > 0 else 0
-                side = -1 if lots > 0 else 1
-                mark = float(self.prices.mark_usd[k])
-                if n:
-                    self.forced_ioc(
-                        acct,
-                        int(k),
-                        side,
-                        n,
-                        mark * (1 + side * self.market_order_band),
-                        is_liquidation=False,
-                    )
-        pools.record_step()
 
     def spot_price_usd(self) -> FloatArray:
         """USD value of one coin of each spot asset: the index of its perp (NaN if none)."""
@@ -124,8 +117,8 @@ class MarketPhases:
 
     def delta_usd(self, account: int) -> tuple[float, float]:
         """Return (net USD delta, gross USD exposure) of an account over spot and perps."""
-        perp = self.accounts.qty_lots[account] * self.perp_lot_sizes * self.prices.mark_usd
+        perp = self.accounts.qty_lots[account] * self.ledger.perp_lot_sizes * self.prices.mark_usd
         spot = np.nan_to_num(
-            self.accounts.spot_lots[account] * self.spot_lot_sizes * self.spot_price_usd()
+            self.accounts.spot_lots[account] * self._spot_lot_sizes * self.spot_price_usd()
         )
         return float(perp.sum() + spot.sum()), float(np.abs(perp).sum() + np.abs(spot).sum())

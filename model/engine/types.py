@@ -55,3 +55,10 @@ class RejectReason(IntEnum):
     INSUFFICIENT_SPOT = 13
     INVALID_KIND = 14
     ACCOUNT_IN_LIQUIDATION = 15
+
+
+class Clock:
+    """The engine's minute, shared by the parts that stamp events with it."""
+
+    def __init__(self) -> None:
+        self.t = 0
