@@ -12,6 +12,7 @@ import mesa
 import numpy as np
 
 from agents.base import Intent, Trader
+from model.config import NAKED_SPOT_RULES
 from model.engine.orders import Order
 from model.engine.types import BUY, SELL, Venue
 from model.views import AccountsView, MarketView
@@ -28,8 +29,6 @@ ASSUMED_INTEREST_RATE = 0.0001
 """I per 8 h the trader assumes when reading the premium: 0.01 % (Binance default)."""
 ASSUMED_CLAMP = 0.0005
 """Band on I − P the trader assumes: ±0.05 % (Binance, exchange-mechanics §2.5)."""
-NAKED_SPOT_RULES = ("immediate", "gradual")
-"""What a basis trader does with spot whose perp short was liquidated or ADL'd."""
 LOT_EPS = 1e-9
 """Relative slack so that 0.3 / 0.1 = 2.9999999999999996 still rounds to 3 lots."""
 

@@ -9,52 +9,34 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
+from model.engine.params import Validated, choice, param
+from model.engine.pricing import MARK_RULES
 from model.engine.risk_config import LiquidationConfig
 
-INF = math.inf
+DISCOVERY_MODES = ("venue", "satellite")
+ASSET_KINDS = ("major", "alt", "tail")
+NAKED_SPOT_RULES = ("immediate", "gradual")
 REFERENCE_ACCOUNTS = 10_000
 """Crowd size at which `retail.deposit_usd` is each account's median deposit; with n accounts
 each deposit is scaled by REFERENCE_ACCOUNTS / n, so the crowd's money, and open interest,
 do not depend on how many accounts stand for it (fewer accounts are only coarser)."""
 
 
-def param(default: Any, unit: str, source: str, lo: float = -INF, hi: float = INF) -> Any:
-    """A config field with its unit, source and closed range [lo, hi] in metadata."""
-    return field(default=default, metadata={"unit": unit, "source": source, "range": (lo, hi)})
-
-
-def _check_ranges(obj: Any, prefix: str) -> None:
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        lo, hi = f.metadata.get("range", (-INF, INF))
-        values = value if isinstance(value, tuple) else (value,)
-        for x in values:
-            if isinstance(x, bool) or not isinstance(x, int | float):
-                continue
-            if not math.isfinite(x) or not lo <= x <= hi:
-                raise ValueError(f"{prefix}{f.name} must be in [{lo}, {hi}], got {value!r}")
-
-
-class _Validated:
-    _prefix = ""
-
-    def __post_init__(self) -> None:
-        _check_ranges(self, self._prefix)
-
-
 @dataclass(frozen=True)
-class AssetConfig(_Validated):
+class AssetConfig(Validated):
     """One asset of the universe: its spot and perp markets and its exogenous dynamics."""
 
     _prefix = "asset."
     symbol: str = "BTC"
     price_usd: float = param(100_000.0, "USD", "BTC ~100–122k in Oct 2025 (literature §2.4)", 1e-6)
-    kind: str = "major"
-    """major (BTCUSDT 2025 tiers), alt (BTCUSDT 2021 tiers), tail (50x small-cap template)."""
+    kind: str = choice(
+        "major",
+        ASSET_KINDS,
+        "major (BTCUSDT 2025 tiers), alt (BTCUSDT 2021 tiers), tail (50x small-cap template)",
+    )
     beta: float = param(1.0, "factor loading", "majors ≈1, long tail 1.5–3 (issue 4)", 0.0, 10.0)
     idio_vol: float = param(0.0003, "per minute", "idiosyncratic noise, assumed", 0.0, 0.05)
     depth_usd: float = param(
@@ -93,7 +75,7 @@ class AssetConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class ShockConfig(_Validated):
+class ShockConfig(Validated):
     """A macro shock: the common factor falls by `size` over `duration_minutes`."""
 
     _prefix = "shock."
@@ -114,7 +96,7 @@ class ShockConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class WorldConfig(_Validated):
+class WorldConfig(Validated):
     """Exogenous fundamentals: log return = beta · factor + idiosyncratic noise.
 
     The factor's variance follows GARCH(1,1) (Bollerslev 1986) with unconditional variance
@@ -160,7 +142,7 @@ class WorldConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class RetailConfig(_Validated):
+class RetailConfig(Validated):
     """The retail crowd (vectorised cohorts)."""
 
     _prefix = "retail."
@@ -261,7 +243,7 @@ class RetailConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class MakerConfig(_Validated):
+class MakerConfig(Validated):
     """Market makers quoting spot and perp ladders."""
 
     _prefix = "makers."
@@ -298,7 +280,7 @@ class MakerConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class BasisConfig(_Validated):
+class BasisConfig(Validated):
     """Basis traders: long spot, short perp while carry pays."""
 
     _prefix = "basis."
@@ -315,14 +297,17 @@ class BasisConfig(_Validated):
     )
     entry_apr: float = param(0.15, "annualised funding to enter", "assumed", -1.0, 10.0)
     exit_apr: float = param(0.0, "annualised funding to unwind", "assumed", -1.0, 10.0)
-    naked_spot: str = "immediate"
-    """What to do with spot left naked after the short leg was liquidated or ADL'd:
-    immediate (sell at once) or gradual (sell over `unwind_minutes`)."""
+    naked_spot: str = choice(
+        "immediate",
+        NAKED_SPOT_RULES,
+        "spot left naked after the short leg was liquidated or ADL'd: immediate (sell at "
+        "once) or gradual (sell over `unwind_minutes`), assumed",
+    )
     unwind_minutes: int = param(30, "minutes", "assumed", 1)
 
 
 @dataclass(frozen=True)
-class FundConfig(_Validated):
+class FundConfig(Validated):
     """Market-neutral funds: long alts vs short majors at a hedge ratio, cross margin."""
 
     _prefix = "funds."
@@ -335,7 +320,7 @@ class FundConfig(_Validated):
 
 
 @dataclass(frozen=True)
-class BackgroundConfig(_Validated):
+class BackgroundConfig(Validated):
     """Noise flow, value investors (finite capital) and perp–spot arbitrage (finite capital).
 
     In the `venue` price discovery these are the only paths by which the fundamental reaches
@@ -387,11 +372,8 @@ class BackgroundConfig(_Validated):
     )
 
 
-DISCOVERY_MODES = ("venue", "satellite")
-
-
 @dataclass(frozen=True)
-class PricesConfig(_Validated):
+class PricesConfig(Validated):
     """Where prices are discovered (DESIGN.md §2.3).
 
     `venue` (the default): this market is the price-setting market. Makers quote around
@@ -404,7 +386,9 @@ class PricesConfig(_Validated):
     """
 
     _prefix = "prices."
-    discovery: str = "venue"
+    discovery: str = choice(
+        "venue", DISCOVERY_MODES, "venue: prices found on the venue (DESIGN.md §2.3); satellite"
+    )
     tether_share: float = param(
         0.5,
         "share of the log gap to the outside price closed per requote",
@@ -412,14 +396,6 @@ class PricesConfig(_Validated):
         0.0,
         1.0,
     )
-
-    def check(self) -> None:
-        """The discovery mode must be one of DISCOVERY_MODES."""
-        if self.discovery not in DISCOVERY_MODES:
-            raise ValueError(
-                f"prices.discovery must be one of {', '.join(DISCOVERY_MODES)}, got "
-                f"{self.discovery!r}"
-            )
 
 
 def default_assets() -> tuple[AssetConfig, ...]:
@@ -446,7 +422,7 @@ def default_assets() -> tuple[AssetConfig, ...]:
 
 
 @dataclass(frozen=True)
-class ModelConfig(_Validated):
+class ModelConfig(Validated):
     """Everything a run needs. One step is one minute."""
 
     horizon_minutes: int = param(1_440, "minutes", "one simulated day", 1)
@@ -472,7 +448,7 @@ class ModelConfig(_Validated):
             pool_initial_usd=(3_000_000.0, 2_000_000.0, 3_000_000.0)
         )
     )
-    mark_rule: str = "binance"
+    mark_rule: str = choice("binance", MARK_RULES, "Binance median of three (§2.4)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -499,12 +475,6 @@ class ModelConfig(_Validated):
                     f"retail.{name} must be (min, max) with 0 < min <= max, got {(lo, hi)!r}"
                 )
         self.world.check()
-        self.prices.check()
-        for a in self.assets:
-            if a.kind not in ("major", "alt", "tail"):
-                raise ValueError(
-                    f"assets.{a.symbol}.kind must be major, alt or tail, got {a.kind!r}"
-                )
 
 
 def flat_fields(cfg: Any, prefix: str = "") -> dict[str, Any]:

@@ -227,7 +227,7 @@ def test_config_object_and_datacollector():
         ({"liquidation.policy": "adl_random"}, r"liquidation\.policy must be one of"),
         ({"assets.0.depth_usd": 0.0}, r"asset\.depth_usd must be in \[1\.0"),
         ({"prices.tether_share": 1.5}, r"prices\.tether_share must be in \[0\.0, 1\.0\]"),
-        ({"prices.discovery": "moon"}, r"prices\.discovery must be one of venue, satellite"),
+        ({"prices.discovery": "moon"}, r"prices\.discovery must be one of 'venue', 'satellite'"),
         ({"liquidation.forced_closes": "sideways"}, r"liquidation\.forced_closes must be one"),
     ],
 )
