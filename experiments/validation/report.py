@@ -17,21 +17,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from experiments.validation import (
-    ABS_RETURN_LAGS,
-    OCT,
-    RETURN_LAGS,
-    SIZES,
-    TAIL_ASSETS,
-    TARGETS,
-    Z95,
-    Results,
-    Target,
-    check_options,
-    run_studies,
-    target,
-)
-from experiments.validation_diagnoses import diagnose
+from experiments.validation.diagnoses import diagnose
+from experiments.validation.metrics import ABS_RETURN_LAGS, RETURN_LAGS, Z95
+from experiments.validation.studies import SIZES, check_options, run_studies
+from experiments.validation.tables import Results
+from experiments.validation.targets import OCT, TAIL_ASSETS, TARGETS, Target, target
 
 FIGURES = ("oct-2025.png", "leverage.png", "stylized.png")
 DPI = 80

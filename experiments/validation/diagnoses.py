@@ -13,7 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from experiments.validation import LEVERAGE_ASSETS, OCT, TAIL_ASSETS, Results, target
+from experiments.validation.tables import Results
+from experiments.validation.targets import LEVERAGE_ASSETS, OCT, TAIL_ASSETS, target
 
 Diagnosis = Callable[[Results, str], str | None]
 

@@ -1,12 +1,13 @@
 """The teaching page: Mesa's SolaraViz over `CascadeModel`, a shell with no model logic.
 
-Serve it with `cascade-lab demo` (or `solara run experiments/app.py`). The controls' ranges come
-from the configuration's field metadata; `DemoModel` maps the flat control names to dotted
-overrides; every chart and sentence is drawn from the model's recorder and event log.
+Serve it with `cascade-lab demo` (or `solara run experiments/page/app.py`). The controls'
+ranges come from the configuration's field metadata; `DemoModel` maps the flat control names
+to dotted overrides; every chart and sentence is drawn from the model's recorder and event log.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import zlib
 from collections.abc import Mapping
@@ -19,8 +20,8 @@ from matplotlib.figure import Figure
 from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
-from experiments.narrative import narrate, pool_names, record_of, settings_line, usd
-from experiments.plots import liquidation_map
+from experiments.analysis.plots import liquidation_map
+from experiments.page.narrative import narrate, pool_names, record_of, settings_line, usd
 from model.config import ModelConfig, ShockConfig, field_metadata
 from model.engine.events import SCHEMAS
 from model.engine.pricing import MARK_RULES
@@ -86,7 +87,13 @@ def _metadata() -> dict[str, dict]:
     return meta
 
 
-def _initial_values() -> dict[str, Any]:
+@functools.cache
+def initial_values() -> dict[str, Any]:
+    """Where the controls start (the default preset's values, built once, on first use).
+
+    A preset-specific slider left here keeps the preset's value. Also readable as the
+    module attribute ``INITIAL`` (built when first read, never at import).
+    """
     cfg = named_scenario(DEFAULT_PRESET)
     return {
         "preset": DEFAULT_PRESET,
@@ -102,8 +109,10 @@ def _initial_values() -> dict[str, Any]:
     }
 
 
-INITIAL = _initial_values()
-"""Where the controls start. A preset-specific slider left here keeps the preset's value."""
+def __getattr__(name: str) -> Any:
+    if name == "INITIAL":
+        return initial_values()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def slider_range(name: str) -> tuple[float, float]:
@@ -117,8 +126,9 @@ def slider_range(name: str) -> tuple[float, float]:
 
 def model_params() -> dict[str, dict]:
     """SolaraViz `model_params`: selects, sliders (ranges from metadata) and the seed box."""
+    initial = initial_values()
     params: dict[str, dict] = {
-        name: {"type": "Select", "value": INITIAL[name], "values": list(values), "label": label}
+        name: {"type": "Select", "value": initial[name], "values": list(values), "label": label}
         for name, (label, values) in SELECTS.items()
     }
     for name, c in SLIDERS.items():
@@ -126,13 +136,13 @@ def model_params() -> dict[str, dict]:
         kind = "SliderInt" if float(c.step).is_integer() and c.key else "SliderFloat"
         params[name] = {
             "type": kind,
-            "value": INITIAL[name],
+            "value": initial[name],
             "min": lo,
             "max": hi,
             "step": c.step,
             "label": c.label,
         }
-    params["rng"] = {"type": "InputText", "value": INITIAL["rng"], "label": "Seed"}
+    params["rng"] = {"type": "InputText", "value": initial["rng"], "label": "Seed"}
     return params
 
 
@@ -154,7 +164,7 @@ def overrides_for(preset: str, values: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ("high_leverage_share", "shock_size", "stop_loss_share"):
         key = SLIDERS[name].key
-        if values[name] != INITIAL[name] and (cfg.shocks or not key.startswith("shocks.")):
+        if values[name] != initial_values()[name] and (cfg.shocks or not key.startswith("shocks.")):
             out[key] = values[name]
     minute = int(values["shock_minute"])
     if cfg.shocks:
@@ -181,18 +191,21 @@ class DemoModel(CascadeModel):
     def __init__(
         self,
         *,
-        preset: str = INITIAL["preset"],
-        rng: str | int = INITIAL["rng"],
-        high_leverage_share: float = INITIAL["high_leverage_share"],
-        shock_size: float = INITIAL["shock_size"],
-        shock_minute: int = INITIAL["shock_minute"],
-        insurance_scale: float = INITIAL["insurance_scale"],
-        stop_loss_share: float = INITIAL["stop_loss_share"],
-        depth_scale: float = INITIAL["depth_scale"],
-        policy: str = INITIAL["policy"],
-        mark_rule: str = INITIAL["mark_rule"],
+        preset: str | None = None,
+        rng: str | int | None = None,
+        high_leverage_share: float | None = None,
+        shock_size: float | None = None,
+        shock_minute: int | None = None,
+        insurance_scale: float | None = None,
+        stop_loss_share: float | None = None,
+        depth_scale: float | None = None,
+        policy: str | None = None,
+        mark_rule: str | None = None,
     ) -> None:
-        values = {
+        """A control not given (None) starts where the page's controls do (`initial_values`)."""
+        given = {
+            "preset": preset,
+            "rng": rng,
             "high_leverage_share": high_leverage_share,
             "shock_size": shock_size,
             "shock_minute": shock_minute,
@@ -202,6 +215,8 @@ class DemoModel(CascadeModel):
             "policy": policy,
             "mark_rule": mark_rule,
         }
+        values = {k: initial_values()[k] if v is None else v for k, v in given.items()}
+        preset, rng = values.pop("preset"), values.pop("rng")
         seed = seed_of(rng)
         super().__init__(scenario=preset, rng=seed, **overrides_for(preset, values))
         self.preset = preset
@@ -400,7 +415,7 @@ def story_lines(model: CascadeModel) -> list[str]:
 
 @solara.component
 def Story(model: CascadeModel) -> None:  # noqa: N802
-    """What just happened, in plain language (experiments/narrative.py)."""
+    """What just happened, in plain language (experiments/page/narrative.py)."""
     update_counter.get()
     lines = story_lines(model)
     body = "".join(

@@ -27,10 +27,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from experiments import analysis, plots
-from experiments.catalogue import SIZES, design_for
-from experiments.design import Design
-from experiments.report_tables import (
+from experiments import analysis
+from experiments.analysis import plots
+from experiments.report.run_output import TWIN_FOLDER, save_run
+from experiments.report.tables import (
     critical_share_table,
     early_warning_table,
     format_value,
@@ -41,9 +41,10 @@ from experiments.report_tables import (
     price_discovery_table,
     stop_loss_table,
 )
-from experiments.run_output import TWIN_FOLDER, save_run
-from experiments.runner import TWIN_MARK_COLUMN, run_sweep
-from experiments.store import git_commit, load_runs
+from experiments.sweeps.catalogue import SIZES, design_for
+from experiments.sweeps.design import Design
+from experiments.sweeps.runner import TWIN_MARK_COLUMN, run_sweep
+from experiments.sweeps.store import git_commit, load_runs
 from model.twin import with_twin
 
 REPORT_SWEEPS = ("leverage-shock", "price-discovery", "adl-policies", "stop-loss", "mark-price")
