@@ -9,8 +9,8 @@ import pytest
 from experiments import scripted
 from experiments.analysis import plots
 from experiments.cli import main
-from experiments.report.build import load_saved_run
 from experiments.report.run_output import TWIN_FOLDER
+from experiments.report.saved_run import load_saved_run
 from experiments.sweeps import catalogue
 from experiments.sweeps.design import full_factorial, make_design
 from experiments.sweeps.runner import TWIN_MARK_COLUMN

@@ -13,16 +13,9 @@ import pytest
 
 from experiments import analysis, readme
 from experiments.cli import main
-from experiments.report.build import (
-    REPORT_SWEEPS,
-    ReportConfig,
-    _sweep,
-    build_report,
-    load_saved_run,
-    saved_run_metrics,
-    series_with_twin_mark,
-)
+from experiments.report.build import REPORT_SWEEPS, ReportConfig, _sweep, build_report
 from experiments.report.run_output import save_run
+from experiments.report.saved_run import load_saved_run, saved_run_metrics, series_with_twin_mark
 from experiments.sweeps.catalogue import EXPERIMENTS, design_for
 from experiments.sweeps.runner import TWIN_MARK_COLUMN
 from experiments.sweeps.store import load_runs, read_manifest

@@ -356,7 +356,7 @@ def test_long_oi_holders_split_the_long_open_interest():
 
 
 def test_diagnoses_count_returns_per_stylized_run_not_per_oct_seed(quick):
-    from experiments.validation.diagnoses import _returns_per_seed
+    from experiments.validation.calm_diagnoses import _returns_per_seed
 
     # quick calm runs: 420 minutes less the first 60 → 360 marks, 359 returns a run
     # (the oct-2025 study has 3 seeds, the stylized one 2: dividing by the wrong one was a bug)

@@ -1,5 +1,5 @@
 """What `cascade-lab run` leaves: the run's files on disk (`save_run`, the layout
-`experiments.report.build.load_saved_run` reads) and its summary printed as tables."""
+`experiments.report.saved_run.load_saved_run` reads) and its summary printed as tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 TWIN_FOLDER = "twin"
 """Subfolder of a saved run holding its counterfactual twin's files (`save_run`), the layout
-`experiments.report.build.load_saved_run` reads."""
+`experiments.report.saved_run.load_saved_run` reads."""
 
 
 def save_run(model, summary: dict, folder: Path, twin=None) -> Path:

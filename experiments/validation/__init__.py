@@ -5,7 +5,9 @@
 - `runs`: the runs, each in a worker, and what each measures;
 - `tables`: per-seed and pooled tables, the target table (`Results`);
 - `studies`: sizes and `run_studies` (through the sweeps' runner, `map_runs`);
-- `diagnoses`: why a target misses; `report`: ``results/validation/`` and `validate`.
+- `diagnoses`: why a target misses (the table of `oct_diagnoses` and `calm_diagnoses`, which
+  read `Results` through `readings`);
+- `figures` and `report`: ``results/validation/`` and `validate`.
 
 The package re-exports the names its callers use (``from experiments import validation``).
 """
