@@ -334,7 +334,10 @@ def _demo(args: argparse.Namespace) -> None:
     app = Path(__file__).with_name("page") / "app.py"
     cmd = [str(solara), "run", str(app), "--host", DEMO_HOST, "--port", str(args.port)]
     cmd += ["--production", "--no-open", "--no-check-version"]
-    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false"}
+    # the server imports the page's package from this tree (the one this command runs from)
+    tree = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false", "PYTHONPATH": path}
     print(f"Cascade Lab teaching page: http://{DEMO_HOST}:{args.port}/ (Ctrl-C stops it)")
     sys.stdout.flush()
     server = subprocess.Popen(cmd, env=env)

@@ -149,7 +149,9 @@ def save(res: dict, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments; run the suite (or one scaled child run) and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.bench", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, same JSON (CI)")
     parser.add_argument("--out", type=Path, help=f"default {OUT} ({OUT_QUICK} with --quick)")
     parser.add_argument("--profile", type=Path, help="write pyinstrument summaries there instead")

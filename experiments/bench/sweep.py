@@ -102,7 +102,9 @@ def sweep_throughput(n_runs: int, overrides: dict | None) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, measure, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.bench.sweep", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
