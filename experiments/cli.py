@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.run_output import TWIN_FOLDER, format_summary, format_twin, save_run
+from experiments.report.run_output import TWIN_FOLDER, format_summary, format_twin, save_run
 from model.engine.risk_config import POLICIES
 from model.scenarios import SCENARIOS
 
@@ -156,7 +156,7 @@ def parameter_rows() -> list[dict]:
 
 
 def _list(args: argparse.Namespace) -> None:
-    from experiments.catalogue import experiment_rows
+    from experiments.sweeps.catalogue import experiment_rows
 
     print("scenarios:", ", ".join((*SCENARIOS, DEMO)))
     print("\nexperiments (cascade-lab sweep NAME):")
@@ -174,9 +174,9 @@ def _list(args: argparse.Namespace) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    from experiments.catalogue import EXPERIMENTS, SIZES, design_for
-    from experiments.runner import run_sweep
-    from experiments.store import SweepExistsError
+    from experiments.sweeps.catalogue import EXPERIMENTS, SIZES, design_for
+    from experiments.sweeps.runner import run_sweep
+    from experiments.sweeps.store import SweepExistsError
 
     names = tuple(EXPERIMENTS)
     if args.experiment not in names:
@@ -209,8 +209,8 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from experiments.catalogue import SIZES
-    from experiments.report import ReportConfig, build_report
+    from experiments.report.build import ReportConfig, build_report
+    from experiments.sweeps.catalogue import SIZES
 
     if args.size not in SIZES:
         raise UserError(f"--size must be one of {', '.join(SIZES)}, got {args.size!r}")
@@ -235,7 +235,7 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from experiments.validation_report import validate
+    from experiments.validation.report import validate
 
     try:
         _, text = validate(args.size, args.seeds, args.jobs, args.out, progress=True)
@@ -316,7 +316,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    """Run `solara run experiments/app.py` (this venv's solara) until Ctrl-C."""
+    """Run `solara run experiments/page/app.py` (this venv's solara) until Ctrl-C."""
     import os
     import signal
     import socket
@@ -331,10 +331,13 @@ def _demo(args: argparse.Namespace) -> None:
     with socket.socket() as probe:
         if probe.connect_ex((DEMO_HOST, args.port)) == 0:
             raise UserError(f"port {args.port} is in use; pick another with --port")
-    app = Path(__file__).with_name("app.py")
+    app = Path(__file__).with_name("page") / "app.py"
     cmd = [str(solara), "run", str(app), "--host", DEMO_HOST, "--port", str(args.port)]
     cmd += ["--production", "--no-open", "--no-check-version"]
-    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false"}
+    # the server imports the page's package from this tree (the one this command runs from)
+    tree = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false", "PYTHONPATH": path}
     print(f"Cascade Lab teaching page: http://{DEMO_HOST}:{args.port}/ (Ctrl-C stops it)")
     sys.stdout.flush()
     server = subprocess.Popen(cmd, env=env)

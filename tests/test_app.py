@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments.cli import main
-from experiments.narrative import (
+from experiments.page.narrative import (
     RunRecord,
     headline,
     milestones,
@@ -152,7 +152,7 @@ def test_narrate_lists_newest_moments_first_and_caps_them():
 
 # ------------------------------------------------------------------------------- controls
 def test_slider_ranges_come_from_field_metadata():
-    from experiments.app import model_params
+    from experiments.page.app import model_params
 
     params = model_params()
     meta = field_metadata(ModelConfig())
@@ -167,7 +167,7 @@ def test_slider_ranges_come_from_field_metadata():
 
 
 def test_controls_left_alone_keep_the_presets_values():
-    from experiments.app import INITIAL, overrides_for
+    from experiments.page.app import INITIAL, overrides_for
 
     out = overrides_for("shock", INITIAL)
     # the 50–100x share and the shock size stay the shock preset's (0.05, 0.10)
@@ -181,7 +181,7 @@ def test_controls_left_alone_keep_the_presets_values():
 
 
 def test_moved_controls_become_dotted_overrides():
-    from experiments.app import INITIAL, overrides_for
+    from experiments.page.app import INITIAL, overrides_for
 
     moved = {
         **INITIAL,
@@ -205,14 +205,14 @@ def test_moved_controls_become_dotted_overrides():
 
 
 def test_calm_ignores_the_shock_controls():
-    from experiments.app import INITIAL, overrides_for
+    from experiments.page.app import INITIAL, overrides_for
 
     out = overrides_for("calm", {**INITIAL, "shock_size": 0.3})
     assert not [k for k in out if k.startswith("shocks.")]
 
 
 def test_demo_model_takes_solaraviz_values_and_a_text_seed():
-    from experiments.app import DemoModel, model_params, seed_of
+    from experiments.page.app import DemoModel, model_params, seed_of
 
     values = {name: p["value"] for name, p in model_params().items()}
     model = DemoModel(**{**values, "rng": "7", "high_leverage_share": 0.5})
@@ -229,7 +229,7 @@ def test_page_renders_steps_and_resets_in_process():
     import ipywidgets
     import solara
 
-    from experiments import app
+    from experiments.page import app
 
     @solara.component
     def Wrapped():  # noqa: N802  (the sidebar renders only inside an AppLayout)
@@ -275,7 +275,7 @@ def test_demo_refuses_a_port_in_use(capsys):
 
 @pytest.mark.parametrize("preset", ["calm", "shock", "oct-2025"])
 def test_every_preset_builds_with_the_initial_controls(preset):
-    from experiments.app import DemoModel
+    from experiments.page.app import DemoModel
 
     model = DemoModel(preset=preset)
     model.step()

@@ -11,8 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from experiments.bench import SCHEMA, SECTIONS, TARGETS, scaled_config
-from experiments.bench_sweep import SMALL_RUN
+from experiments.bench.results import SECTIONS, TARGETS
+from experiments.bench.runs import scaled_config
+from experiments.bench.suite import SCHEMA
+from experiments.bench.sweep import SMALL_RUN
 from model import CascadeModel
 from model.config import REFERENCE_ACCOUNTS, with_overrides
 from model.scenarios import scenario

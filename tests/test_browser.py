@@ -111,7 +111,7 @@ def _minute(page) -> float:
 def test_oct_2025_cascade_plays_in_a_real_browser(demo_url):
     from playwright.sync_api import expect, sync_playwright
 
-    from experiments.app import COMPONENTS, DEFAULT_SEED, MINUTES_PER_FRAME
+    from experiments.page.app import COMPONENTS, DEFAULT_SEED, MINUTES_PER_FRAME
 
     errors: list[str] = []
     with sync_playwright() as p:

@@ -6,13 +6,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments import catalogue, plots, scripted
+from experiments import scripted
+from experiments.analysis import plots
 from experiments.cli import main
-from experiments.design import full_factorial, make_design
-from experiments.report import load_saved_run
-from experiments.run_output import TWIN_FOLDER
-from experiments.runner import TWIN_MARK_COLUMN
-from experiments.store import load_runs, read_manifest
+from experiments.report.run_output import TWIN_FOLDER
+from experiments.report.saved_run import load_saved_run
+from experiments.sweeps import catalogue
+from experiments.sweeps.design import full_factorial, make_design
+from experiments.sweeps.runner import TWIN_MARK_COLUMN
+from experiments.sweeps.store import load_runs, read_manifest
 from model.engine.risk_config import POLICIES
 from model.scenarios import scenario
 from model.twin import TWIN_KEYS

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.catalogue import EXPERIMENTS, SHORT_RUN, design_for
-from experiments.design import (
+from experiments.sweeps.catalogue import EXPERIMENTS, SHORT_RUN, design_for
+from experiments.sweeps.design import (
     RunConfig,
     full_factorial,
     latin_hypercube,
@@ -29,8 +29,8 @@ from experiments.design import (
     run_key,
     sobol,
 )
-from experiments.runner import TWIN_MARK_COLUMN, run_one, run_sweep
-from experiments.store import (
+from experiments.sweeps.runner import TWIN_MARK_COLUMN, run_one, run_sweep
+from experiments.sweeps.store import (
     RUNS,
     SweepExistsError,
     default_sweep_id,
@@ -351,7 +351,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result_without_duplicates(ser
     as its first chunk is on disk; then the same sweep again, resuming."""
     path = sweep_path(tmp_path, tiny_design())
     code = (
-        "from experiments.runner import run_sweep\n"
+        "from experiments.sweeps.runner import run_sweep\n"
         "from tests.test_experiments import tiny_design\n"
         "if __name__ == '__main__':\n"
         f"    run_sweep(tiny_design(), results_dir={str(tmp_path)!r}, n_jobs=2)\n"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from agents import market_maker
-from experiments.bench import risk_book
+from experiments.bench.risk import risk_book
 from model import CascadeModel
 from model.engine import adl_rank
 from model.engine.orderbook import OrderBook

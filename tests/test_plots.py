@@ -11,7 +11,7 @@ import pytest
 from matplotlib.container import BarContainer
 from matplotlib.image import AxesImage
 
-from experiments import plots
+from experiments.analysis import plots
 
 matplotlib.use("Agg")
 

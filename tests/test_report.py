@@ -12,20 +12,13 @@ import pandas as pd
 import pytest
 
 from experiments import analysis, readme
-from experiments.catalogue import EXPERIMENTS, design_for
 from experiments.cli import main
-from experiments.report import (
-    REPORT_SWEEPS,
-    ReportConfig,
-    _sweep,
-    build_report,
-    load_saved_run,
-    saved_run_metrics,
-    series_with_twin_mark,
-)
-from experiments.run_output import save_run
-from experiments.runner import TWIN_MARK_COLUMN
-from experiments.store import load_runs, read_manifest
+from experiments.report.build import REPORT_SWEEPS, ReportConfig, _sweep, build_report
+from experiments.report.run_output import save_run
+from experiments.report.saved_run import load_saved_run, saved_run_metrics, series_with_twin_mark
+from experiments.sweeps.catalogue import EXPERIMENTS, design_for
+from experiments.sweeps.runner import TWIN_MARK_COLUMN
+from experiments.sweeps.store import load_runs, read_manifest
 from model import CascadeModel
 from model.snapshots import SNAPSHOT_COLUMNS, position_snapshot
 
@@ -167,7 +160,7 @@ def test_tiny_report_writes_every_figure_and_table_and_resumes(tmp_path):
 
 
 def test_saved_timeline_run_keeps_its_twin(tmp_path):
-    from experiments.report import timeline_run
+    from experiments.report.build import timeline_run
 
     cfg = ReportConfig(results_dir=tmp_path, run_overrides=TINY_SWEEP, progress=False)
     run = timeline_run(cfg, echo=lambda _: None)
@@ -194,7 +187,7 @@ def test_saved_timeline_run_keeps_its_twin(tmp_path):
 
 
 def test_runs_stored_by_older_code_are_detected():
-    from experiments.report import _stored_by_older_code
+    from experiments.report.build import _stored_by_older_code
 
     old = pd.DataFrame({"status": ["ok"], "liq_over_oi": [0.1]})
     assert _stored_by_older_code(old)

@@ -15,7 +15,7 @@ import pytest
 from experiments import validation as v
 from experiments.cli import main
 from experiments.validation import RETURN_LAGS
-from experiments.validation_report import fmt_band, readme_section, text_table, write_outputs
+from experiments.validation.report import fmt_band, readme_section, text_table, write_outputs
 
 matplotlib.use("Agg")
 
@@ -322,7 +322,7 @@ def test_results_do_not_depend_on_the_number_of_workers(monkeypatch):
 
 
 def test_every_miss_gets_a_measured_diagnosis(quick):
-    from experiments.validation_diagnoses import DIAGNOSES, diagnose
+    from experiments.validation.diagnoses import DIAGNOSES, diagnose
 
     assert set(DIAGNOSES) <= {t.key for t in v.TARGETS}
     for row in quick.table.itertuples():
@@ -356,7 +356,7 @@ def test_long_oi_holders_split_the_long_open_interest():
 
 
 def test_diagnoses_count_returns_per_stylized_run_not_per_oct_seed(quick):
-    from experiments.validation_diagnoses import _returns_per_seed
+    from experiments.validation.calm_diagnoses import _returns_per_seed
 
     # quick calm runs: 420 minutes less the first 60 → 360 marks, 359 returns a run
     # (the oct-2025 study has 3 seeds, the stylized one 2: dividing by the wrong one was a bug)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from experiments.design import Design, full_factorial, make_design
+from experiments.sweeps.design import Design, full_factorial, make_design
 from model.engine.pricing import MARK_RULES
 from model.engine.risk_config import POLICIES
 

@@ -1,6 +1,6 @@
 """Sweep throughput: serial vs local processes vs a local Dask cluster on the same small design.
 
-``python -m experiments.bench_sweep [--runs 200] [--jobs 2]`` runs one design three times
+``python -m experiments.bench.sweep [--runs 200] [--jobs 2]`` runs one design three times
 (in-process, joblib/loky with `--jobs` processes, joblib's Dask backend on a local cluster of
 `--jobs` workers), each end to end through `run_sweep` into a fresh folder (worker start-up,
 cluster start-up and Parquet writes included), checks the three give identical numbers, and
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.design import full_factorial, make_design
-from experiments.runner import run_sweep
-from experiments.store import load_runs
+from experiments.sweeps.design import full_factorial, make_design
+from experiments.sweeps.runner import run_sweep
+from experiments.sweeps.store import load_runs
 
 SMALL_RUN = {
     "horizon_minutes": 120,
@@ -83,9 +83,28 @@ def measure(
     return table
 
 
+def sweep_throughput(n_runs: int, overrides: dict | None) -> dict:
+    """Serial vs 2 local processes vs a local 2-worker Dask cluster (`measure`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        table = measure(n_runs, 2, Path(tmp), run_overrides=overrides, progress=False)
+    rows = table.to_dict("records")
+    return {
+        "runs": n_runs,
+        "backends": rows,
+        "serial_s": rows[0]["wall_s"],
+        "processes_2_s": rows[1]["wall_s"],
+        "dask_2_s": rows[2]["wall_s"],
+        "speedup_processes_2": rows[0]["wall_s"] / rows[1]["wall_s"],
+        "speedup_dask_2": rows[0]["wall_s"] / rows[2]["wall_s"],
+        "same_numbers": True,  # `measure` raises otherwise
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments, measure, print the table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.bench.sweep", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)

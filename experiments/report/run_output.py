@@ -1,5 +1,5 @@
 """What `cascade-lab run` leaves: the run's files on disk (`save_run`, the layout
-`experiments.report.load_saved_run` reads) and its summary printed as tables."""
+`experiments.report.saved_run.load_saved_run` reads) and its summary printed as tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 TWIN_FOLDER = "twin"
 """Subfolder of a saved run holding its counterfactual twin's files (`save_run`), the layout
-`experiments.report.load_saved_run` reads."""
+`experiments.report.saved_run.load_saved_run` reads."""
 
 
 def save_run(model, summary: dict, folder: Path, twin=None) -> Path:
@@ -21,8 +21,8 @@ def save_run(model, summary: dict, folder: Path, twin=None) -> Path:
     """
     import shutil
 
-    from experiments.plots import cascade_timeline
-    from experiments.runner import series_with_twin
+    from experiments.analysis.plots import cascade_timeline
+    from experiments.sweeps.runner import series_with_twin
 
     tables = write_run_files(model, summary, folder)
     shutil.rmtree(folder / TWIN_FOLDER, ignore_errors=True)

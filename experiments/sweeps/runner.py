@@ -1,4 +1,5 @@
-"""Running designs: one run in a worker (`run_one`), a whole sweep mapped with joblib (`run_sweep`).
+"""Running designs: one run in a worker (`run_one`), a whole sweep mapped with joblib
+(`run_sweep`) through the one parallel loop (`map_runs`), which the validation uses too.
 
 Backends: local processes (joblib/loky, the default), joblib's Dask backend on an existing
 cluster (``scheduler="tcp://host:port"``) or on a local Dask cluster (``scheduler="local"``).
@@ -15,7 +16,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,8 @@ import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
-from experiments.design import Design, Run, RunConfig, run_key
-from experiments.store import (
+from experiments.sweeps.design import Design, Run, RunConfig, run_key
+from experiments.sweeps.store import (
     SERIES_DIR,
     atomic_write_parquet,
     consolidate,
@@ -51,7 +52,7 @@ class SweepReport:
     """What one `run_sweep` call did.
 
     Attributes:
-        path: The sweep folder (read it with `experiments.store.load_runs`).
+        path: The sweep folder (read it with `experiments.sweeps.store.load_runs`).
         n_runs: Runs in the design.
         ran: Runs executed by this call.
         skipped: Runs already stored and skipped (resume).
@@ -154,7 +155,7 @@ def run_sweep(
     """Run every run of `design` not yet stored, writing rows as they finish.
 
     Args:
-        design: The design (`experiments.design`, `experiments.catalogue.design_for`).
+        design: The design (`experiments.sweeps.design`, `experiments.sweeps.catalogue.design_for`).
         results_dir: Root of the results; the sweep goes to `store.sweep_path`.
         sweep_id: Folder name; default `store.default_sweep_id` (the same design, the same
             folder, which is what makes a rerun resume).
@@ -193,15 +194,54 @@ def run_sweep(
     series_dir = str((path / SERIES_DIR).resolve()) if save_series else None
     failed = 0
     if todo:
-        show = sys.stderr.isatty() if progress is None else progress
-        bar = tqdm(total=len(todo), unit="run", desc=design.experiment, disable=not show)
-        with bar, _backend(scheduler, n_jobs) as workers:
-            tasks = (delayed(run_one)(r.config, r.seed, series_dir, design.twin) for r in todo)
-            results = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
-            failed = _store_results(results(tasks), todo, path, chunk_runs, bar)
+        calls = [(r.config, r.seed, series_dir, design.twin) for r in todo]
+        runs = map_runs(
+            run_one, calls, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
+            desc=design.experiment,
+        )  # fmt: skip
+        failed = _store_results((row for _, row in runs), todo, path, chunk_runs)
     consolidate(path)
     seconds = time.perf_counter() - started
     return SweepReport(path, design.n_runs, len(todo), len(done), failed, seconds)
+
+
+def map_runs(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple],
+    *,
+    n_jobs: int = -1,
+    scheduler: str | None = None,
+    progress: bool | None = None,
+    desc: str = "runs",
+) -> Iterator[tuple[int, Any]]:
+    """The one parallel loop of the experiments: ``fn(*args)`` for every ``args`` of `calls`.
+
+    `run_sweep` maps `run_one` over a design's runs with it; the validation maps its own
+    worker functions (`experiments.validation.runs`). Yields (index into `calls`, result) as
+    runs finish, in any order; a run's result depends only on its arguments, never on the
+    backend or the order.
+
+    Args:
+        fn: A module-level function (workers import it by name).
+        calls: Positional arguments of each call.
+        n_jobs: Worker processes (joblib convention: -1 all cores, 1 in-process).
+        scheduler: None for local processes (loky); "local" for a local Dask cluster; an
+            address such as "tcp://host:8786" for an existing Dask cluster.
+        progress: Show a tqdm bar with ETA; None shows it when stderr is a terminal.
+        desc: The bar's label.
+    """
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=len(calls), unit="run", desc=desc, disable=not show)
+    with bar, _backend(scheduler, n_jobs) as workers:
+        tasks = (delayed(_indexed)(i, fn, args) for i, args in enumerate(calls))
+        parallel = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
+        for i, result in parallel(tasks):
+            bar.update(1)
+            yield i, result
+
+
+def _indexed(i: int, fn: Callable[..., Any], args: tuple) -> tuple[int, Any]:
+    return i, fn(*args)
 
 
 def local_workers(n_jobs: int) -> int:
@@ -233,9 +273,7 @@ def _backend(scheduler: str | None, n_jobs: int) -> Iterator[int]:
         yield -1
 
 
-def _store_results(
-    results: Iterator[dict], todo: list[Run], path: Path, chunk_runs: int, bar
-) -> int:
+def _store_results(results: Iterator[dict], todo: list[Run], path: Path, chunk_runs: int) -> int:
     by_key = {r.key: r for r in todo}
     buffer: list[dict[str, Any]] = []
     index, failed = next_chunk_index(path), 0
@@ -243,7 +281,6 @@ def _store_results(
         for result in results:
             buffer.append(_table_row(by_key[result["key"]], result, path))
             failed += result["status"] != "ok"
-            bar.update(1)
             if len(buffer) >= chunk_runs:
                 write_chunk(path, buffer, index)
                 index, buffer = index + 1, []

@@ -15,7 +15,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from experiments.analysis import (
+from experiments.analysis.returns import require_columns
+from experiments.analysis.sweeps import (
     AMPLIFICATION_THRESHOLD,
     CASCADE_AMPLIFICATION,
     CASCADE_SIZE,
@@ -24,10 +25,9 @@ from experiments.analysis import (
     critical_share,
     ok_runs,
     phase_table,
-    require_columns,
     run_amplification,
 )
-from experiments.runner import TWIN_MARK_COLUMN
+from experiments.sweeps.runner import TWIN_MARK_COLUMN
 
 LEVERAGE_BUCKETS = ((0.0, 10.0, "<10x"), (10.0, 25.0, "10–25x"), (25.0, 50.0, "25–50x"))
 LEVERAGE_BUCKETS += ((50.0, np.inf, "50–100x"),)

@@ -1,42 +1,22 @@
-"""The teaching page: Mesa's SolaraViz over `CascadeModel`, a shell with no model logic.
-
-Serve it with `cascade-lab demo` (or `solara run experiments/app.py`). The controls' ranges come
-from the configuration's field metadata; `DemoModel` maps the flat control names to dotted
-overrides; every chart and sentence is drawn from the model's recorder and event log.
-"""
+"""The teaching page's views: prices, liquidations, pools, open interest, the liquidation map
+and the story panel, each a solara component drawn from the model's recorder and event log."""
 
 from __future__ import annotations
 
 import html
-import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import solara
 from matplotlib.figure import Figure
-from mesa.visualization import SolaraViz
 from mesa.visualization.utils import update_counter
 
-from experiments.narrative import narrate, pool_names, record_of, settings_line, usd
-from experiments.plots import liquidation_map
-from model.config import ModelConfig, ShockConfig, field_metadata
+from experiments.analysis.plots import liquidation_map
+from experiments.page.narrative import narrate, pool_names, record_of, settings_line, usd
 from model.engine.events import SCHEMAS
-from model.engine.pricing import MARK_RULES
-from model.engine.risk_config import POLICIES
 from model.market import CascadeModel
-from model.scenarios import SCENARIOS
-from model.scenarios import scenario as named_scenario
 from model.snapshots import position_snapshot
 
-DEFAULT_PRESET = "oct-2025"
-DEMO_SHOCK_MINUTE = 240
-"""The page moves the shock from minute 720 to 240 so a short play reaches it."""
-DEFAULT_SEED = "2"
-"""The clearest cascade among seeds 1–8 of the page's oct-2025 (model of 22 Nov 2026): 7× more
-liquidated in the 4 hours after the shock than before it, 97 % longs, peak 4 minutes in. In
-seeds 1 and 6 pre-shock bursts are as large as the cascade, which hides the lesson."""
 MINUTES_PER_FRAME = 15
 """SolaraViz render interval: minutes per Step click and per frame of ▶ (odd: the
 slider snaps to 1, 3, 5, …)."""
@@ -49,165 +29,6 @@ FIGSIZE = (6.8, 4.0)
 DPI = 80
 
 
-@dataclass(frozen=True)
-class Control:
-    """A slider of the page: its label, the dotted key that gives its range, and its step.
-
-    `key=None` marks a multiplier of the preset's values, which has no config field; its
-    range is declared here (`lo`, `hi`).
-    """
-
-    label: str
-    key: str | None
-    step: float
-    lo: float | None = None
-    hi: float | None = None
-
-
-SLIDERS = {
-    "high_leverage_share": Control("50–100x share of accounts", "retail.high_leverage_share", 0.05),
-    "shock_size": Control("Shock size (market factor fall)", "shocks.0.size", 0.01),
-    "shock_minute": Control("Shock at minute", "shocks.0.start_minute", 10),
-    "insurance_scale": Control("Insurance pools (× preset)", None, 0.1, 0.0, 5.0),
-    "stop_loss_share": Control("Stop-loss share of accounts", "retail.stop_loss_share", 0.05),
-    "depth_scale": Control("Market-maker depth (× preset)", None, 0.05, 0.25, 4.0),
-}
-SELECTS = {
-    "preset": ("Preset", tuple(SCENARIOS)),
-    "policy": ("Loss-absorption policy", POLICIES),
-    "mark_rule": ("Mark price rule", MARK_RULES),
-}
-
-
-def _metadata() -> dict[str, dict]:
-    """Field metadata of every dotted key, shock fields included (shocks are a tuple)."""
-    meta = field_metadata(ModelConfig())
-    meta.update({f"shocks.0.{k}": v for k, v in field_metadata(ShockConfig()).items()})
-    return meta
-
-
-def _initial_values() -> dict[str, Any]:
-    cfg = named_scenario(DEFAULT_PRESET)
-    return {
-        "preset": DEFAULT_PRESET,
-        "rng": DEFAULT_SEED,
-        "high_leverage_share": cfg.retail.high_leverage_share,
-        "shock_size": cfg.shocks[0].size,
-        "shock_minute": DEMO_SHOCK_MINUTE,
-        "insurance_scale": 1.0,
-        "stop_loss_share": cfg.retail.stop_loss_share,
-        "depth_scale": 1.0,
-        "policy": cfg.liquidation.policy,
-        "mark_rule": cfg.mark_rule,
-    }
-
-
-INITIAL = _initial_values()
-"""Where the controls start. A preset-specific slider left here keeps the preset's value."""
-
-
-def slider_range(name: str) -> tuple[float, float]:
-    """[lo, hi] of a slider: the field's metadata range, capped by the default horizon."""
-    c = SLIDERS[name]
-    if c.key is None:
-        return float(c.lo), float(c.hi)
-    lo, hi = _metadata()[c.key]["range"]
-    return lo, min(hi, ModelConfig().horizon_minutes - 1)
-
-
-def model_params() -> dict[str, dict]:
-    """SolaraViz `model_params`: selects, sliders (ranges from metadata) and the seed box."""
-    params: dict[str, dict] = {
-        name: {"type": "Select", "value": INITIAL[name], "values": list(values), "label": label}
-        for name, (label, values) in SELECTS.items()
-    }
-    for name, c in SLIDERS.items():
-        lo, hi = slider_range(name)
-        kind = "SliderInt" if float(c.step).is_integer() and c.key else "SliderFloat"
-        params[name] = {
-            "type": kind,
-            "value": INITIAL[name],
-            "min": lo,
-            "max": hi,
-            "step": c.step,
-            "label": c.label,
-        }
-    params["rng"] = {"type": "InputText", "value": INITIAL["rng"], "label": "Seed"}
-    return params
-
-
-def seed_of(text: str | int) -> int:
-    """The seed box's text as an int: digits as they are, any other text hashed (crc32)."""
-    text = str(text).strip()
-    return int(text) if text.isdigit() else zlib.crc32(text.encode())
-
-
-def overrides_for(preset: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Dotted overrides of a preset for the page's control values.
-
-    Rules: a slider whose value differs from the preset's own shows the teacher's choice;
-    the 50–100x share and shock size left at their start keep the preset's value; the shock
-    minute always applies; multipliers scale the preset's pools and every asset's depth;
-    policy and mark rule always apply.
-    """
-    cfg = named_scenario(preset)
-    out: dict[str, Any] = {}
-    for name in ("high_leverage_share", "shock_size", "stop_loss_share"):
-        key = SLIDERS[name].key
-        if values[name] != INITIAL[name] and (cfg.shocks or not key.startswith("shocks.")):
-            out[key] = values[name]
-    minute = int(values["shock_minute"])
-    if cfg.shocks:
-        out["shocks.0.start_minute"] = minute
-    pools = cfg.liquidation.pool_initial_usd
-    scale = float(values["insurance_scale"])
-    if scale != 1.0:
-        out["liquidation.pool_initial_usd"] = (
-            tuple(scale * p for p in pools) if isinstance(pools, tuple) else scale * pools
-        )
-    out["liquidation.policy"] = values["policy"]
-    if values["policy"] == "backstop_vault":  # the vault gets the pools' capital (catalogue rule)
-        out["liquidation.vault_initial_usd"] = scale * float(np.sum(pools))
-    if float(values["depth_scale"]) != 1.0:
-        for i, a in enumerate(cfg.assets):
-            out[f"assets.{i}.depth_usd"] = a.depth_usd * float(values["depth_scale"])
-    out["mark_rule"] = values["mark_rule"]
-    return out
-
-
-class DemoModel(CascadeModel):
-    """`CascadeModel` built from the page's flat controls (SolaraViz passes keywords only)."""
-
-    def __init__(
-        self,
-        *,
-        preset: str = INITIAL["preset"],
-        rng: str | int = INITIAL["rng"],
-        high_leverage_share: float = INITIAL["high_leverage_share"],
-        shock_size: float = INITIAL["shock_size"],
-        shock_minute: int = INITIAL["shock_minute"],
-        insurance_scale: float = INITIAL["insurance_scale"],
-        stop_loss_share: float = INITIAL["stop_loss_share"],
-        depth_scale: float = INITIAL["depth_scale"],
-        policy: str = INITIAL["policy"],
-        mark_rule: str = INITIAL["mark_rule"],
-    ) -> None:
-        values = {
-            "high_leverage_share": high_leverage_share,
-            "shock_size": shock_size,
-            "shock_minute": shock_minute,
-            "insurance_scale": insurance_scale,
-            "stop_loss_share": stop_loss_share,
-            "depth_scale": depth_scale,
-            "policy": policy,
-            "mark_rule": mark_rule,
-        }
-        seed = seed_of(rng)
-        super().__init__(scenario=preset, rng=seed, **overrides_for(preset, values))
-        self.preset = preset
-
-
-# ---------------------------------------------------------------------------- the views
 def _markets(model: CascadeModel) -> tuple[int, int]:
     """The first major and the last long-tail market."""
     kinds = [a.kind for a in model.cfg.assets]
@@ -400,7 +221,7 @@ def story_lines(model: CascadeModel) -> list[str]:
 
 @solara.component
 def Story(model: CascadeModel) -> None:  # noqa: N802
-    """What just happened, in plain language (experiments/narrative.py)."""
+    """What just happened, in plain language (experiments/page/narrative.py)."""
     update_counter.get()
     lines = story_lines(model)
     body = "".join(
@@ -418,17 +239,3 @@ def Story(model: CascadeModel) -> None:  # noqa: N802
 
 
 COMPONENTS = [Story, Prices, Liquidations, Insurance, OpenInterest, LiquidationMap]
-
-
-@solara.component
-def Page() -> None:  # noqa: N802
-    """The page: one model per browser session (built on first render, rebuilt by Reset)."""
-    model = solara.use_memo(DemoModel, [])
-    SolaraViz(
-        model,
-        components=COMPONENTS,
-        model_params=model_params(),
-        name="Cascade Lab: a macro shock becomes a liquidation cascade",
-        play_interval=20,
-        render_interval=MINUTES_PER_FRAME,
-    )

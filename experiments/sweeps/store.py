@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.design import Design
+from experiments.sweeps.design import Design
 
 MANIFEST = "manifest.json"
 RUNS = "runs.parquet"
