@@ -16,6 +16,7 @@ from model.engine.risk_scan import RiskScanner
 from model.engine.stops import StopBook
 from model.engine.types import OrderKind
 from model.views import StaleViewError, _lazy_accounts_view, accounts_view
+from tests.conftest import writable
 
 
 @pytest.mark.parametrize("move", [0.0, -0.02, 0.03, -0.08])
@@ -128,9 +129,10 @@ def test_regression_a_flat_isolated_unit_with_negative_dust_is_left_alone():
     before its turn, kept −1e-13 of margin; its equity-share weights were all zero."""
     ex, ids = risk_book(10, seed=4)
     acct = int(ids[0])
-    ex.accounts.qty_lots[acct, 0] = 0
-    ex.accounts.is_isolated[acct, 0] = True
-    ex.accounts.isolated_margin_usd[acct, 0] = -1e-13
+    # a state no transfer reaches on its own, so written into the ledger's buffers directly
+    writable(ex.accounts.qty_lots)[acct, 0] = 0
+    writable(ex.accounts.is_isolated)[acct, 0] = True
+    writable(ex.accounts.isolated_margin_usd)[acct, 0] = -1e-13
     wallet = float(ex.accounts.collateral_usd[acct])
     ex.liquidator._liquidate(acct, 0)  # raised ZeroDivisionError
     assert ex.accounts.collateral_usd[acct] == wallet
