@@ -18,18 +18,18 @@ from experiments.page.narrative import (
     usd,
 )
 from model.config import ModelConfig, ShockConfig, field_metadata
-from model.engine.events import SCHEMAS
+from model.engine.events import SCHEMAS, Adl, BadDebt
 from model.scenarios import scenario as named_scenario
 
 SYMBOLS = ("BTC", "TAIL")
 POOLS_USD = np.array([1_000_000.0, 200_000.0])
 
 
-def adl_row(t: int, side: int, hedge: bool = False, market: int = 1) -> tuple:
+def adl_row(t: int, side: int, hedge: bool = False, market: int = 1) -> Adl:
     """An ADL event row in schema order (only t, market, side, is_hedge_break matter here)."""
     values = dict.fromkeys(SCHEMAS["adl"], 0)
     values.update(t=t, market=market, side=side, account=7, is_hedge_break=hedge)
-    return tuple(values[k] for k in SCHEMAS["adl"])
+    return Adl(**values)
 
 
 def make_record(minutes: int = 20, **events: list[tuple]) -> RunRecord:
@@ -95,7 +95,7 @@ def test_headline_reports_liquidations_adl_hedges_and_an_empty_pool():
 
 
 def test_so_far_totals_liquidations_adl_hedge_breaks_and_bad_debt():
-    bad = [(5, 0, 3, 1, 2_500.0)]
+    bad = [BadDebt(t=5, round=0, account=3, market=1, amount_usd=2_500.0)]
     rec = make_record(adl=[adl_row(4, -1, hedge=True), adl_row(6, -1)], bad_debt=bad)
     rec.series["liq_long_usd"][3, 1] = 300_000.0
     rec.series["liq_short_usd"][3, 1] = 100_000.0
@@ -107,7 +107,7 @@ def test_so_far_totals_liquidations_adl_hedge_breaks_and_bad_debt():
 def test_milestones_in_time_order():
     """Setup: liquidations peak at minute 3, ADL starts at 4 and breaks a hedge at 6, the
     shared pool falls below half at 8 and below 1 % at 12, bad debt at 13."""
-    bad = [(13, 0, 3, 1, 5_000.0)]
+    bad = [BadDebt(t=13, round=0, account=3, market=1, amount_usd=5_000.0)]
     rec = make_record(adl=[adl_row(4, -1), adl_row(6, -1, hedge=True)], bad_debt=bad)
     rec.series["liq_long_usd"][3, 1] = 500_000.0
     rec.pool_usd[8:, 1] = 90_000.0

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.analysis.returns import require_columns
-from model.engine.events import SCHEMAS
+from model.engine.events import ROW_TYPES
 from model.summary import adl_summary, cascade_summary, retail_loss_share
 
 # ------------------------------------------------------------------------ saved runs
@@ -83,7 +83,7 @@ def run_metrics(tables: Mapping[str, pd.DataFrame], info: Mapping) -> dict[str, 
 def adl_metrics(
     adl: pd.DataFrame, haircuts: pd.DataFrame, bad_debt: pd.DataFrame
 ) -> dict[str, float]:
-    """ADL metrics of one run from its event tables (`model.engine.events.SCHEMAS` columns).
+    """ADL metrics of one run from its event tables (the columns of `model.engine.events`' rows).
 
     needed = Σ (BP − mark)₊·side·q over ADL closes (the budget the deficits needed); taken =
     Σ value taken from winners + Σ haircuts; overshoot = max(0, taken − needed) (Chitra 2025,
@@ -103,10 +103,11 @@ def adl_metrics(
     return adl_summary(rows["adl"], rows["haircut"], rows["bad_debt"])
 
 
-def _rows(table: pd.DataFrame, kind: str) -> list[tuple]:
-    """Event rows as tuples in `model.engine.events.SCHEMAS` order (absent columns NaN)."""
-    ordered = table.reindex(columns=list(SCHEMAS[kind]))
-    return list(ordered.itertuples(index=False, name=None))
+def _rows(table: pd.DataFrame, kind: str) -> list:
+    """A saved event table as the engine's typed rows (absent columns NaN)."""
+    row_type = ROW_TYPES[kind]
+    ordered = table.reindex(columns=list(row_type._fields))
+    return [row_type._make(r) for r in ordered.itertuples(index=False, name=None)]
 
 
 def retail_liquidated_share(liquidations: pd.DataFrame, deposited_usd: float) -> float:

@@ -20,6 +20,7 @@ from mesa.visualization import SolaraViz
 
 from experiments.page.views import COMPONENTS, MINUTES_PER_FRAME
 from model.config import ModelConfig, ShockConfig, field_metadata
+from model.engine.absorption import uses_vault
 from model.engine.pricing import MARK_RULES
 from model.engine.risk_config import POLICIES
 from model.market import CascadeModel
@@ -161,7 +162,7 @@ def overrides_for(preset: str, values: Mapping[str, Any]) -> dict[str, Any]:
             tuple(scale * p for p in pools) if isinstance(pools, tuple) else scale * pools
         )
     out["liquidation.policy"] = values["policy"]
-    if values["policy"] == "backstop_vault":  # the vault gets the pools' capital (catalogue rule)
+    if uses_vault(values["policy"]):  # the vault gets the pools' capital (catalogue rule)
         out["liquidation.vault_initial_usd"] = scale * float(np.sum(pools))
     if float(values["depth_scale"]) != 1.0:
         for i, a in enumerate(cfg.assets):

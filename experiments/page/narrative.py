@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from model.config import ShockConfig
-from model.engine.events import SCHEMAS
+from model.engine.events import Adl
 
 EMPTY_POOL = 0.01
 """A pool below this fraction of its start is "empty" (the summary's depleted-pool rule)."""
@@ -21,10 +21,6 @@ LOW_POOL = 0.5
 """A pool below this fraction of its start is reported as half gone."""
 WINDOW_MINUTES = 10
 """Minutes the "what just happened" line covers (the page's default minutes per frame)."""
-
-
-def _col(kind: str, name: str) -> int:
-    return SCHEMAS[kind].index(name)
 
 
 @dataclass(frozen=True)
@@ -38,7 +34,7 @@ class RunRecord:
         pool_usd: Pool equity per minute, (≥ minutes, n_pools), USD.
         initial_pools_usd: Pool equity at the start, USD.
         pool_names: One name per pool ("the BTC pool", "the shared pool").
-        events: Event rows per kind, in `model.engine.events.SCHEMAS` order.
+        events: The engine's typed event rows per kind (`model.engine.events`).
         shocks: The run's macro shocks.
     """
 
@@ -48,7 +44,7 @@ class RunRecord:
     pool_usd: np.ndarray
     initial_pools_usd: np.ndarray
     pool_names: tuple[str, ...]
-    events: Mapping[str, Sequence[tuple]]
+    events: Mapping[str, Sequence]
     shocks: tuple[ShockConfig, ...] = ()
 
 
@@ -108,16 +104,15 @@ def _liquidated(rec: RunRecord, a: int, b: int) -> str | None:
     return f"liquidated {usd(total)} ({longs.sum() / total:.0%} longs, most on {top})"
 
 
-def _adl_closes(rows: Sequence[tuple]) -> str | None:
+def _adl_closes(rows: Sequence[Adl]) -> str | None:
     """'ADL closed 14 shorts, 3 of them hedges' for a list of ADL rows, or None."""
     if not rows:
         return None
-    side, hedge = _col("adl", "side"), _col("adl", "is_hedge_break")
-    shorts = sum(1 for r in rows if r[side] < 0)
+    shorts = sum(1 for r in rows if r.side < 0)
     longs = len(rows) - shorts
     parts = [_plural(n, w) for n, w in ((shorts, "short"), (longs, "long")) if n]
     text = "ADL closed " + " and ".join(parts)
-    breaks = sum(1 for r in rows if r[hedge])
+    breaks = sum(1 for r in rows if r.is_hedge_break)
     if breaks:
         text += f", {breaks} of them {'a hedge' if breaks == 1 else 'hedges'}"
     return text
@@ -137,9 +132,8 @@ def _pool_state(rec: RunRecord, t: int) -> str | None:
     return None
 
 
-def _rows_between(rows: Sequence[tuple], kind: str, a: int, b: int) -> list[tuple]:
-    t = _col(kind, "t")
-    return [r for r in rows if a <= r[t] <= b]
+def _rows_between(rows: Sequence, a: int, b: int) -> list:
+    return [r for r in rows if a <= r.t <= b]
 
 
 def headline(rec: RunRecord, window: int = WINDOW_MINUTES) -> str:
@@ -152,11 +146,11 @@ def headline(rec: RunRecord, window: int = WINDOW_MINUTES) -> str:
         return "minute 0 — nothing has happened yet: press Step or ▶"
     b = rec.minutes - 1
     a = max(0, b - window + 1)
-    adl = _rows_between(rec.events["adl"], "adl", a, b)
-    bad = _rows_between(rec.events["bad_debt"], "bad_debt", a, b)
+    adl = _rows_between(rec.events["adl"], a, b)
+    bad = _rows_between(rec.events["bad_debt"], a, b)
     parts = [_liquidated(rec, a, b), _adl_closes(adl), _pool_state(rec, b)]
     if bad:
-        amount = sum(r[_col("bad_debt", "amount_usd")] for r in bad)
+        amount = sum(r.amount_usd for r in bad)
         parts.append(f"{usd(amount)} of bad debt nobody absorbed")
     parts = [p for p in parts if p]
     if not parts:
@@ -184,8 +178,8 @@ def so_far(rec: RunRecord) -> str:
     longs = float(np.nansum(s["liq_long_usd"][:n]))
     total = longs + float(np.nansum(s["liq_short_usd"][:n]))
     adl = rec.events["adl"]
-    breaks = sum(1 for r in adl if r[_col("adl", "is_hedge_break")])
-    bad = sum(r[_col("bad_debt", "amount_usd")] for r in rec.events["bad_debt"])
+    breaks = sum(1 for r in adl if r.is_hedge_break)
+    bad = sum(r.amount_usd for r in rec.events["bad_debt"])
     liq = (
         f"{usd(total)} liquidated ({longs / total:.0%} longs)"
         if total > 0
@@ -268,28 +262,26 @@ def _peak_moment(rec: RunRecord) -> list[tuple[int, str]]:
 def _first_event_moments(rec: RunRecord) -> list[tuple[int, str]]:
     out = []
     adl = rec.events["adl"]
-    t, k, hb = _col("adl", "t"), _col("adl", "market"), _col("adl", "is_hedge_break")
     if adl:
         first = adl[0]
-        same = [r for r in adl if r[t] == first[t]]
-        sym = rec.symbols[first[k]]
+        same = [r for r in adl if r.t == first.t]
         out.append(
             (
-                first[t],
-                f"first ADL on {sym}: the insurance pool could not take the whole liquidated "
-                f"position, so the exchange closed profitable opposite positions against it "
-                f"({_adl_closes(same)[4:]})",
+                first.t,
+                f"first ADL on {rec.symbols[first.market]}: the insurance pool could not take "
+                "the whole liquidated position, so the exchange closed profitable opposite "
+                f"positions against it ({_adl_closes(same)[4:]})",
             )
         )
-    breaks = [r for r in adl if r[hb]]
+    breaks = [r for r in adl if r.is_hedge_break]
     if breaks:
         r = breaks[0]
-        side = "short" if r[_col("adl", "side")] < 0 else "long"
+        side = "short" if r.side < 0 else "long"
         out.append(
             (
-                r[t],
-                f"ADL broke a hedge: account {r[_col('adl', 'account')]} was market-neutral, "
-                f"and losing its {rec.symbols[r[k]]} {side} left it exposed",
+                r.t,
+                f"ADL broke a hedge: account {r.account} was market-neutral, "
+                f"and losing its {rec.symbols[r.market]} {side} left it exposed",
             )
         )
     bad = rec.events["bad_debt"]
@@ -297,9 +289,9 @@ def _first_event_moments(rec: RunRecord) -> list[tuple[int, str]]:
         r = bad[0]
         out.append(
             (
-                r[_col("bad_debt", "t")],
-                f"first bad debt: {usd(r[_col('bad_debt', 'amount_usd')])} on "
-                f"{rec.symbols[r[_col('bad_debt', 'market')]]} that nobody absorbed",
+                r.t,
+                f"first bad debt: {usd(r.amount_usd)} on {rec.symbols[r.market]} "
+                "that nobody absorbed",
             )
         )
     return out

@@ -13,7 +13,6 @@ from mesa.visualization.utils import update_counter
 
 from experiments.analysis.plots import liquidation_map
 from experiments.page.narrative import narrate, pool_names, record_of, settings_line, usd
-from model.engine.events import SCHEMAS
 from model.market import CascadeModel
 from model.snapshots import position_snapshot
 
@@ -113,10 +112,10 @@ def insurance_figure(model: CascadeModel) -> Figure:
     _small(axes[0], "pool equity, % of start")
     axes[0].legend(fontsize=7, ncols=3, loc="lower left")
     axes[0].set_title("Insurance pools and ADL", fontsize=9)
-    rows, col = model.exchange.events.rows["adl"], SCHEMAS["adl"].index
-    t = np.array([r[col("t")] for r in rows], dtype=int)
-    side = np.array([r[col("side")] for r in rows])
-    hedge = np.array([bool(r[col("is_hedge_break")]) for r in rows])
+    rows = model.exchange.events.rows["adl"]
+    t = np.array([r.t for r in rows], dtype=int)
+    side = np.array([r.side for r in rows])
+    hedge = np.array([bool(r.is_hedge_break) for r in rows])
     edges = np.arange(n + 1)
     axes[1].stairs(
         np.bincount(t[side < 0], minlength=n)[:n],

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from experiments.sweeps.design import Design, full_factorial, make_design
+from model.engine.absorption import uses_vault
 from model.engine.pricing import MARK_RULES
 from model.engine.risk_config import POLICIES
 
@@ -87,7 +88,7 @@ def pool_cell(scale: float) -> dict:
 
 def _policy_cell(policy: str, scale: float) -> dict:
     cell = {"liquidation.policy": policy, **pool_cell(scale)}
-    if policy == "backstop_vault":  # the vault gets the pools' capital, or it never acts
+    if uses_vault(policy):  # the vault gets the pools' capital, or it never acts
         cell["liquidation.vault_initial_usd"] = scale * sum(default_pools_usd())
     return cell
 
