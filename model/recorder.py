@@ -57,7 +57,7 @@ class Recorder:
         self.pool_usd[t] = pools.balances_usd()
         if pools.vault is not None:
             self.vault_usd[t] = pools.equity_usd(pools.vault)
-        self.accounts_in_position[t] = ex.users_in_position  # a running count (exchange.py)
+        self.accounts_in_position[t] = ex.users_in_position  # a running count (ledger.py)
         self.n += 1
 
     def _aggregate_events(self, ex, t: int) -> None:

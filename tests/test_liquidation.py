@@ -191,7 +191,7 @@ def test_regression_isolated_partial_liquidation_never_charges_the_cross_wallet(
     so the wallet must stay at 10 and the account cannot end below 0.
     Bug: the partial IOC is limited by the 5 % band, not by the BP, so it sells below 90
     (binance: 9 coins, f = (9.05 − 5)/(9.05 − 4.525) = 0.895; chunks: 20 % = 2 coins) and
-    _apply_position books realised loss − released margin = 9·(86 − 100) + 90 = −36 (binance)
+    Ledger.perp_fill books realised loss − released margin = 9·(86 − 100) + 90 = −36 (binance)
     into the cross wallet; the empty pool cannot refund it, so the wallet ends at 10 − 36.
     """
     ex = _exchange(

@@ -346,5 +346,5 @@ def test_satellite_discovery_uses_value_traders_and_tethered_makers() -> None:
 
 
 def test_unknown_discovery_mode_is_refused_naming_the_modes() -> None:
-    with pytest.raises(ValueError, match=r"prices\.discovery must be one of venue, satellite"):
+    with pytest.raises(ValueError, match=r"prices\.discovery must be one of 'venue', 'satellite'"):
         _model("oracle")
