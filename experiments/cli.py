@@ -136,7 +136,8 @@ def _run(args: argparse.Namespace) -> None:
 
 def parameter_rows() -> list[dict]:
     """Every tunable parameter: dotted key, default, unit, range and source."""
-    from model.config import ModelConfig, field_metadata, flat_fields
+    from model.config import ModelConfig
+    from model.overrides import field_metadata, flat_fields
 
     cfg = ModelConfig()
     values = flat_fields(cfg)

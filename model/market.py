@@ -15,11 +15,12 @@ from mesa.experimental.scenarios import Scenario as MesaScenario
 
 from agents.market_maker import MarketMaker
 from agents.retail import RetailCohort
-from model.config import ModelConfig, with_overrides
+from model.config import ModelConfig
 from model.crowding import liquidatable_oi_share
 from model.engine.exchange import Exchange
 from model.engine.orders import Quotes
 from model.engine.pricing import EwmVolatility, robust_index
+from model.overrides import with_overrides
 from model.population import build_traders, open_positions
 from model.recorder import Recorder
 from model.scenarios import scenario as named_scenario

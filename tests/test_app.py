@@ -17,8 +17,9 @@ from experiments.page.narrative import (
     so_far,
     usd,
 )
-from model.config import ModelConfig, ShockConfig, field_metadata
+from model.config import ModelConfig, ShockConfig
 from model.engine.events import SCHEMAS, Adl, BadDebt
+from model.overrides import field_metadata
 from model.scenarios import scenario as named_scenario
 
 SYMBOLS = ("BTC", "TAIL")

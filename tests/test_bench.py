@@ -16,7 +16,8 @@ from experiments.bench.runs import scaled_config
 from experiments.bench.suite import SCHEMA
 from experiments.bench.sweep import SMALL_RUN
 from model import CascadeModel
-from model.config import REFERENCE_ACCOUNTS, with_overrides
+from model.config import REFERENCE_ACCOUNTS
+from model.overrides import with_overrides
 from model.scenarios import scenario
 
 

@@ -39,7 +39,7 @@ from experiments.sweeps.store import (
     sweep_path,
     write_chunk,
 )
-from model.config import with_overrides
+from model.overrides import with_overrides
 from model.scenarios import scenario
 from model.twin import TWIN_KEYS
 

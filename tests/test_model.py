@@ -238,7 +238,7 @@ def test_bad_parameters_name_the_field(kwargs, message):
 
 def test_overrides_are_checked_together_in_any_order():
     # horizon 150 alone would cut the default shock at minute 720; with its new start it fits
-    from model.config import with_overrides
+    from model.overrides import with_overrides
     from model.scenarios import shock
 
     a = with_overrides(shock(), {"horizon_minutes": 150, "shocks.0.start_minute": 100})

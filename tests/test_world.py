@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from experiments.analysis import autocorrelation, excess_kurtosis
-from model.config import ModelConfig, ShockConfig, with_overrides
+from model.config import ModelConfig, ShockConfig
+from model.overrides import with_overrides
 from model.world import World
 
 GARCH = {"world.vol_reaction": 0.1, "world.vol_persistence": 0.9}

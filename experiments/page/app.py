@@ -19,11 +19,12 @@ import solara
 from mesa.visualization import SolaraViz
 
 from experiments.page.views import COMPONENTS, MINUTES_PER_FRAME
-from model.config import ModelConfig, ShockConfig, field_metadata
+from model.config import ModelConfig, ShockConfig
 from model.engine.absorption import uses_vault
 from model.engine.pricing import MARK_RULES
 from model.engine.risk_config import POLICIES
 from model.market import CascadeModel
+from model.overrides import field_metadata
 from model.scenarios import SCENARIOS
 from model.scenarios import scenario as named_scenario
 

@@ -31,7 +31,8 @@ from model.engine.ledger import REL_TOL, InvariantError, Ledger
 from model.engine.liquidation import Liquidator
 from model.engine.margin import maintenance_margin, notional_usd, unrealized_pnl_usd
 from model.engine.marks import MarketPrices
-from model.engine.order_entry import OrderDesk, to_lots
+from model.engine.order_checks import to_lots
+from model.engine.order_entry import OrderDesk
 from model.engine.orderbook import OrderBook
 from model.engine.phases import MarketPhases
 from model.engine.risk_config import LiquidationConfig

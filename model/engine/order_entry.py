@@ -13,17 +13,16 @@ import numpy as np
 
 from model.engine.balance import Balances
 from model.engine.events import EventLog, Fill, Reject
+from model.engine.ladder import fit_ladder
 from model.engine.ledger import Ledger
 from model.engine.marks import MarketPrices
+from model.engine.order_checks import reject_reason, to_lots, to_ticks
 from model.engine.orderbook import OrderBook
 from model.engine.orders import Order, OrderOutcome, Quotes
 from model.engine.reserves import OrderReserves
 from model.engine.specs import MarketSpec, SpotSpec
 from model.engine.stops import StopBook
 from model.engine.types import Clock, OrderKind, RejectReason, Venue
-
-_KINDS = tuple(OrderKind)
-INTEGERS = (int, np.integer)  # for isinstance, built once (not `int | np.integer` per call)
 
 
 class OrderDesk:
@@ -82,7 +81,9 @@ class OrderDesk:
 
     def submit(self, order: Order) -> OrderOutcome:
         """Validate and execute one order; a bad order is rejected with a reason code."""
-        reason = self._basic_check(order)
+        reason = reject_reason(
+            order, self.ledger, self.perps, self.spots, self.perp_books, self.spot_books
+        )
         if reason is not None:
             return self._reject(order, reason)
         if order.kind == OrderKind.STOP_MARKET:
@@ -90,41 +91,6 @@ class OrderDesk:
         if order.venue == Venue.SPOT:
             return self._submit_spot(order)
         return self._submit_perp(order)
-
-    def _basic_check(self, order: Order) -> RejectReason | None:
-        if not self.ledger.is_account(order.account) or self.ledger.is_system[order.account]:
-            return RejectReason.UNKNOWN_ACCOUNT
-        if order.venue not in (Venue.PERP, Venue.SPOT):
-            return RejectReason.UNKNOWN_MARKET
-        specs = self.perps if order.venue == Venue.PERP else self.spots
-        if not isinstance(order.market, INTEGERS) or not 0 <= order.market < len(specs):
-            return RejectReason.UNKNOWN_MARKET
-        if order.side not in (1, -1) or order.kind not in _KINDS:
-            return RejectReason.INVALID_KIND
-        if not _is_positive_number(order.qty):
-            return RejectReason.INVALID_QTY
-        if to_lots(order.qty, specs[order.market].lot_size) is None:
-            return RejectReason.OFF_LOT
-        needs_price = order.kind != OrderKind.MARKET
-        if needs_price and not _is_positive_number(order.price_usd):
-            return RejectReason.INVALID_PRICE
-        if needs_price and _to_ticks(order.price_usd, specs[order.market].tick_size) is None:
-            return RejectReason.OFF_TICK
-        if order.leverage is not None and not _is_positive_number(order.leverage):
-            return RejectReason.INVALID_LEVERAGE
-        is_resting = order.kind == OrderKind.LIMIT and not order.ioc
-        # stops follow the perp mark; a resting reduce-only order could open a position later
-        if (order.kind == OrderKind.STOP_MARKET and order.venue == Venue.SPOT) or (
-            order.reduce_only and is_resting
-        ):
-            return RejectReason.INVALID_KIND
-        if order.post_only and is_resting:
-            book = (self.perp_books if order.venue == Venue.PERP else self.spot_books)[order.market]
-            best = book.best_ask() if order.side > 0 else book.best_bid()
-            limit = _to_ticks(order.price_usd, specs[order.market].tick_size)
-            if best is not None and order.side * (limit - best) >= 0:
-                return RejectReason.POST_ONLY_WOULD_CROSS
-        return None
 
     def _reject(self, order: Order, reason: RejectReason) -> OrderOutcome:
         self.events.add(
@@ -144,7 +110,7 @@ class OrderDesk:
         from its reference price: the mark (perp) or the index of the asset (spot), falling
         back to the best price (Binance's percent-price filter / price protection)."""
         if order.kind == OrderKind.LIMIT:
-            return _to_ticks(order.price_usd, tick)
+            return to_ticks(order.price_usd, tick)
         best = book.best_ask() if order.side > 0 else book.best_bid()
         if best is None:
             return None
@@ -303,7 +269,7 @@ class OrderDesk:
         posted = 0
         for side, levels in ((1, quotes.bids), (-1, quotes.asks)):
             best = book.best_ask() if side > 0 else book.best_bid()  # its own side is empty
-            rests, costs, coins = self._fit_ladder(
+            rests, costs, coins = fit_ladder(
                 spec, is_perp, quotes.leverage, side, levels, best, budget, coins
             )
             if not rests:
@@ -314,52 +280,6 @@ class OrderDesk:
             posted += len(oids)
         self.reserves.set_margin(acct, held)
         return posted
-
-    @staticmethod
-    def _fit_ladder(
-        spec: MarketSpec | SpotSpec,
-        is_perp: bool,
-        leverage: float,
-        side: int,
-        levels: tuple[tuple[float, float], ...],
-        best: int | None,
-        budget: float,
-        coins: int,
-    ) -> tuple[list[tuple[int, int]], list[float], int]:
-        """Return the (lots, ticks) and costs of one side's levels that fit, and coins left.
-
-        Notes:
-            ticks = floor(price / tick + 1e-9) (bids) or ceil(price / tick − 1e-9) (asks),
-            lots = int(qty / lot + 1e-9); levels off the grid's positive range or crossing
-            `best` are skipped. cost = lots · lot · ticks · tick / leverage (perp),
-            × (1 + taker fee) (spot bids), 0 for spot asks, whose lots are clipped to `coins`;
-            the first level whose cost exceeds what is left of `budget` ends the ladder.
-        """
-        tick, lot = spec.tick_size, spec.lot_size
-        buy_cost = 1 + spec.taker_fee if not is_perp else None
-        room = budget
-        rests: list[tuple[int, int]] = []
-        costs: list[float] = []
-        for price, qty in levels:
-            ratio = price / tick  # 1e-9 absorbs float error of n·tick
-            ticks = math.floor(ratio + 1e-9) if side > 0 else math.ceil(ratio - 1e-9)
-            lots = int(qty / lot + 1e-9)
-            if ticks <= 0 or lots <= 0 or (best is not None and side * (ticks - best) >= 0):
-                continue
-            notional = lots * lot * ticks * tick
-            if is_perp:
-                cost = notional / leverage
-            elif side > 0:
-                cost = notional * buy_cost
-            else:
-                lots, cost = min(lots, coins), 0.0
-                coins -= lots
-            if lots <= 0 or cost > room:
-                break
-            room -= cost
-            rests.append((lots, ticks))
-            costs.append(cost)
-        return rests, costs, coins
 
     def fill(
         self,
@@ -433,30 +353,3 @@ class OrderDesk:
         """Fire stop-market orders whose trigger the mark has crossed, as market orders."""
         fired = self.stops.pop_triggered(self.prices.mark_usd)
         return [self.submit(o) for o in fired]
-
-
-def _is_positive_number(x: object) -> bool:
-    if type(x) is float:  # the common case, without numpy's scalar machinery
-        return x > 0 and math.isfinite(x)
-    return (
-        isinstance(x, int | float | np.number)
-        and not isinstance(x, bool)
-        and np.isfinite(x)
-        and x > 0
-    )
-
-
-def to_lots(qty: float, lot_size: float) -> int | None:
-    """Return qty in whole lots, or None if it is not a positive multiple of the lot size."""
-    lots = round(qty / lot_size)
-    if lots <= 0 or abs(lots * lot_size - qty) > 1e-9 * max(abs(qty), lot_size):
-        return None
-    return int(lots)
-
-
-def _to_ticks(price: float, tick_size: float) -> int | None:
-    """Return a price in ticks, or None if it is off the tick grid."""
-    ticks = round(price / tick_size)
-    if ticks <= 0 or abs(ticks * tick_size - price) > 1e-9 * max(abs(price), tick_size):
-        return None
-    return int(ticks)
