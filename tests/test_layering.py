@@ -49,3 +49,46 @@ def test_the_reader_sees_an_engine_import():
     tree = ROOT / "model" / "market.py"
     assert "model.engine.exchange" in imported_modules(tree)
     assert "mesa" in imported_modules(tree)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Modules imported when the file is imported: top-level statements, not the ones under
+    `if TYPE_CHECKING:` nor inside functions (lazy imports)."""
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_import_cycle_in_the_model_and_the_agents():
+    paths = _sources("model") + _sources("agents")
+    modules = {_module_name(p): p for p in paths}
+    graph = {
+        name: sorted(m for m in _top_level_imports(path) if m in modules and m != name)
+        for name, path in modules.items()
+    }
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                cycle = [*stack[stack.index(nxt) :], nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert "model.engine.exchange" in graph["model.market"]  # the graph has the wiring

@@ -257,7 +257,7 @@ def test_oct_2025_long_tail_pool_drains_before_the_majors(quick):
 @pytest.mark.xfail(
     strict=True,
     reason="measured: ADL's share of thin-market open interest over the majors' share is "
-    "0.77 at the quick size and 0.87 over 20 seeds (cascade-lab validate): the majors hold "
+    "0.77 at the quick size and 0.86 over 20 seeds (cascade-lab validate): the majors hold "
     "81.5 % of open interest before the shock and take 85 % of ADL notional (medians). The "
     "long-tail books fall little more than their news (18 % against 15 %), so their forced "
     "selling, and the ADL it calls, stays small; see the long-tail rows of the validation.",
