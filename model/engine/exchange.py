@@ -29,13 +29,13 @@ from model.engine.events import EventLog, Opening
 from model.engine.forced import ForcedCloses
 from model.engine.ledger import REL_TOL, InvariantError, Ledger
 from model.engine.liquidation import Liquidator
-from model.engine.margin import maintenance_margin, notional_usd, unrealized_pnl_usd
 from model.engine.marks import MarketPrices
 from model.engine.order_checks import to_lots
 from model.engine.order_entry import OrderDesk
 from model.engine.orderbook import OrderBook
 from model.engine.phases import MarketPhases
 from model.engine.risk_config import LiquidationConfig
+from model.engine.risk_view import RiskView
 from model.engine.specs import MarketSpec, SpotSpec
 from model.engine.types import Clock, FloatArray
 
@@ -44,6 +44,7 @@ ORDER_METHODS = (
     "submit", "submit_many", "post_quotes", "cancel", "cancel_all", "trigger_stops",
     "available_usd",
 )  # fmt: skip
+RISK_METHODS = ("risk_arrays", "upnl_usd", "equity_usd")
 PHASE_METHODS = (
     "set_index", "update_index", "perp_mids", "update_marks", "remark", "sample_premium",
     "settle_funding", "spot_price_usd", "delta_usd",
@@ -53,7 +54,8 @@ PHASE_METHODS = (
 class Exchange:
     """A perpetual-futures venue with spot books, marks, funding and liquidation: the façade
     that builds the parts around one ledger and offers their methods (`ORDER_METHODS` of the
-    order desk, `PHASE_METHODS` of the market phases, the forced closes) as its own.
+    order desk, `PHASE_METHODS` of the market phases, `RISK_METHODS` of the risk view, the
+    forced closes) as its own.
 
     Args:
         perps: Perp market specifications.
@@ -113,6 +115,7 @@ class Exchange:
             self.ledger, self.clock, self.perps, self.spots, self.perp_books, self.prices,
             self.events, self.spot_of_perp,
         )  # fmt: skip
+        self.risk = RiskView(self.ledger, self.prices, self.perps)
         cfg = liquidation or LiquidationConfig()
         self.forced = ForcedCloses(self.desk, cfg.off_book_from_minute)
         self.rng, self.stops = self.desk.rng, self.desk.stops
@@ -122,6 +125,7 @@ class Exchange:
             (self.desk, ORDER_METHODS),
             (self.forced, ("forced_ioc", "forced_levels")),
             (self.phases, PHASE_METHODS),
+            (self.risk, RISK_METHODS),
         ):
             for name in names:
                 setattr(self, name, getattr(part, name))
@@ -280,46 +284,6 @@ class Exchange:
 
     def _is_account(self, account: object) -> bool:
         return self.ledger.is_account(account)
-
-    # ------------------------------------------------------------------------- risk views
-    def risk_arrays(self, rows: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
-        """Vectorised margin state of every account (or of `rows`) at the current marks.
-
-        Returns a dict of arrays: `upnl_usd` (n, m), `notional_usd` (n, m), `mm_usd` (n, m),
-        `cross_equity_usd` (n,), `cross_mm_usd` (n,), `cross_im_usd` (n,), `iso_equity_usd`
-        (n, m), `is_cross` (n, m), n = number of rows. Equity = wallet + unrealised PnL at the
-        mark; maintenance = tiered notional·MMR − cum (margin.maintenance_margin).
-        """
-        acc = self.accounts
-        mark = self.prices.mark_usd
-        lots = acc.qty_lots[rows]
-        qty = lots * self.perp_lot_sizes
-        upnl = unrealized_pnl_usd(qty, acc.entry_price_usd[rows], mark)
-        notional = notional_usd(qty, mark)
-        mm = np.empty_like(notional)
-        for k, spec in enumerate(self.perps):
-            mm[:, k] = maintenance_margin(notional[:, k], spec.tiers)
-        is_cross = (lots != 0) & ~acc.is_isolated[rows]
-        return {
-            "upnl_usd": upnl,
-            "notional_usd": notional,
-            "mm_usd": mm,
-            "is_cross": is_cross,
-            "cross_equity_usd": acc.collateral_usd[rows] + (upnl * is_cross).sum(axis=1),
-            "cross_mm_usd": (mm * is_cross).sum(axis=1),
-            "cross_im_usd": (notional / acc.leverage[rows] * is_cross).sum(axis=1),
-            "iso_equity_usd": acc.isolated_margin_usd[rows] + upnl,
-        }
-
-    def upnl_usd(self, rows: slice | np.ndarray | int = slice(None)) -> FloatArray:
-        """Unrealised PnL per (account, market) at the marks: q · (mark − entry)."""
-        acc = self.accounts
-        qty = acc.qty_lots[rows] * self.perp_lot_sizes
-        return unrealized_pnl_usd(qty, acc.entry_price_usd[rows], self.prices.mark_usd)
-
-    def equity_usd(self, rows: slice | np.ndarray = slice(None)) -> FloatArray:
-        """Total equity per account: wallet + isolated margins + all unrealised PnL."""
-        return self.ledger.equity_usd(self.prices.mark_usd, rows)
 
     # ------------------------------------------------------------------- engine phases
     def liquidate(self) -> int:
