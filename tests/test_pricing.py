@@ -255,3 +255,19 @@ def test_ewm_volatility_tracks_the_std_and_forgets_a_jump():
         vol.update(np.array([0.0]))
     # no echo: the jump decays geometrically, (1 − 2/61)^120 ≈ 0.018 of its weight is left
     assert vol.std[0] < 0.2 * jumped
+
+
+def test_regression_mark_stays_positive_when_the_basis_outgrows_the_index():
+    """Issue 16, defect 8: a perp that has not traded keeps a basis of −25 USD sampled while its
+    index was 100 (quotes pulled, mid 75); the index then falls 90 % to 10. Price2 = 10 − 25
+    = −15 is not a price: the leg is dropped as a missing last trade is, so the mark is
+    Price1 = 10 · (1 + 0.0001 · 240/480) = 10.0005, not (10.0005 − 15) / 2 = −2.49975."""
+    mark = mark_price_binance(
+        index_usd=[10.0],
+        last_funding_rate=[0.0001],
+        minutes_to_funding=[240.0],
+        interval_minutes=[480.0],
+        ma_basis_usd=[-25.0],
+        last_price_usd=[np.nan],
+    )
+    assert mark[0] == pytest.approx(10.0005)

@@ -133,7 +133,10 @@ def mark_price_binance(
     e.g. if Price1 < Price2 < Last then Mark = Price2.
 
     Choice: with no trade yet (Last is NaN) the mark is the median of the two available
-    prices, i.e. (Price1 + Price2) / 2, so one missing input never drops a whole leg.
+    prices, i.e. (Price1 + Price2) / 2, so one missing input never drops a whole leg. A
+    Price2 that is not a positive price (a USD basis sampled before the index fell below
+    it) is dropped as a missing leg is: the mark is then the median of Price1 and Last, or
+    Price1 alone, so a mark is never <= 0 (issue 16).
 
     Args:
         index_usd: Index price in USD, per market.
@@ -156,7 +159,9 @@ def mark_price_binance(
     price2 = index + _as_float(ma_basis_usd)
     last = _as_float(last_price_usd)
     median3 = np.maximum(np.minimum(price1, price2), np.minimum(np.maximum(price1, price2), last))
-    return _out(np.where(np.isnan(last), 0.5 * (price1 + price2), median3))
+    mark = np.where(np.isnan(last), 0.5 * (price1 + price2), median3)
+    without_price2 = np.where(np.isnan(last), price1, 0.5 * (price1 + last))
+    return _out(np.where(price2 > 0, mark, without_price2))
 
 
 def mark_price(
