@@ -1159,6 +1159,26 @@ def test_withdraw_respects_available_and_keeps_cash_invariant():
     assert_invariants(ex)
 
 
+def test_regression_unrealised_profit_cannot_be_withdrawn():
+    """Issue 16, defect 2 (Binance: unrealised profit is not transferable). Setup: 2,000 USD,
+    buys 0.1 BTC at 100,000 at 10x (taker fee 0.1 × 100,000 × 0.0005 = 5 → wallet 1,995); the
+    mark rises to 107,000: unrealised profit 0.1 × 7,000 = 700, initial margin 10,700 / 10 =
+    1,070. Available = 1,995 + 700 − 1,070 = 1,625, but the withdrawable amount is
+    min(wallet, equity) − initial margin = 1,995 − 1,070 = 925: 1,000 is refused, 900 paid."""
+    ex = index_marked_exchange()
+    maker, trader = open_maker(ex), ex.open_account(2_000.0)
+    seed_book(ex, 0, maker, asks=[(100_000.0, 0.1)])
+    assert ex.submit(market_order(trader, BUY, 0.1, leverage=10.0)).filled_qty == 0.1
+    ex.set_index([107_000.0])
+    ex.update_marks()
+
+    assert ex.available_usd(trader) == pytest.approx(1_625.0, abs=USD_TOL)
+    assert not ex.withdraw(trader, 1_000.0)
+    assert ex.withdraw(trader, 900.0)
+    assert ex.accounts.collateral_usd[trader] == pytest.approx(1_095.0, abs=USD_TOL)
+    assert_invariants(ex)
+
+
 # --- 13. deposit_many: vectorised deposits --------------------------------------------------
 
 

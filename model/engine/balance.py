@@ -1,4 +1,5 @@
-"""An account's available balance: what a new order, a ladder or a withdrawal may use.
+"""An account's available balance (what a new order or a ladder may use) and what it may
+withdraw.
 
 available = cross equity − cross initial margin − margin reserved by resting orders, with
 cross equity = wallet + Σ cross UPnL at the marks and initial margin = notional / leverage
@@ -61,3 +62,11 @@ class Balances:
         """Available balance: cross equity − cross initial margin − margin reserved by orders."""
         equity, im = self._row_state(account)
         return equity - im - self.reserves.margin_of(account)
+
+    def withdrawable_usd(self, account: int) -> float:
+        """What may leave the account: min(wallet, cross equity) − cross initial margin −
+        margin reserved by orders. Unrealised losses reduce it, unrealised profit does not
+        add to it (Binance: unrealised profit is not transferable)."""
+        equity, im = self._row_state(account)
+        wallet = float(self.ledger.collateral_usd[account])
+        return min(wallet, equity) - im - self.reserves.margin_of(account)

@@ -275,9 +275,10 @@ class Exchange:
         )
 
     def withdraw(self, account: int, usd: float) -> bool:
-        """Withdraw USD if the available balance allows it; return whether it was paid."""
+        """Withdraw USD if the withdrawable amount allows it (`Balances.withdrawable_usd`:
+        no unrealised profit leaves); return whether it was paid."""
         self.ledger.require_account(account)
-        if not np.isfinite(usd) or usd <= 0 or usd > self.available_usd(account):
+        if not np.isfinite(usd) or usd <= 0 or usd > self.desk.balances.withdrawable_usd(account):
             return False
         self.ledger.withdraw(account, usd)
         return True
