@@ -9,10 +9,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every module a file imports (absolute names; `from a import b` gives a and a.b)."""
+def imported_modules(path: Path, *, top_level: bool = False) -> set[str]:
+    """Every module a file imports (absolute names; `from a import b` gives a and a.b); with
+    `top_level`, only those imported when the file is imported: its top-level statements,
+    not the ones under `if TYPE_CHECKING:` nor inside functions (lazy imports)."""
+    tree = ast.parse(path.read_text())
     names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in tree.body if top_level else ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -56,24 +59,13 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _top_level_imports(path: Path) -> set[str]:
-    """Modules imported when the file is imported: top-level statements, not the ones under
-    `if TYPE_CHECKING:` nor inside functions (lazy imports)."""
-    names = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
 def test_no_import_cycle_in_the_model_and_the_agents():
     paths = _sources("model") + _sources("agents")
     modules = {_module_name(p): p for p in paths}
     graph = {
-        name: sorted(m for m in _top_level_imports(path) if m in modules and m != name)
+        name: sorted(
+            m for m in imported_modules(path, top_level=True) if m in modules and m != name
+        )
         for name, path in modules.items()
     }
     state: dict[str, int] = {}  # 1 on the stack, 2 done
