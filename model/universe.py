@@ -11,8 +11,16 @@ from model.engine.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X
 TIERS = {"major": BTCUSDT_2025, "alt": BTCUSDT_2021, "tail": SMALL_CAP_50X}
 """Majors: BTCUSDT 2025 brackets; large alts: the 2021 BTC table; long tail: 50x small-cap
 template (exchange-mechanics.md §2.1 Tables B, A, C)."""
-FUNDING_CAP = {"major": 0.003, "alt": 0.0075, "tail": 0.02}
-"""Per-interval caps: BTCUSDT ±0.3 %, alts ±0.75 % (0.75·MMR rule), many alts ±2 % (§2.5)."""
+CAP_PER_MMR = 0.75
+"""Binance's default funding cap: ±0.75 × the first tier's maintenance margin rate (§2.5)."""
+FUNDING_CAP = {
+    "major": 0.003,
+    "alt": CAP_PER_MMR * BTCUSDT_2021.mmr[0],
+    "tail": 0.02,
+}
+"""Per-interval caps (§2.5): BTCUSDT's published ±0.3 %; large alts by the default rule,
+0.75 × their first tier's MMR (0.4 %) = ±0.3 %; long-tail perps ±2 %, the published cap of
+many alts (Binance announcements 2023-10-01, 2025-02-24)."""
 
 
 def tick_size(price_usd: float) -> float:

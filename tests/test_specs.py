@@ -78,3 +78,12 @@ def test_perp_spec_scales_the_brackets_by_tier_scale():
     assert scaled.tiers.max_leverage_at(400_000.0) == 50.0
     # the Binance impact notional follows the first bracket's leverage, not its floor
     assert scaled.impact_usd == perp_spec(tail, "binance").impact_usd == 10_000.0
+
+
+def test_regression_alt_funding_cap_follows_the_rule_it_cites():
+    """Issue 16, defect 4: Binance's default cap is ±0.75 × the first tier's MMR (§2.5). The
+    large alts trade on the 2021 BTC table, first-tier MMR 0.4 %: cap 0.75 × 0.4 % = 0.30 %
+    (it was 0.75 %, the rule's factor read as a rate)."""
+    spec = perp_spec(AssetConfig("SOL", 200.0, "alt"), "binance")
+    assert spec.tiers.mmr[0] == pytest.approx(0.004)
+    assert spec.funding.cap == pytest.approx(0.003)
