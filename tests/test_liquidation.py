@@ -350,6 +350,52 @@ def test_chunks_rule_slices_only_positions_above_the_threshold(threshold_usd, qt
     ex.check_invariants()
 
 
+CHUNK_BIG_QTY, CHUNK_SMALL_QTY = 20.0, 1.0  # coins long at ENTRY: 2,000 and 100 USD notional
+
+
+def _chunk_setup(deposit_usd: float) -> tuple[Exchange, int]:
+    """A cross account long 20 coins of M0 and 1 of M1 at 100 (20x), marks at 95; chunks of
+    20 % above 500 USD (Hyperliquid, §5.2); deep bids at 94.9 in both books."""
+    ex = _exchange(
+        2, liquidation_fee=PARTIAL_FEE, partial_rule="chunks", chunk_fraction=0.2,
+        chunk_threshold_usd=500.0,
+    )  # fmt: skip
+    trader, short, maker = (ex.open_account(d) for d in (deposit_usd, RICH_USD, RICH_USD))
+    for k, qty in ((0, CHUNK_BIG_QTY), (1, CHUNK_SMALL_QTY)):
+        open_pair(ex, trader, short, qty, ENTRY, market=k, long_leverage=20.0)
+    _marks(ex, 95.0, 95.0)
+    for k in (0, 1):
+        _bids(ex, maker, [(94.9, 50.0)], market=k)
+    return ex, trader
+
+
+@pytest.mark.parametrize(
+    ("deposit_usd", "lots_left", "kinds"),
+    [(124.0, [16, 0], {"partial": 5.0}), (122.0, [0, 0], {"partial": 5.0, "book": 16.0})],
+    ids=["healthy-after-the-slice", "still-below-so-whole-position"],
+)
+def test_regression_chunks_slice_each_large_position_not_the_whole_account(
+    deposit_usd, lots_left, kinds
+):
+    """Issue 16, defect 3: the 20 % rule is per position (Hyperliquid §5.2).
+
+    At mark 95 equity = deposit − 21·5 < maintenance 0.01·1,995 = 19.95 for both deposits.
+    M1's 95 USD is under the 500 threshold: closed whole. M0's 1,900 is above it: one slice of
+    20 % = 4 coins (the account-wide rule closed all 20 because one leg was small). After it:
+    realised 5·(94.9 − 100) = −25.5, fees 0.5 %·474.5 = 2.37, M0's 16 coins carry −80:
+    equity = deposit − 107.87 against maintenance 0.01·1,520 = 15.2. Deposit 124: 16.13, healthy,
+    16 coins stay. Deposit 122: 14.13, still below; during the 30 s cooldown Hyperliquid's
+    orders are for the whole position, and one step is longer: the 16 coins close in the book.
+    """
+    ex, trader = _chunk_setup(deposit_usd)
+
+    ex.liquidate()
+
+    assert ex.accounts.qty_lots[trader].tolist() == lots_left  # lots of one coin
+    assert _liquidation_kinds(ex, trader) == kinds
+    ex.check_invariants()
+
+
 # ---------------------------------------------------------------------------------------------
 # liquidation orders hit the book
 # ---------------------------------------------------------------------------------------------

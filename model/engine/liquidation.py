@@ -165,23 +165,18 @@ class Liquidator:
 
         Only a solvent unit (equity > 0) is partially liquidated, and never below its
         bankruptcy price, so the partial close cannot reach into the cross wallet.
+        binance: every position loses the fraction that restores maintenance. chunks
+        (Hyperliquid §5.2, per position): a position above `chunk_threshold_usd` loses
+        `chunk_fraction`, a smaller one closes whole; a unit still below maintenance is then
+        closed in full, as Hyperliquid's orders during the 30 s cooldown after a partial
+        liquidation are for the whole position (one model step is longer than the cooldown).
         """
         if equity <= 0:
             return False
-        rule, gross = self.cfg.partial_rule, sum(notional.values())
-        fractions = {}
-        for k, n in notional.items():
-            fee = self.ex.perps[k].liquidation_fee
-            if rule == "chunks" and n > self.cfg.chunk_threshold_usd:
-                fractions[k] = self.cfg.chunk_fraction
-            elif rule == "binance" and mm - gross * fee > 0:
-                fractions[k] = min(1.0, (mm - equity) / (mm - gross * fee))
-        if (
-            not fractions
-            or any(f >= 1.0 for f in fractions.values())
-            or len(fractions) < len(notional)
-        ):
+        fractions = self._partial_fractions(equity, mm, notional)
+        if not fractions:
             return False
+        gross = sum(notional.values())
         for k, f in fractions.items():
             lots = int(self.ex.accounts.qty_lots[acct, k])
             side, qty = (1 if lots > 0 else -1), abs(lots) * self.ex.perps[k].lot_size
@@ -193,6 +188,26 @@ class Liquidator:
             self._book_close(acct, k, chunk, kind="partial", limit_usd=limit)
         equity, mm, notional = self._unit_state(acct, iso_market)
         return equity >= mm  # a unit left flat is finished by `_liquidate`
+
+    def _partial_fractions(self, equity: float, mm: float, notional: dict) -> dict:
+        """The fraction of each position a partial liquidation closes ({}: none applies)."""
+        cfg, gross = self.cfg, sum(notional.values())
+        if cfg.partial_rule == "chunks":
+            chunk = cfg.chunk_fraction
+            fractions = {
+                k: chunk if n > cfg.chunk_threshold_usd else 1.0 for k, n in notional.items()
+            }
+            return fractions if any(f < 1.0 for f in fractions.values()) else {}
+        if cfg.partial_rule != "binance":
+            return {}
+        fractions = {}
+        for k in notional:
+            fee = self.ex.perps[k].liquidation_fee
+            if mm - gross * fee > 0:
+                fractions[k] = min(1.0, (mm - equity) / (mm - gross * fee))
+        if any(f >= 1.0 for f in fractions.values()) or len(fractions) < len(notional):
+            return {}
+        return fractions
 
     def _book_close(
         self, acct: int, k: int, lots: int, kind: str, limit_usd: float | None = None
