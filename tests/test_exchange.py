@@ -1179,6 +1179,25 @@ def test_regression_unrealised_profit_cannot_be_withdrawn():
     assert_invariants(ex)
 
 
+def test_regression_reduce_only_limit_far_below_the_mark_is_refused():
+    """Issue 16, defect 7 (third path): long 0.1 BTC at 100,000, mark 100,000; bids at 99,000
+    and 40,000. A reduce-only IOC sell limit at 40,000 (60 % below the mark, past the 5 % band
+    at 95,000) is refused instead of selling through both bids; at 95,000 it sells 0.05 at
+    99,000 and stops there."""
+    ex = index_marked_exchange()
+    maker, trader = open_maker(ex), ex.open_account(20_000.0)
+    seed_book(ex, 0, maker, asks=[(100_000.0, 0.1)], bids=[(99_000.0, 0.05), (40_000.0, 0.05)])
+    assert ex.submit(market_order(trader, BUY, 0.1)).filled_qty == 0.1
+
+    far = ex.submit(limit(trader, SELL, 0.1, 40_000.0, ioc=True, reduce_only=True))
+    near = ex.submit(limit(trader, SELL, 0.1, 95_000.0, ioc=True, reduce_only=True))
+
+    assert (far.accepted, far.reason) == (False, RejectReason.PRICE_OUTSIDE_BAND)
+    assert near.accepted and near.filled_qty == pytest.approx(0.05)
+    assert ex.accounts.qty_lots[trader, 0] == 50
+    assert_invariants(ex)
+
+
 # --- 13. deposit_many: vectorised deposits --------------------------------------------------
 
 

@@ -123,6 +123,16 @@ class OrderDesk:
         edge = ref * (1.0 + order.side * self.market_order_band)
         return max(1, math.floor(edge) if order.side > 0 else math.ceil(edge))
 
+    def _beyond_band(self, order: Order, price_usd: float) -> bool:
+        """A perp limit buy above mark · (1 + band) or sell below mark · (1 − band) (Binance's
+        percent-price filter). Checked for reduce-only orders, so a close 60 % below the mark
+        cannot sell through every bid (issue 16); on every limit order it would change what
+        the agents' IOC limits do in fast markets, which is not calibrated yet."""
+        mark = float(self.prices.mark_usd[order.market])
+        if not (math.isfinite(mark) and mark > 0):
+            return False
+        return order.side * (price_usd - mark * (1.0 + order.side * self.market_order_band)) > 0
+
     def _submit_perp(self, order: Order) -> OrderOutcome:
         acct, k, spec = order.account, order.market, self.perps[order.market]
         lots = to_lots(order.qty, spec.lot_size)
@@ -135,6 +145,12 @@ class OrderDesk:
         limit = self._limit_ticks(order, self.perp_books[k], spec.tick_size)
         if limit is None:
             return self._reject(order, RejectReason.NO_LIQUIDITY)
+        if (
+            order.reduce_only
+            and order.kind == OrderKind.LIMIT
+            and self._beyond_band(order, limit * spec.tick_size)
+        ):
+            return self._reject(order, RejectReason.PRICE_OUTSIDE_BAND)
         book = self.perp_books[k]
         ref_ticks = (
             limit

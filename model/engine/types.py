@@ -55,6 +55,7 @@ class RejectReason(IntEnum):
     INSUFFICIENT_SPOT = 13
     INVALID_KIND = 14
     ACCOUNT_IN_LIQUIDATION = 15
+    PRICE_OUTSIDE_BAND = 16
 
 
 class Clock:
