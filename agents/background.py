@@ -19,7 +19,8 @@ from model.engine.types import FloatArray, Venue
 from model.views import AccountsView, MarketView
 
 if TYPE_CHECKING:
-    from model.config import AssetConfig, BackgroundConfig
+    from model.config import AssetConfig
+    from model.trader_config import BackgroundConfig
 
 NOISE_LEVERAGE = 2.0
 """Leverage of noise traders' perp orders."""

@@ -12,13 +12,13 @@ import mesa
 import numpy as np
 
 from agents.base import Intent, Trader
-from model.config import NAKED_SPOT_RULES
 from model.engine.orders import Order
 from model.engine.types import BUY, SELL, Venue
+from model.trader_config import NAKED_SPOT_RULES
 from model.views import AccountsView, MarketView
 
 if TYPE_CHECKING:  # agents import only types/views/orders at run time (house style §15)
-    from model.config import BasisConfig
+    from model.trader_config import BasisConfig
 
 FUNDING_INTERVALS_PER_YEAR = 3 * 365
 """Three 8-hour funding intervals a day (Binance, Bybit, OKX perps)."""

@@ -17,7 +17,7 @@ from model.engine.types import BUY, SELL, FloatArray
 from model.views import AccountsView, MarketView
 
 if TYPE_CHECKING:  # agents import only types/views/orders at run time (house style §15)
-    from model.config import FundConfig
+    from model.trader_config import FundConfig
 
 BASE_LEVERAGE = 5.0
 """Per-position leverage setting of the fund's perps (assumed; 3–5x is typical of funds)."""

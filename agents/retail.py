@@ -10,9 +10,9 @@ import mesa
 import numpy as np
 
 from agents.base import Intent, Trader
-from model.config import RetailConfig
 from model.engine.orders import Order
 from model.engine.types import BoolArray, FloatArray, IntArray, OrderKind
+from model.trader_config import RetailConfig
 from model.views import AccountsView, MarketView
 
 FUNDING_AWARE_MAX_RATE = 0.0003
@@ -29,7 +29,7 @@ class RetailCohort(Trader):
         model: The Mesa model (registration only).
         accounts: Exchange account ids of the cohort, already opened and funded by the model.
         rng: The cohort's own random stream; the only source of randomness here.
-        cfg: Retail parameters (`model.config.RetailConfig`).
+        cfg: Retail parameters (`model.trader_config.RetailConfig`).
         n_assets: Number of perp markets; `cfg.asset_weights` needs one weight per asset.
         initial_deposit_usd: Each account's initial deposit, USD. When None it is read from
             `accounts.equity_usd` on the first `decide`, before the cohort has traded.

@@ -23,7 +23,8 @@ from model.engine.types import FloatArray, OrderKind, Venue
 from model.views import AccountsView, MarketView
 
 if TYPE_CHECKING:
-    from model.config import AssetConfig, BackgroundConfig
+    from model.config import AssetConfig
+    from model.trader_config import BackgroundConfig
 
 LEVEL_RATIO = 2.0**0.5
 """Each level of the value ladder is √2 times as far from value as the one before (assumed)."""

@@ -24,11 +24,12 @@ from agents.background import (
     mid_usd,
 )
 from agents.market_maker import MarketMaker
-from model.config import AssetConfig, BackgroundConfig, MakerConfig
+from model.config import AssetConfig
 from model.engine.exchange import Exchange
 from model.engine.orders import Order, Quotes
 from model.engine.specs import SpotSpec, btc_perp
 from model.engine.types import BUY, SELL, RejectReason, Venue
+from model.trader_config import BackgroundConfig, MakerConfig
 from model.views import AccountsView, MarketView
 from tests.test_market_maker import ASSETS, BTC_USD, START_SPOT, make_accounts, make_view
 

@@ -12,11 +12,11 @@ import pytest
 
 from agents.basis import BasisTrader, carry_apr, predicted_rate
 from agents.neutral import MarketNeutralFund, leg_targets_usd
-from model.config import BasisConfig, FundConfig
 from model.engine.exchange import Exchange
 from model.engine.orders import Order
 from model.engine.specs import SpotSpec, btc_perp, small_cap_perp
 from model.engine.types import BUY, SELL, Venue
+from model.trader_config import BasisConfig, FundConfig
 from model.views import AccountsView, MarketView, accounts_view
 from tests.conftest import assert_invariants, open_maker, seed_book
 

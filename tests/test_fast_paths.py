@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents import market_maker
+from agents import ladder
 from experiments.bench.risk import risk_book
 from model import CascadeModel
 from model.engine import adl_rank
@@ -171,7 +171,7 @@ def test_cancelling_an_owners_orders_at_once_equals_one_by_one():
 
 
 def _grid_values_reference(units, step, rounding):
-    # the numpy form `grid_value` replaced on the makers' path (agents/market_maker.py): the
+    # the numpy form `grid_value` replaced on the makers' path (agents/ladder.py): the
     # oracle the fast path must equal
     x = units * step
     for _ in range(4):
@@ -202,7 +202,7 @@ def test_grid_value_equals_the_numpy_grid_values():
     for step in (0.1, 0.01, 0.001, 1e-5, 0.5, 1.0, 0.3, 7e-7):
         units = np.floor(rng.uniform(0, 5e6, 400))
         for rounding in (-1, 1):
-            fast = [market_maker.grid_value(u, step, rounding) for u in units.tolist()]
+            fast = [ladder.grid_value(u, step, rounding) for u in units.tolist()]
             assert fast == _grid_values_reference(units, step, rounding).tolist()
 
 
@@ -221,7 +221,7 @@ def test_side_ladder_equals_the_numpy_reference():
             sizes[rng.integers(6)] = rng.choice([np.nan, -1.0, 0.0])
         cap = float(rng.choice([np.inf, np.nan, -1.0, 0.0, rng.uniform(0, 50)]))
         for side in (-1, 1):
-            fast = market_maker._side_ladder(prices.tolist(), sizes.tolist(), tick, lot, side, cap)
+            fast = ladder.side_ladder(prices.tolist(), sizes.tolist(), tick, lot, side, cap)
             with np.errstate(over="ignore", invalid="ignore"):  # the inf prices
                 assert fast == _side_ladder_reference(prices, sizes, tick, lot, side, cap)
 

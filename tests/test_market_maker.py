@@ -16,20 +16,14 @@ import mesa
 import numpy as np
 import pytest
 
-from agents.market_maker import (
-    DEPTH_EXPONENT,
-    MAX_BASIS,
-    MAX_SKEW_LEVELS,
-    RAMP_MINUTES,
-    MarketMaker,
-    basis_fraction,
-    level_weights,
-)
-from model.config import AssetConfig, MakerConfig
+from agents.ladder import DEPTH_EXPONENT, MAX_BASIS, MAX_SKEW_LEVELS, basis_fraction, level_weights
+from agents.market_maker import RAMP_MINUTES, MarketMaker
+from model.config import AssetConfig
 from model.engine.exchange import Exchange
 from model.engine.orders import Order, Quotes
 from model.engine.specs import SpotSpec, btc_perp
 from model.engine.types import BUY, SELL, OrderKind, Venue
+from model.trader_config import MakerConfig
 from model.views import AccountsView, MarketView
 
 BTC_USD, ALT_USD = 100_000.0, 1.0

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from agents.retail import FUNDING_AWARE_MAX_RATE, RetailCohort, stop_triggers
-from model.config import ModelConfig, RetailConfig
+from model.config import ModelConfig
 from model.engine.orders import Order
 from model.engine.types import OrderKind
 from model.overrides import with_overrides
+from model.trader_config import RetailConfig
 from model.views import AccountsView, MarketView
 
 BTC, ALT = 0, 1

@@ -27,11 +27,11 @@ from agents.value import (
     ladder_distances,
 )
 from model import CascadeModel
-from model.config import BackgroundConfig
 from model.engine.exchange import Exchange
 from model.engine.orders import Order, Quotes
 from model.engine.specs import SpotSpec, btc_perp
 from model.engine.types import BUY, SELL, OrderKind, Venue
+from model.trader_config import BackgroundConfig
 from model.views import AccountsView
 from tests.conftest import assert_invariants, seed_book
 from tests.test_background import exchange_view
