@@ -15,7 +15,7 @@ from model.engine.orderbook import OrderBook
 from model.engine.phases import MarketPhases
 from model.engine.specs import btc_perp
 from model.engine.types import BUY, SELL, Clock
-from tests.conftest import limit, market_order
+from tests.conftest import limit, market_order, writable
 
 INDEX_USD = 100_000.0
 
@@ -73,6 +73,16 @@ def test_the_ledger_alone_refuses_a_write_past_its_api():
     ledger.check_invariants(np.zeros(1))
     ledger.withdraw(acct, 10.0)  # the API's own write: still balanced
     ledger.check_invariants(np.zeros(1))
-    ledger.collateral_usd.base[acct] += 1.0  # past the API: the invariant sees it
+    writable(ledger.collateral_usd)[acct] += 1.0  # past the API: the invariant sees it
     with pytest.raises(InvariantError, match="money"):
         ledger.check_invariants(np.zeros(1))
+
+
+def test_the_ledger_refuses_bad_amounts_naming_them():
+    ledger = Ledger(np.array([0.001]), np.array([0.01]))
+    acct = ledger.open_account(100.0)
+    with pytest.raises(ValueError, match="withdrawal usd"):
+        ledger.withdraw(acct, -5.0)
+    with pytest.raises(ValueError, match="spot deposit lots"):
+        ledger.deposit_spot(acct, 0, 0)
+    ledger.check_invariants(np.zeros(1))  # nothing was written

@@ -185,12 +185,18 @@ class Ledger:
     def deposit_spot(self, account: int, asset: int, lots: int) -> None:
         """Credit `lots` (> 0) of a spot asset to an account."""
         self.require_account(account)
+        if not (isinstance(lots, (int, np.integer)) and lots > 0):
+            raise ValueError(f"spot deposit lots must be a whole number > 0, got {lots!r}")
         self._book.spot_lots[account, asset] += lots
         self.spot_deposits_lots[asset] += lots
         self.journal.note(account)
 
     def withdraw(self, account: int, usd: float) -> None:
-        """Pay out `usd` from a wallet (the caller has checked what is available)."""
+        """Pay out `usd` (finite, > 0) from a wallet; the caller has checked that the
+        account may withdraw it (`Balances.withdrawable_usd`)."""
+        self.require_account(account)
+        if not (np.isfinite(usd) and usd > 0):
+            raise ValueError(f"withdrawal usd must be a finite number > 0, got {usd!r}")
         self._book.collateral_usd[account] -= usd
         self.withdrawals_usd += usd
         self.journal.note(account)

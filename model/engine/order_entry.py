@@ -54,7 +54,7 @@ class OrderDesk:
         market_order_band: float,
         perp_of_spot: dict[int, int],
     ) -> None:
-        self.ledger, self.accounts, self.clock = ledger, ledger, clock
+        self.ledger, self.clock = ledger, clock
         self.perps, self.spots = perps, spots
         self.perp_books, self.spot_books = perp_books, spot_books
         self.prices, self.events, self.rng = prices, events, rng
@@ -136,12 +136,12 @@ class OrderDesk:
     def _submit_perp(self, order: Order) -> OrderOutcome:
         acct, k, spec = order.account, order.market, self.perps[order.market]
         lots = to_lots(order.qty, spec.lot_size)
-        pos = int(self.accounts.qty_lots[acct, k])
+        pos = int(self.ledger.qty_lots[acct, k])
         if order.reduce_only:
             if pos == 0 or (pos > 0) == (order.side > 0):
                 return self._reject(order, RejectReason.REDUCE_ONLY_WOULD_INCREASE)
             lots = min(lots, abs(pos))
-        lev = float(order.leverage or self.accounts.leverage[acct, k])
+        lev = float(order.leverage or self.ledger.leverage[acct, k])
         limit = self._limit_ticks(order, self.perp_books[k], spec.tick_size)
         if limit is None:
             return self._reject(order, RejectReason.NO_LIQUIDITY)
@@ -185,8 +185,8 @@ class OrderDesk:
         notional = lots * spec.lot_size * price_usd
         required = opening * spec.lot_size * price_usd / lev + notional * spec.taker_fee
         acct, k = order.account, order.market
-        old_lev = float(self.accounts.leverage[acct, k])
-        if pos and lev != old_lev and not self.accounts.is_isolated[acct, k]:
+        old_lev = float(self.ledger.leverage[acct, k])
+        if pos and lev != old_lev and not self.ledger.is_isolated[acct, k]:
             # the new setting applies to the open position too (Binance changes it in place)
             held = abs(pos) * spec.lot_size * float(self.prices.mark_usd[k])
             required += held * (1.0 / lev - 1.0 / old_lev)
@@ -206,7 +206,7 @@ class OrderDesk:
                 return self._reject(order, RejectReason.INSUFFICIENT_MARGIN)
             reserve = cost / lots
         else:
-            free = self.accounts.spot_lots[acct, a] - self.reserves.spot_lots[acct, a]
+            free = self.ledger.spot_lots[acct, a] - self.reserves.spot_lots[acct, a]
             if lots > free:
                 return self._reject(order, RejectReason.INSUFFICIENT_SPOT)
             reserve = 0.0
@@ -280,7 +280,7 @@ class OrderDesk:
             self.ledger.set_leverage(acct, m, quotes.leverage)
             coins = 0
         else:
-            coins = int(self.accounts.spot_lots[acct, m] - self.reserves.spot_lots[acct, m])
+            coins = int(self.ledger.spot_lots[acct, m] - self.reserves.spot_lots[acct, m])
         budget = max(0.0, self.available_usd(acct))
         posted = 0
         for side, levels in ((1, quotes.bids), (-1, quotes.asks)):

@@ -33,7 +33,7 @@ class MarketPhases:
         events: EventLog,
         spot_of_perp: tuple[int, ...],
     ) -> None:
-        self.ledger, self.accounts, self.clock = ledger, ledger, clock
+        self.ledger, self.clock = ledger, clock
         self.perps, self.spots, self.perp_books = perps, spots, perp_books
         self.prices, self.events, self.spot_of_perp = prices, events, spot_of_perp
         self._spot_lot_sizes = np.array([s.lot_size for s in spots])
@@ -88,7 +88,7 @@ class MarketPhases:
         positions and from the isolated margin for isolated ones (Binance).
         """
         due = self.prices.due_for_funding(self.clock.t)
-        acc = self.accounts
+        acc = self.ledger
         for k in due:
             rate = self.prices.close_interval(k)
             mark = float(self.prices.mark_usd[k])
@@ -117,8 +117,8 @@ class MarketPhases:
 
     def delta_usd(self, account: int) -> tuple[float, float]:
         """Return (net USD delta, gross USD exposure) of an account over spot and perps."""
-        perp = self.accounts.qty_lots[account] * self.ledger.perp_lot_sizes * self.prices.mark_usd
+        perp = self.ledger.qty_lots[account] * self.ledger.perp_lot_sizes * self.prices.mark_usd
         spot = np.nan_to_num(
-            self.accounts.spot_lots[account] * self._spot_lot_sizes * self.spot_price_usd()
+            self.ledger.spot_lots[account] * self._spot_lot_sizes * self.spot_price_usd()
         )
         return float(perp.sum() + spot.sum()), float(np.abs(perp).sum() + np.abs(spot).sum())
