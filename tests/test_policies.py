@@ -21,7 +21,7 @@ from model.engine.risk_config import POLICIES, LiquidationConfig
 from model.engine.specs import MarketSpec, SpotSpec, small_cap_perp
 from model.engine.tiers import TierTable
 from model.engine.types import BUY, SELL, OrderKind
-from tests.conftest import open_pair
+from tests.conftest import hidden_deficits, open_pair
 
 RICH_USD = 1_000_000.0
 """Deposit of counterparties and makers that never come near maintenance."""
@@ -745,6 +745,54 @@ def test_regression_bankrupt_account_used_as_adl_counterparty_keeps_no_hidden_de
     assert ex.equity_usd()[lb] == pytest.approx(RICH_USD + 200.0 - 145.0 + negative)
 
 
+@pytest.mark.parametrize("policy", POLICIES)
+def test_regression_a_pool_losing_past_its_equity_is_not_left_negative(policy):
+    """`cascade-lab run cascade-demo` (experiments/scripted.py): the pool took lots over at
+    bankruptcy prices, the index kept falling and it ended at −34.62 (socialized_loss:
+    −18.39, after its last unwind) with no ADL and no bad debt (issue 16, defect 1). Now a
+    pool below zero is bankrupt: its positions go to the policy at their bankruptcy price
+    (socialized_loss claws the gap back), so no account is below zero unrecorded."""
+    from experiments import scripted
+
+    ex = scripted.run(policy, scripted.POOL_USD, seed=0)
+
+    assert hidden_deficits(ex) == {}
+    assert min(ex.liquidator.pools.balances_usd()) >= -1e-6
+
+
+def test_regression_a_pool_flat_with_negative_cash_records_its_deficit_as_bad_debt():
+    """Setup: fee-free perp at 1.00, pool 10 USD allowed 10x its equity, unwinds everything
+    each step. A (deposit 10, 10x) is long 100 against S; no bids.
+    Index 0.905: A's equity 10 − 9.5 = 0.5 < MM 0.905 → the pool takes the 100 coins over at
+    BP = 0.905 − 0.5/100 = 0.90. Index 0.82, one bid of 100 at 0.78 (inside the 5 % band,
+    0.82 · 0.95 = 0.779): the pool sells all 100 at 0.78, realising (0.78 − 0.90)·100 = −12,
+    and is flat with cash 10 − 12 = −2. Nothing is left to deleverage: 2.00 is bad debt."""
+    ex = _exchange(
+        [_market()], [PRICE], pool_initial_usd=10.0, pool_max_position_ratio=10.0,
+        pool_unwind_fraction=1.0,
+    )  # fmt: skip
+    a, s = ex.open_account(10.0), ex.open_account(RICH_USD)
+    _trade(ex, a, s, 100.0, PRICE, long_leverage=10.0)
+    pool = ex.liquidator.pools.accounts[0]
+    ex.set_index([0.905])
+    ex.liquidate()
+    assert ex.accounts.qty_lots[pool, 0] == 100
+    ex.set_index([0.82])
+    ex.remark()
+    maker = ex.open_account(RICH_USD)
+    assert ex.submit(Order(maker, 0, BUY, 100.0, OrderKind.LIMIT, 0.78)).accepted
+
+    ex.unwind_system_positions()
+
+    ex.check_invariants()
+    assert ex.accounts.qty_lots[pool, 0] == 0
+    assert ex.accounts.collateral_usd[pool] == pytest.approx(-2.0, abs=1e-9)
+    debt = ex.events.frame("bad_debt")
+    assert debt.account.tolist() == [pool]
+    assert debt.amount_usd.sum() == pytest.approx(2.0, abs=1e-9)
+    assert hidden_deficits(ex) == {}
+
+
 # ---------------------------------------------------------------------------------------------
 # property: random books, positions and crashes, every policy
 # ---------------------------------------------------------------------------------------------
@@ -878,16 +926,20 @@ _VAULT_OPPOSITE = World(  # the vault's long is an ADL candidate (was: -inf scor
 @example(w=_VAULT_OPPOSITE)
 def test_random_crashes_keep_every_invariant_under_every_policy(w):
     """After liquidate() and a few unwind + liquidate passes: money and open interest balance,
+    no account (user, pool or vault) is below zero beyond the bad debt recorded against it,
     and under the contract-space policies no user ends below zero."""
     ex = _build_world(w)
     ex.check_invariants()
 
     ex.liquidate()
     ex.check_invariants()
+    assert hidden_deficits(ex) == {}
     for _ in range(w.unwinds):
         ex.unwind_system_positions()
+        assert hidden_deficits(ex) == {}
         ex.liquidate()
         ex.check_invariants()
+        assert hidden_deficits(ex) == {}
 
     assert np.isfinite(ex.accounts.collateral_usd).all()
     if w.policy in CONTRACT_SPACE:

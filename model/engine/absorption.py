@@ -68,6 +68,14 @@ class Policy:
     def end_round(self, rnd: int) -> None:
         """Hook run after every liquidation round (`rnd`)."""
 
+    def recover(self, acct: int, legs: list[tuple[int, int, int, float]], rnd: int) -> None:
+        """A bankrupt pool or vault: each (market, side, lots, bankruptcy price) position goes
+        to `absorb`, as a liquidated user's would; a leg whose bankruptcy price is not above
+        zero cannot trade and stays (the caller records the gap as bad debt)."""
+        for k, side, lots, bp in legs:
+            if bp > 0:
+                self.absorb(acct, k, side, lots, bp, rnd)
+
     # -- helpers -------------------------------------------------------------------------
     def _candidates(self, acct: int, k: int, side: int) -> np.ndarray:
         """Accounts holding the opposite side of market k (users first, system last)."""
@@ -293,14 +301,20 @@ class SocializedLoss(Policy):
 
     def end_round(self, rnd):
         """Claw back every pool's negative equity from accounts in profit, pro rata."""
-        for k_pool, pool in enumerate(self.pools.accounts):
-            gap = -self.pools.equity_usd(pool)
-            if gap <= 0:
-                continue
-            upnl = self.ex.upnl_usd().sum(axis=1)
-            payers = np.flatnonzero((upnl > 0) & ~self.ex.is_system[: len(upnl)])
-            k = self.pools.pool_of_market.index(k_pool)
-            self._haircut(payers, upnl[payers], gap, pool, k, rnd)
+        for pool in self.pools.accounts:
+            self._claw_back(pool, rnd)
+
+    def recover(self, acct, legs, rnd):
+        """The pool keeps its positions: its gap is clawed back from the winners."""
+        self._claw_back(acct, rnd)
+
+    def _claw_back(self, pool: int, rnd: int) -> None:
+        gap = -self.pools.equity_usd(pool)
+        if gap <= 0:
+            return
+        upnl = self.ex.upnl_usd().sum(axis=1)
+        payers = np.flatnonzero((upnl > 0) & ~self.ex.is_system[: len(upnl)])
+        self._haircut(payers, upnl[payers], gap, pool, self.pools.first_market(pool), rnd)
 
 
 class BackstopVault(Policy):
@@ -311,7 +325,7 @@ class BackstopVault(Policy):
         vault = self.pools.vault
         equity = self.pools.equity_usd(vault)
         take = 0
-        if equity > self.cfg.vault_equity_floor_usd and bp > 0:
+        if acct != vault and equity > self.cfg.vault_equity_floor_usd and bp > 0:
             take = min(
                 lots, self.pools.takeover_lots(vault, k, self.cfg.vault_max_position_ratio, bp)
             )

@@ -162,6 +162,10 @@ class EventLog:
         """Return how many events of a kind were logged."""
         return len(self.rows[kind])
 
+    def bad_debt_usd(self, account: int) -> float:
+        """Σ bad debt recorded against one account (a deficit nobody covered)."""
+        return sum(r.amount_usd for r in self.rows["bad_debt"] if r.account == account)
+
     def frame(self, kind: str):
         """Return the events of one kind as a pandas DataFrame with the schema's columns."""
         import pandas as pd

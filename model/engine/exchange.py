@@ -295,8 +295,7 @@ class Exchange:
         """Pools and vault sell a fraction of what they took over back into the books."""
         frac = self.liquidator.cfg.pool_unwind_fraction
         pools = self.liquidator.pools
-        holders = [*pools.accounts, *([pools.vault] if pools.vault is not None else [])]
-        for acct in holders:
+        for acct in pools.holders():
             for k in np.flatnonzero(self.accounts.qty_lots[acct]):
                 lots = int(self.accounts.qty_lots[acct, k])
                 n = max(1, int(abs(lots) * frac)) if frac > 0 else 0
@@ -311,6 +310,7 @@ class Exchange:
                         mark * (1 + side * self.market_order_band),
                         is_liquidation=False,
                     )
+        self.liquidator.settle_system_deficits()
         pools.record_step()
 
     # ------------------------------------------------------------------------- invariants

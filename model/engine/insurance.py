@@ -40,6 +40,16 @@ class InsurancePools:
         ex = self.ex
         return float(ex.accounts.collateral_usd[account] + ex.upnl_usd(account).sum())
 
+    def holders(self) -> list[int]:
+        """The system accounts that take positions over: every pool, and the vault if any."""
+        return [*self.accounts, *([self.vault] if self.vault is not None else [])]
+
+    def first_market(self, account: int) -> int:
+        """The first market a pool serves (0 for the vault, which serves them all)."""
+        if account in self.accounts:
+            return self.pool_of_market.index(self.accounts.index(account))
+        return 0
+
     def balances_usd(self) -> list[float]:
         """Equity of every pool."""
         return [self.equity_usd(a) for a in self.accounts]

@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from model.engine.absorption import make_policy
-from model.engine.events import Insurance, Liquidation
+from model.engine.events import BadDebt, Insurance, Liquidation
 from model.engine.insurance import InsurancePools
 from model.engine.margin import bankruptcy_price_at_mark, maintenance_margin, unrealized_pnl_usd
 from model.engine.risk_config import LiquidationConfig
@@ -64,7 +64,42 @@ class Liquidator:
                 self._liquidate(*units[i])
             done += len(units)
             self.policy.end_round(self.round)
+        self.settle_system_deficits()
         return done
+
+    def settle_system_deficits(self) -> None:
+        """No pool insolvent unnoticed (DESIGN.md §5): a pool or the vault whose equity is
+        below zero (losses on positions it took over, or on selling them back) is bankrupt.
+        Its positions go to the loss-absorption policy at their bankruptcy prices, as a user's
+        would (Binance: ADL when the insurance fund cannot cover); a gap still left is
+        recorded as bad debt, once (what was recorded before is not counted again)."""
+        events = self.ex.events
+        for acct in self.pools.holders():
+            gap = -self.pools.equity_usd(acct) - events.bad_debt_usd(acct)
+            if gap <= DUST_USD:
+                continue
+            self.policy.recover(acct, self._bankrupt_legs(acct), self.round)
+            gap = -self.pools.equity_usd(acct) - events.bad_debt_usd(acct)
+            if gap > DUST_USD:
+                market = self.pools.first_market(acct)
+                events.add(
+                    BadDebt(t=self.ex.t, round=self.round, account=acct, market=market,
+                            amount_usd=gap)
+                )  # fmt: skip
+
+    def _bankrupt_legs(self, acct: int) -> list[tuple[int, int, int, float]]:
+        """(market, side, lots, bankruptcy price) of each position of an account below zero
+        equity; the deficit is shared over the losing legs (`_equity_shares`)."""
+        equity, _, notional = self._unit_state(acct, None)
+        shares = self._equity_shares(acct, equity, notional) if notional else {}
+        legs = []
+        for k, share in shares.items():
+            lots = int(self.ex.accounts.qty_lots[acct, k])
+            side, qty = (1 if lots > 0 else -1), abs(lots) * self.ex.perps[k].lot_size
+            mark = float(self.ex.prices.mark_usd[k])
+            bp = bankruptcy_price_at_mark(side, qty, equity * share, mark)
+            legs.append((k, side, abs(lots), float(bp)))
+        return legs
 
     def scan(self) -> list[tuple[int, int | None]]:
         """Units below maintenance: (account, None) for cross, (account, market) for isolated.
