@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.engine.adl import adl_overshoot_usd
 from model.engine.events import Adl, BadDebt, Haircut
 from model.engine.types import FloatArray
 
@@ -107,8 +108,10 @@ def premium_before(series: dict[str, FloatArray], shock_start: int) -> float:
 
 
 def adl_summary(adl_rows: list, haircut_rows: list, bad_debt_rows: list) -> dict[str, float]:
-    """ADL count and notional, overshoot (taken + haircuts − needed), top winner, hedge breaks,
-    bad debt. The top winner is the account that gave up most (ADL value taken + haircuts).
+    """ADL count and notional, value taken (ADL fills + haircuts), the deficit they were
+    needed for, overshoot (taken − needed)_+, margin handed to winners by closes of units
+    still above bankruptcy, top winner, hedge breaks, bad debt (events.Adl, events.Haircut).
+    The top winner is the account that gave up most (ADL value taken + haircuts).
 
     Rows are the engine's typed events (`Adl`, `Haircut`, `BadDebt`) or plain tuples in their
     field order (a saved run's tables). Sums are numpy sums over float arrays, so the result
@@ -119,7 +122,7 @@ def adl_summary(adl_rows: list, haircut_rows: list, bad_debt_rows: list) -> dict
     by_adl = _floats([r.value_taken_usd for r in adl])
     by_haircut = _floats([r.haircut_usd for r in cuts])
     taken = float(by_adl.sum() + by_haircut.sum())
-    needed = float(_floats([r.needed_usd for r in adl]).sum())
+    needed = float(_floats([r.needed_usd for r in [*adl, *cuts]]).sum())
     winners = _floats([r.account for r in adl] + [r.account for r in cuts])
     accounts, who = np.unique(winners, return_inverse=True)
     per_winner = np.bincount(who, np.concatenate([by_adl, by_haircut]), len(accounts))
@@ -129,7 +132,8 @@ def adl_summary(adl_rows: list, haircut_rows: list, bad_debt_rows: list) -> dict
         "adl_notional_usd": float(_floats([r.notional_usd for r in adl]).sum()),
         "adl_needed_usd": needed,
         "adl_taken_usd": taken,
-        "adl_overshoot_usd": max(0.0, taken - needed),
+        "adl_overshoot_usd": adl_overshoot_usd(taken, needed),
+        "adl_margin_to_winners_usd": float(_floats([r.margin_to_winner_usd for r in adl]).sum()),
         "adl_top_winner_usd": top,
         "adl_top_winner_share": top / taken if taken > 0 else 0.0,
         "hedge_breaks": int(np.count_nonzero(_floats([r.is_hedge_break for r in adl]))),

@@ -10,7 +10,7 @@ def _adl(qty: float, price_usd: float, mark_usd: float) -> Adl:
     return Adl(
         t=0, round=1, policy="adl_queue", account=5, market=0, side=-1, qty=qty,
         price_usd=price_usd, mark_usd=mark_usd, score=1.0, value_taken_usd=0.0,
-        needed_usd=0.0, is_hedge_break=False,
+        needed_usd=0.0, is_hedge_break=False, margin_to_winner_usd=0.0,
     )  # fmt: skip
 
 

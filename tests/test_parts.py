@@ -6,6 +6,8 @@ class, so each can be built and tested without an `Exchange`.
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model.engine.events import EventLog
 from model.engine.ledger import InvariantError, Ledger
@@ -86,3 +88,29 @@ def test_the_ledger_refuses_bad_amounts_naming_them():
     with pytest.raises(ValueError, match="spot deposit lots"):
         ledger.deposit_spot(acct, 0, 0)
     ledger.check_invariants(np.zeros(1))  # nothing was written
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lots=st.integers(1, 10_000).map(lambda n: n * (1 if n % 2 else -1)),
+    entry=st.floats(10.0, 1e5),
+    share=st.floats(0.0, 1.0),
+    mark=st.floats(1.0, 2e5),
+)
+def test_a_ledger_haircut_takes_exactly_its_amount_out_of_the_position(lots, entry, share, mark):
+    """haircut(a) moves the winner's entry by a/q: its UPnL q·(m − e) falls by a at every mark
+    m, its wallet is untouched, `dst` gains a, and the books still balance."""
+    ledger = Ledger(np.array([0.001]), np.zeros(0))
+    winner, other, dst = (ledger.open_account(1_000.0) for _ in range(3))
+    ledger.open_positions(0, np.array([winner, other]), np.array([lots, -lots]), entry,
+                          np.array([10.0, 10.0]), np.array([False, False]))  # fmt: skip
+    profit = lots * 0.001 * (mark - entry)
+    amount = share * abs(profit)
+    ledger.haircut(np.array([winner]), np.array([[amount]]), dst)
+    upnl = lots * 0.001 * (mark - ledger.entry_price_usd[winner, 0])
+    assert upnl == pytest.approx(profit - amount, abs=1e-9 * max(1.0, abs(profit) + entry))
+    assert ledger.collateral_usd[winner] == 1_000.0
+    assert ledger.collateral_usd[dst] == 1_000.0 + amount
+    ledger.check_invariants(np.array([mark]))
+    with pytest.raises(ValueError, match="open position"):
+        ledger.haircut(np.array([dst]), np.array([[1.0]]), winner)

@@ -21,6 +21,7 @@ from model.engine.risk_config import POLICIES, LiquidationConfig
 from model.engine.specs import MarketSpec, SpotSpec, small_cap_perp
 from model.engine.tiers import TierTable
 from model.engine.types import BUY, SELL, OrderKind
+from model.summary import adl_summary
 from tests.conftest import hidden_deficits, open_pair
 
 RICH_USD = 1_000_000.0
@@ -80,10 +81,10 @@ def _spy_on_adl(ex: Exchange, monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     policy, calls = ex.liquidator.policy, []
     original = policy._close_against
 
-    def spy(acct, cands, alloc, k, side, price, scores, rnd, bp=None):
+    def spy(acct, cands, alloc, k, side, price, scores, rnd):
         first_row = ex.events.count("adl")
         held = np.abs(ex.accounts.qty_lots[cands, k]).copy()
-        original(acct, cands, alloc, k, side, price, scores, rnd, bp=bp)
+        original(acct, cands, alloc, k, side, price, scores, rnd)
         calls.append(
             {
                 "cands": np.asarray(cands).copy(),
@@ -239,8 +240,8 @@ def test_scripted_crash_queue_closes_the_highest_scores_first(monkeypatch):
 
 def test_scripted_crash_pro_rata_closes_at_the_mark_and_haircuts_the_deficit():
     """adl_pro_rata (wealth): ADL closes are at the mark (nothing taken in price), the value
-    comes from haircuts on the shorts' profit; the haircuts never exceed the needed budget and
-    leave no long below zero."""
+    comes from haircuts on the shorts' profit; the haircuts never exceed the budget they were
+    needed for, and a long left below zero (profit ran out) is recorded as bad debt."""
     crash = _scripted_crash("adl_pro_rata")
 
     _run_crash(crash)
@@ -250,8 +251,9 @@ def test_scripted_crash_pro_rata_closes_at_the_mark_and_haircuts_the_deficit():
     assert len(adl) > 0 and len(cuts) > 0
     assert adl.price_usd.to_numpy() == pytest.approx(adl.mark_usd.to_numpy())
     assert set(cuts.account) <= set(crash.shorts)
-    assert 0.0 < cuts.haircut_usd.sum() <= adl.needed_usd.sum() + 1e-9
-    assert ex.equity_usd()[crash.longs].min() >= -1e-6
+    assert adl.value_taken_usd.sum() == adl.needed_usd.sum() == 0.0
+    assert (cuts.haircut_usd <= cuts.needed_usd + 1e-9).all() and cuts.haircut_usd.sum() > 0
+    assert hidden_deficits(ex) == {}
 
 
 def test_scripted_crash_min_max_leverage_closes_in_contract_space():
@@ -455,7 +457,8 @@ def test_pro_rata_wealth_closes_at_the_mark_and_haircuts_profit_pro_rata():
     assert adl.price_usd.tolist() == [CRASH] * 3
     assert sorted(cuts.account) == sorted(winners)
     assert cuts.haircut_usd.tolist() == pytest.approx([10.0, 10.0, 10.0])
-    assert cuts.haircut_usd.sum() == pytest.approx(adl.needed_usd.sum())  # 30
+    assert cuts.needed_usd.sum() == pytest.approx(30.0)  # the needed budget, all covered
+    assert adl.needed_usd.sum() == adl.value_taken_usd.sum() == 0.0  # closes at the mark
     assert ex.equity_usd()[loser] == pytest.approx(0.0, abs=1e-9)
     assert ex.equity_usd()[winners] == pytest.approx([90.0, 150.0, 350.0])  # each − 10
     ex.check_invariants()
@@ -583,8 +586,8 @@ def test_regression_pro_rata_wealth_haircut_equals_the_deficit_of_a_two_market_a
     """Setup: markets A, B at 100, empty pool. Trader X (deposit 100, cross): long 10 A at
     20x, short 2 B at 20x. Marks A 85, B 80: UPnL −150 and +40, equity 100 − 150 + 40 = −10.
 
-    The winners must give up exactly the deficit, 10 (= the needed budget logged: 8.42 on A
-    + 1.58 on B with BPs split by notional 850 : 160).
+    The winners must give up exactly the deficit, 10 (= the needed budget logged on the
+    haircuts: 8.42 on A + 1.58 on B with BPs split by notional 850 : 160).
     Bug: AdlProRata.absorb haircuts −wallet after each leg is closed at the mark; after A it
     is 100 − 150 = −50, so 50 is taken from the A winner before B's +40 is booked; the extra
     40 then goes to the pool as "residual" margin.
@@ -599,8 +602,8 @@ def test_regression_pro_rata_wealth_haircut_equals_the_deficit_of_a_two_market_a
     ex.liquidate()
 
     ex.check_invariants()
-    adl, cuts = ex.events.frame("adl"), ex.events.frame("haircut")
-    assert adl.needed_usd.sum() == pytest.approx(10.0)
+    cuts = ex.events.frame("haircut")
+    assert cuts.needed_usd.sum() == pytest.approx(10.0)
     assert cuts.haircut_usd.sum() == pytest.approx(10.0)
     assert ex.liquidator.pools.balances_usd() == pytest.approx([0.0], abs=1e-9)
     assert ex.equity_usd()[x] == pytest.approx(0.0, abs=1e-9)
@@ -793,6 +796,79 @@ def test_regression_a_pool_flat_with_negative_cash_records_its_deficit_as_bad_de
     assert hidden_deficits(ex) == {}
 
 
+@pytest.mark.parametrize("isolated", [False, True], ids=["cross", "isolated"])
+@pytest.mark.parametrize("policy", ["adl_pro_rata", "socialized_loss"])
+def test_regression_a_haircut_comes_out_of_profit_not_the_winners_wallet(policy, isolated):
+    """Setup: fee-free perp, empty pool. W (deposit 22) is short 10 at 100 (50x: margin 20);
+    at 21, L (deposit 42, 50x) buys 50 and R2 buys 950, both from V. Index 10.
+
+    L: equity 42 − 50·(21 − 10) = −508, a deficit nobody's book takes. Winners' profit:
+    W 10·(100 − 10) = 900, V 1,000·(21 − 10) = 11,000; the pro-rata haircut
+    h = 508 / 11,900 takes 900·h = 38.42 from W (wealth-space ADL, or the socialised pool's
+    clawback). W's wallet was 22 (cross) or 2 (isolated): taken from the wallet it went to
+    −16.42 / −36.42 with no bad debt (issue 16, defects 2 and 7). Now the haircut lowers W's
+    unrealised profit to 900 − 38.42 and leaves its wallet as it was."""
+    ex = _exchange([_market()], [100.0], policy=policy)
+    w, r = ex.open_account(22.0), ex.open_account(RICH_USD)
+    assert ex.submit(Order(w, 0, SELL, 10.0, OrderKind.LIMIT, 100.0, leverage=50.0,
+                           isolated=isolated)).accepted  # fmt: skip
+    assert ex.submit(Order(r, 0, BUY, 10.0, OrderKind.LIMIT, 100.0)).filled_qty == 10.0
+    wallet = float(ex.accounts.collateral_usd[w])
+    assert wallet == pytest.approx(2.0 if isolated else 22.0)
+    ex.set_index([21.0])
+    ex.remark()
+    loser, v, r2 = ex.open_account(42.0), ex.open_account(RICH_USD), ex.open_account(RICH_USD)
+    _trade(ex, loser, v, 50.0, 21.0, long_leverage=50.0)
+    _trade(ex, r2, v, 950.0, 21.0)
+    ex.set_index([10.0])
+
+    ex.liquidate()
+
+    ex.check_invariants()
+    cut = 900.0 * 508.0 / 11_900.0
+    haircuts = ex.events.frame("haircut").set_index("account").haircut_usd
+    assert haircuts[w] == pytest.approx(cut)
+    assert ex.accounts.collateral_usd[w] == pytest.approx(wallet)
+    assert ex.upnl_usd(w)[0] == pytest.approx(900.0 - cut)
+    assert hidden_deficits(ex) == {}
+
+
+def test_adl_of_a_unit_above_bankruptcy_hands_its_margin_to_the_winner_and_takes_nothing():
+    """Setup: fee-free perp (MMR 1 %), empty pool, no bids. L (deposit 25, 40x) is long 10 at
+    100 against S. Mark 98.4: L's equity 25 − 16 = 9 < MM 9.84, so L is liquidated while
+    still above bankruptcy: BP = 98.4 − 9/10 = 97.5. The queue closes S's short at 97.5.
+
+    Defect 5 (issue 16): this fill was logged with value taken 10·(97.5 − 98.4) = −9. Now,
+    as Chitra (2025) measures: taken from the winner (vs a close at the mark) 0, deficit
+    covered 0, and the margin handed to the winner q·(mark − BP) = 9, shown apart."""
+    ex = _exchange([_market()], [ENTRY])
+    loser, winner = ex.open_account(25.0), ex.open_account(RICH_USD)
+    _trade(ex, loser, winner, 10.0, ENTRY, long_leverage=40.0)
+    ex.set_index([98.4])
+
+    ex.liquidate()
+
+    ex.check_invariants()
+    (row,) = ex.events.rows["adl"]
+    assert (row.account, row.price_usd) == (winner, pytest.approx(97.5))
+    assert row.value_taken_usd == row.needed_usd == 0.0
+    assert row.margin_to_winner_usd == pytest.approx(9.0)
+    summary = adl_summary(ex.events.rows["adl"], [], [])
+    assert summary["adl_margin_to_winners_usd"] == pytest.approx(9.0)
+    assert summary["adl_taken_usd"] == summary["adl_overshoot_usd"] == 0.0
+
+
+def _assert_adl_signs(ex: Exchange) -> None:
+    """Every ADL fill takes ≥ 0 and exactly the deficit it covers, or hands margin ≥ 0 to
+    the winner; a haircut takes ≥ 0 and no more than the budget it was needed for."""
+    for row in ex.events.rows["adl"]:
+        assert row.value_taken_usd >= 0 and row.margin_to_winner_usd >= 0
+        assert row.value_taken_usd == row.needed_usd
+        assert row.value_taken_usd == 0 or row.margin_to_winner_usd == 0
+    for row in ex.events.rows["haircut"]:
+        assert 0 <= row.haircut_usd <= row.needed_usd * (1 + 1e-9)
+
+
 # ---------------------------------------------------------------------------------------------
 # property: random books, positions and crashes, every policy
 # ---------------------------------------------------------------------------------------------
@@ -942,5 +1018,6 @@ def test_random_crashes_keep_every_invariant_under_every_policy(w):
         assert hidden_deficits(ex) == {}
 
     assert np.isfinite(ex.accounts.collateral_usd).all()
+    _assert_adl_signs(ex)
     if w.policy in CONTRACT_SPACE:
         assert _user_equity(ex).min() >= -1e-6

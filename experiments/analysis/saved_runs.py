@@ -85,11 +85,15 @@ def adl_metrics(
 ) -> dict[str, float]:
     """ADL metrics of one run from its event tables (the columns of `model.engine.events`' rows).
 
-    needed = Σ (BP − mark)₊·side·q over ADL closes (the budget the deficits needed); taken =
-    Σ value taken from winners + Σ haircuts; overshoot = max(0, taken − needed) (Chitra 2025,
+    taken = Σ value taken from winners by ADL fills + Σ haircuts; needed = the deficit they
+    covered (ADL rows, haircut rows); overshoot = max(0, taken − needed) (Chitra 2025,
     exchange-mechanics.md §7.3); the top winner is the account that gave up most, and its
     share of the total taken; hedge breaks; residual bad debt (`model.summary.adl_summary`).
+    Haircut tables saved before haircuts carried `needed_usd` count it 0 (their ADL rows
+    carried it).
     """
+    if "needed_usd" not in haircuts:
+        haircuts = haircuts.assign(needed_usd=0.0)
     require_columns(
         adl,
         ("account", "qty", "price_usd", "value_taken_usd", "needed_usd", "is_hedge_break"),

@@ -122,14 +122,13 @@ class Policy:
         price: float,
         scores: np.ndarray,
         rnd: int,
-        bp: float | None = None,
     ) -> None:
         """Close `alloc` lots of each candidate against `acct` at `price` (an ADL fill).
 
-        Logged per fill: value taken from the winner, (price − mark)·side·q, and the budget
-        the deficit needed, (BP − mark)_+·side·q (Chitra §7.3: needed vs taken).
+        Logged per fill (events.Adl): the value taken from the winner q·(side·(price −
+        mark))_+, equal to the deficit it covers, and the margin a close on the solvent side
+        of the mark hands the winner, q·(side·(mark − price))_+.
         """
-        bp = price if bp is None else bp
         ex = self.ex
         mark = float(ex.prices.mark_usd[k])
         lot = ex.perps[k].lot_size
@@ -140,8 +139,8 @@ class Policy:
             was_hedged = self.is_hedged(cand)
             ex.cancel_all(cand)
             ex.ledger.transfer_position(acct, cand, k, -side * int(lots), price)
-            taken = int(lots) * lot * (price - mark) * side
-            needed = int(lots) * lot * max(0.0, (bp - mark) * side)
+            taken = int(lots) * lot * max(0.0, (price - mark) * side)
+            handed = int(lots) * lot * max(0.0, (mark - price) * side)
             broke = was_hedged and not self.is_hedged(cand)
             ex.events.add(
                 Adl(
@@ -156,8 +155,9 @@ class Policy:
                     mark_usd=mark,
                     score=float(score),
                     value_taken_usd=taken,
-                    needed_usd=needed,
+                    needed_usd=taken,
                     is_hedge_break=broke,
+                    margin_to_winner_usd=handed,
                 )
             )
 
@@ -167,15 +167,31 @@ class Policy:
         return gross > 0 and abs(delta) <= self.cfg.hedge_band * gross
 
     def _haircut(
-        self, payers: np.ndarray, profits: np.ndarray, budget: float, acct: int, k: int, rnd: int
+        self, payers: np.ndarray, upnl: np.ndarray, budget: float, acct: int, k: int, rnd: int
     ) -> float:
-        """Move h_i·w_i from each payer to `acct` (pro-rata haircut); return the amount."""
-        if budget <= 0 or len(payers) == 0:
+        """Pro-rata haircut of the payers' profit into `acct`; return the amount.
+
+        upnl: (payers, markets) unrealised PnL of the legs the haircut may take from. Payer
+        i's profit w_i = (Σ_k upnl_ik)_+ loses h·w_i (adl.pro_rata_haircut), taken from its
+        winning legs in proportion to their profit (each leg loses at most its own profit,
+        since h·w_i ≤ Σ_k (upnl_ik)_+), through the ledger's `haircut`: from the position,
+        never from the wallet (Chitra & al. 2026: haircuts apply to positive PnL).
+        """
+        profits = np.maximum(upnl.sum(axis=1), 0.0)
+        if budget <= 0 or not profits.any():
             return 0.0
-        h = adl.pro_rata_haircut(profits, budget)
-        amounts = h * np.maximum(profits, 0.0)
-        self.ex.ledger.haircut(payers, amounts, acct)
-        for p, a in zip(payers[amounts > 0], amounts[amounts > 0], strict=True):
+        amounts = adl.pro_rata_haircut(profits, budget) * profits
+        needed = budget * profits / profits.sum()
+        gains = np.maximum(upnl, 0.0)
+        legs = np.divide(
+            gains * amounts[:, None],
+            gains.sum(axis=1, keepdims=True),
+            out=np.zeros_like(gains),
+            where=gains > 0,
+        )
+        self.ex.ledger.haircut(payers, legs, acct)
+        paid = amounts > 0
+        for p, a, n in zip(payers[paid], amounts[paid], needed[paid], strict=True):
             self.ex.events.add(
                 Haircut(
                     t=self.ex.t,
@@ -184,6 +200,7 @@ class Policy:
                     account=int(p),
                     market=k,
                     haircut_usd=float(a),
+                    needed_usd=float(n),
                 )
             )
         return float(amounts.sum())
@@ -250,11 +267,13 @@ class AdlProRata(Policy):
             self._close_against(acct, cands, alloc, k, side, bp, scores, rnd)
             return
         mark = float(self.ex.prices.mark_usd[k])
-        profits = self.ex.upnl_usd(cands)[:, k]
-        self._close_against(acct, cands, alloc, k, side, mark, scores, rnd, bp=bp)
-        # closing at the mark instead of BP leaves exactly this deficit on the account
+        upnl = np.zeros((len(cands), len(self.ex.perps)))
+        upnl[:, k] = self.ex.upnl_usd(cands)[:, k]
+        # closing at the mark instead of BP leaves exactly this deficit on the account; it is
+        # taken from the winners' profit in k while their positions are still open
         deficit = lots * self.ex.perps[k].lot_size * max(0.0, side * (bp - mark))
-        self._haircut(cands, profits, deficit, acct, k, rnd)
+        self._haircut(cands, upnl, deficit, acct, k, rnd)
+        self._close_against(acct, cands, alloc, k, side, mark, scores, rnd)
 
 
 class AdlMinMaxLeverage(Policy):
@@ -312,8 +331,8 @@ class SocializedLoss(Policy):
         gap = -self.pools.equity_usd(pool)
         if gap <= 0:
             return
-        upnl = self.ex.upnl_usd().sum(axis=1)
-        payers = np.flatnonzero((upnl > 0) & ~self.ex.is_system[: len(upnl)])
+        upnl = self.ex.upnl_usd()
+        payers = np.flatnonzero((upnl.sum(axis=1) > 0) & ~self.ex.is_system[: len(upnl)])
         self._haircut(payers, upnl[payers], gap, pool, self.pools.first_market(pool), rnd)
 
 

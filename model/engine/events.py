@@ -88,7 +88,16 @@ class Insurance(NamedTuple):
 
 
 class Adl(NamedTuple):
-    """One winner's position closed by a loss-absorption policy."""
+    """One winner's position closed by a loss-absorption policy.
+
+    With q the coins closed, s the liquidated side and p the close price (all ≥ 0):
+    value_taken_usd = q·(s·(p − mark))_+, the winner's wealth removed against a close at the
+    mark (Chitra 2025 "wealth removed"); needed_usd, the deficit this fill covers, equal to it
+    (a close at the bankruptcy price beyond the mark covers exactly what it takes; a
+    wealth-space close at the mark covers nothing, its haircut does); margin_to_winner_usd =
+    q·(s·(mark − p))_+, what a close at the bankruptcy price of a unit still above bankruptcy
+    hands the winner (Binance closes ADL at the liquidated order's bankruptcy price).
+    """
 
     t: int
     round: int
@@ -103,6 +112,7 @@ class Adl(NamedTuple):
     value_taken_usd: float
     needed_usd: float
     is_hedge_break: bool
+    margin_to_winner_usd: float
 
     @property
     def notional_usd(self) -> float:
@@ -111,7 +121,8 @@ class Adl(NamedTuple):
 
 
 class Haircut(NamedTuple):
-    """Money taken from one winner's wallet by a haircut policy."""
+    """Money taken from one winner's unrealised profit by a haircut policy: haircut_usd =
+    min(needed_usd, its profit), needed_usd its pro-rata share B·w_i/Σw of the budget B."""
 
     t: int
     round: int
@@ -119,6 +130,7 @@ class Haircut(NamedTuple):
     account: int
     market: int
     haircut_usd: float
+    needed_usd: float
 
 
 class BadDebt(NamedTuple):

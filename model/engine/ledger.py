@@ -11,7 +11,8 @@ can read positions but change them only through these transfers:
 | `perp_fill`, `spot_fill` | one side of a match: position, entry, realised PnL, fee |
 | `open_positions` | the open interest a run starts with (matched, one price, no fee) |
 | `pay_funding` | one market's funding settlement, vectorised |
-| `move_cash`, `haircut` | wallet to wallet: pool cover, fees to pools, socialised loss |
+| `move_cash` | wallet to wallet: pool cover, fees to pools |
+| `haircut` | winners' unrealised profit to a wallet: wealth-space ADL, socialised loss |
 | `transfer_position` | a position at a set price, no fee: takeover, ADL close |
 | `set_leverage`, `set_isolated` | an account's margin settings in a market |
 
@@ -304,10 +305,21 @@ class Ledger:
         self.journal.note(dst)
 
     def haircut(self, payers: IntArray, amounts_usd: FloatArray, dst: int) -> None:
-        """Move `amounts_usd[i]` from each payer's wallet to `dst` (vectorised)."""
-        np.subtract.at(self._book.collateral_usd, payers, amounts_usd)
-        self._book.collateral_usd[dst] += float(np.sum(amounts_usd))
-        self.journal.note_many(payers)
+        """Take `amounts_usd[i, k]` out of payer i's unrealised profit in market k and pay
+        it into `dst`'s wallet (vectorised): each position's entry moves by a/q (q signed
+        coins), so its UPnL q·(mark − entry) falls by exactly a at any mark, and the payer's
+        wallet is not touched. The caller takes no more than a leg's profit, so a haircut
+        reduces what a winner has won without making its wallet (or equity) negative."""
+        rows, cols = np.nonzero(amounts_usd)
+        if not len(rows):
+            return
+        ids = np.asarray(payers, dtype=np.int64)[rows]
+        coins = self._book.qty_lots[ids, cols] * self.perp_lot_sizes[cols]
+        if np.any(coins == 0):
+            raise ValueError("a haircut needs an open position in each leg it takes from")
+        np.add.at(self._book.entry_price_usd, (ids, cols), amounts_usd[rows, cols] / coins)
+        self._book.collateral_usd[dst] += float(amounts_usd[rows, cols].sum())
+        self.journal.note_many(ids)
         self.journal.note(dst)
 
     def pay_funding(self, k: int, pay_usd: FloatArray) -> None:
