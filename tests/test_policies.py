@@ -858,6 +858,32 @@ def test_adl_of_a_unit_above_bankruptcy_hands_its_margin_to_the_winner_and_takes
     assert summary["adl_taken_usd"] == summary["adl_overshoot_usd"] == 0.0
 
 
+def test_pool_capacity_is_per_symbol():
+    """Setup: markets A, B at 100 (MMR 1 %), one shared pool of 1,000 allowed 1x its equity,
+    no bids. L1 (deposit 25, 40x) long 9 A, L2 (deposit 25, 40x) long 5 B.
+    A → 97: L1's equity 25 − 27 < 0: the pool takes 9 A at BP 97 + 2/9 = 97.22 (notional
+    ≈ 873; pool equity 1,000 + 9·(97 − 97.22) = 998). B → 95.8 next: L2's equity
+    25 − 21 = 4 < MM 4.79, BP 95.8 − 4/5 = 95; the pool's room in B is 1 × 998 − 0 held in
+    B, so it takes all 5 B (475): no ADL. Before (issue 16, defect 6): capacity was gross
+    over markets, room 998 − 873 ≈ 125, one lot, and ADL closed the other 4."""
+    ex = _exchange([_market("A"), _market("B")], [ENTRY, ENTRY], pool_initial_usd=1_000.0,
+                   pool_max_position_ratio=1.0)  # fmt: skip
+    l1, l2, s = ex.open_account(25.0), ex.open_account(25.0), ex.open_account(RICH_USD)
+    _trade(ex, l1, s, 9.0, ENTRY, long_leverage=40.0)
+    _trade(ex, l2, s, 5.0, ENTRY, market=1, long_leverage=40.0)
+    pool = ex.liquidator.pools.accounts[0]
+    ex.set_index([97.0, ENTRY])
+    ex.liquidate()
+    assert ex.accounts.qty_lots[pool].tolist() == [9, 0]
+
+    ex.set_index([97.0, 95.8])
+    ex.liquidate()
+
+    ex.check_invariants()
+    assert ex.accounts.qty_lots[pool].tolist() == [9, 5]
+    assert ex.events.count("adl") == 0
+
+
 def _assert_adl_signs(ex: Exchange) -> None:
     """Every ADL fill takes ≥ 0 and exactly the deficit it covers, or hands margin ≥ 0 to
     the winner; a haircut takes ≥ 0 and no more than the budget it was needed for."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 
-import numpy as np
-
 from model.engine.absorption import uses_vault
 from model.engine.risk_config import LiquidationConfig
 
@@ -76,14 +74,16 @@ class InsurancePools:
     def takeover_lots(self, account: int, market: int, ratio: float, price_usd: float) -> int:
         """Lots of `market` a system account may still take at `price_usd` within its capacity.
 
-        Capacity: gross notional held ≤ ratio × equity (Binance's max net notional, §2.3).
+        Capacity, per symbol: the notional held in `market` ≤ ratio × equity (Binance's
+        insurance-fund "max net notional" is set per symbol, exchange-mechanics §2.3); what
+        the account holds in other markets does not use it up.
         """
         ex = self.ex
         equity = self.equity_usd(account)
         if equity <= 0:
             return 0
-        lots = ex.accounts.qty_lots[account]
-        held = float(np.abs(lots * ex.perp_lot_sizes * ex.prices.mark_usd).sum())
+        lots = int(ex.accounts.qty_lots[account, market])
+        held = abs(lots) * ex.perps[market].lot_size * float(ex.prices.mark_usd[market])
         room = ratio * equity - held
         return max(0, int(room // (ex.perps[market].lot_size * price_usd)))
 

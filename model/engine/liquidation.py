@@ -15,7 +15,8 @@ Process (exchange-mechanics.md §1, §2.3, §3.2, §5.2; each step in the README
    position's BP shares the unit's equity E in proportion to notional:
    BP_k = mark_k − side_k · E · share_k / Q_k (the usual BP for a single position).
 5. What the book could not take is taken over by the pool at BP within its capacity
-   (gross notional ≤ ratio × equity), then by the loss-absorption policy (`absorption.py`).
+   (notional held in that symbol ≤ ratio × equity), then by the loss-absorption policy
+   (`absorption.py`). A pool below zero equity is bankrupt (`settle_system_deficits`).
 6. The liquidation fee (on the amount closed in the book) goes to the pool, capped by what
    the account has left; then a share of the residual margin goes to the pool.
 7. Re-mark (the fills moved the last price) and rescan; repeat up to `max_rounds`.

@@ -65,7 +65,11 @@ class LiquidationConfig(Validated):
         1_000_000.0, "USD per pool (one number for all, or one per pool)", "assumed", 0.0
     )
     pool_max_position_ratio: float = param(
-        1.0, "gross notional / pool equity", "Binance: 100 % (§2.3)", 0.0, open_lo=True
+        1.0,
+        "notional per symbol / pool equity",
+        "Binance: 100 % per symbol (§2.3)",
+        0.0,
+        open_lo=True,
     )
     pool_unwind_fraction: float = param(
         0.1, "fraction of each pool-held position per step", "assumed", 0.0, 1.0
@@ -101,7 +105,7 @@ class LiquidationConfig(Validated):
         0.0, "USD", "below it the vault stops taking positions and adl_queue applies, assumed"
     )
     vault_max_position_ratio: float = param(
-        3.0, "gross notional / vault equity", "assumed", 0.0, open_lo=True
+        3.0, "notional per symbol / vault equity", "assumed", 0.0, open_lo=True
     )
     hedge_band: float = param(
         0.2,
