@@ -104,18 +104,24 @@ def assert_invariants(ex: Exchange) -> None:
     assert np.all(np.isfinite(ex.accounts.isolated_margin_usd)), "non-finite isolated margin"
 
 
-def hidden_deficits(ex: Exchange, tol_usd: float = 1e-6) -> dict[int, float]:
+def hidden_deficits(
+    ex: Exchange, tol_usd: float = 1e-6, *, flat_only: bool = False
+) -> dict[int, float]:
     """Accounts below zero beyond the bad debt recorded against them: {account: equity}.
 
     A flat account's equity is its wallet, so this covers "no user wallet negative without
     recorded bad debt" and "no pool (or vault) with negative equity without a recorded
-    deficit" (issue 16); an account still in a position counts by its total equity.
+    deficit" (issue 16); an account still in a position counts by its total equity, unless
+    `flat_only` (between liquidation passes, an account in a position may be awaiting one).
     """
     equity = ex.equity_usd()
     recorded = np.zeros(len(equity))
     for row in ex.events.rows["bad_debt"]:
         recorded[row.account] += row.amount_usd
-    hidden = np.flatnonzero(equity < -recorded - tol_usd)
+    below = equity < -recorded - tol_usd
+    if flat_only:
+        below &= ~(ex.accounts.qty_lots != 0).any(axis=1)
+    hidden = np.flatnonzero(below)
     return {int(a): float(equity[a]) for a in hidden}
 
 

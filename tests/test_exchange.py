@@ -24,6 +24,7 @@ from tests.conftest import (
     assert_same_balances,
     balances,
     changed_accounts,
+    hidden_deficits,
     limit,
     make_exchange,
     market_order,
@@ -854,16 +855,20 @@ OPS = st.one_of(
     st.tuples(st.just("index"), markets_, st.floats(-0.05, 0.05)),
     st.tuples(st.just("step")),
     st.tuples(st.just("requote")),
+    st.tuples(st.just("liquidate")),
+    st.tuples(st.just("unwind")),
 )
 
 
 class World:
     """Two perps and a spot market, a quoting maker and four traders with USD and 1 BTC."""
 
-    def __init__(self, perps: tuple = H_PERPS, **exchange_kwargs: object) -> None:
+    def __init__(
+        self, perps: tuple = H_PERPS, deposit_usd: float = TRADER_DEPOSIT, **exchange_kwargs
+    ) -> None:
         self.ex = make_exchange(perps=perps, index=H_INDEX, spots=(SPOT,), **exchange_kwargs)
         self.maker = open_maker(self.ex)
-        self.traders = [int(i) for i in self.ex.open_accounts(N_TRADERS, TRADER_DEPOSIT)]
+        self.traders = [int(i) for i in self.ex.open_accounts(N_TRADERS, deposit_usd)]
         for acct in [*self.traders, self.maker]:
             self.ex.deposit_spot(acct, 0, 1.0)
         for order in self.requote():
@@ -940,6 +945,10 @@ class World:
             idx[op[1]] *= 1.0 + op[2]
             ex.set_index(idx)
             ex.update_marks()
+        elif name == "liquidate":
+            ex.liquidate()
+        elif name == "unwind":
+            ex.unwind_system_positions()
         elif name == "step":
             ex.t += 1
             ex.sample_premium()
@@ -983,23 +992,25 @@ def assert_reserves_match_books(ex: Exchange) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(ops=st.lists(OPS, min_size=1, max_size=40))
-def test_random_operation_sequences_keep_every_invariant(ops):
+@given(ops=st.lists(OPS, min_size=1, max_size=40), deposit=st.sampled_from([TRADER_DEPOSIT, 1e3]))
+def test_random_operation_sequences_keep_every_invariant(ops, deposit):
     """Random deposits, withdrawals, limit/market/stop orders (some isolated, some post-only or
     reduce-only) on both perps and the spot book, cancels, index moves and funding steps.
 
     After every operation: money conserved, net open interest zero, spot coins conserved,
     funding zero-sum, no wallet or isolated margin NaN, order reserves consistent with the
-    books; rejected orders move nothing and a fill moves only taker, makers and the fee
-    account.
+    books, no flat account below zero without recorded bad debt (and, after a liquidation
+    pass, no account at all: issue 16); rejected orders move nothing and a fill moves only
+    taker, makers and the fee account.
     """
-    world = World()
+    world = World(deposit_usd=deposit)
     assert_invariants(world.ex)
     for op in ops:
         for order in world.to_orders(op):
             _check_order(world, order)
         assert_invariants(world.ex)
         assert_reserves_match_books(world.ex)
+        assert hidden_deficits(world.ex, flat_only=op[0] != "liquidate") == {}
 
 
 # --- 11. check_invariants catches corrupted books -------------------------------------------
@@ -1195,6 +1206,59 @@ def test_regression_reduce_only_limit_far_below_the_mark_is_refused():
     assert (far.accepted, far.reason) == (False, RejectReason.PRICE_OUTSIDE_BAND)
     assert near.accepted and near.filled_qty == pytest.approx(0.05)
     assert ex.accounts.qty_lots[trader, 0] == 50
+    assert_invariants(ex)
+
+
+def test_regression_an_isolated_close_fills_no_worse_than_where_its_margin_runs_out():
+    """Issue 16, defect 7 (first path). Setup: deposit 115; buys 0.1 BTC at 100,000,
+    isolated at 100x: margin 10,000/100 = 100 locked, fee 5, wallet 10. Mark 99,500:
+    isolated equity 100 − 50 = 50 (above MM 0.4 % · 9,950 = 39.8). Bids 0.04 at 99,100 and
+    0.1 at 96,000 (4 % below the mark, inside the 5 % market-order band).
+    A market sell of 0.1 used to fill at 96,000 too: realised −400 against the 100 released,
+    so the wallet went to 10 − 300 − fees ≈ −294.8, flat, with no bad debt. Now it fills no
+    worse than p* = (99,500·0.1 − 50)/(0.1·(1 − 0.0005)) = 99,049.5 (margin.worst_close_price):
+    0.04 at 99,100, the rest expires, the wallet stays positive."""
+    ex = index_marked_exchange()
+    maker, trader = open_maker(ex), ex.open_account(115.0)
+    seed_book(ex, 0, maker, asks=[(100_000.0, 0.1)])
+    buy = market_order(trader, BUY, 0.1, leverage=100.0, isolated=True)
+    assert ex.submit(buy).filled_qty == 0.1
+    assert ex.accounts.collateral_usd[trader] == pytest.approx(10.0, abs=USD_TOL)
+    ex.set_index([99_500.0])
+    ex.update_marks()
+    seed_book(ex, 0, maker, bids=[(99_100.0, 0.04), (96_000.0, 0.1)])
+
+    out = ex.submit(market_order(trader, SELL, 0.1))
+
+    assert out.accepted and out.filled_qty == pytest.approx(0.04)
+    assert out.avg_price_usd == pytest.approx(99_100.0)
+    assert ex.accounts.qty_lots[trader, 0] == 60
+    assert ex.accounts.collateral_usd[trader] > 0
+    assert hidden_deficits(ex) == {}
+    assert_invariants(ex)
+
+
+def test_regression_a_cross_account_bankrupt_at_the_mark_cannot_close_itself():
+    """Issue 16, defect 7 (second path). Setup: deposit 205; buys 0.1 BTC at 100,000, cross
+    at 50x (fee 5, wallet 200). Mark 97,000: equity 200 − 300 = −100, bankrupt. A market
+    sell into a bid at 96,500 used to leave it flat at wallet 200 − 350 − 4.8 = −154.8 with
+    no bad debt (ACCOUNT_IN_LIQUIDATION was never used). Now it is refused with that reason
+    and the liquidation pass closes the account, recording what nobody covers."""
+    ex = index_marked_exchange()
+    maker, trader = open_maker(ex), ex.open_account(205.0)
+    seed_book(ex, 0, maker, asks=[(100_000.0, 0.1)])
+    assert ex.submit(market_order(trader, BUY, 0.1, leverage=50.0)).filled_qty == 0.1
+    ex.set_index([97_000.0])
+    ex.update_marks()
+    seed_book(ex, 0, maker, bids=[(96_500.0, 0.1)])
+
+    out = ex.submit(market_order(trader, SELL, 0.1))
+
+    assert (out.accepted, out.reason) == (False, RejectReason.ACCOUNT_IN_LIQUIDATION)
+    assert ex.accounts.qty_lots[trader, 0] == 1_00
+    ex.liquidate()
+    assert ex.accounts.qty_lots[trader, 0] == 0
+    assert hidden_deficits(ex) == {}
     assert_invariants(ex)
 
 

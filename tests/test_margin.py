@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from model.engine.margin import (
     bankruptcy_price,
+    bankruptcy_price_at_mark,
     equity_usd,
     initial_margin_usd,
     liquidation_price,
@@ -15,6 +16,7 @@ from model.engine.margin import (
     margin_ratio,
     notional_usd,
     unrealized_pnl_usd,
+    worst_close_price,
 )
 from model.engine.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X, TierTable
 
@@ -467,3 +469,17 @@ def test_property_equity_equals_mm_at_liquidation(tiers: TierTable, rows: list) 
     assert np.all(np.abs(eq_bp[okb]) <= 1e-9 * scale[okb])
     both = ok & okb
     assert np.all(side[both] * (lp[both] - bp[both]) >= -1e-9 * ep[both])
+
+
+def test_worst_close_price_keeps_the_unit_at_zero_equity():
+    """Long 10 at mark 100 with equity 30, no fee: p* = (1,000 − 30)/10 = 97 (= the BP);
+    fee 0.1 %: 970/(10 · 0.999) = 97.0971; short 10, equity 30, fee 0.1 %:
+    (1,000 + 30)/(10 · 1.001) = 102.8971. At p* the equity after the close is exactly 0."""
+    assert worst_close_price(1, 10.0, 30.0, 100.0, 0.0) == pytest.approx(97.0)
+    assert worst_close_price(1, 10.0, 30.0, 100.0, 0.0) == pytest.approx(
+        bankruptcy_price_at_mark(1, 10.0, 30.0, 100.0)
+    )
+    for side, expected in ((1, 970.0 / 9.99), (-1, 1_030.0 / 10.01)):
+        p = worst_close_price(side, 10.0, 30.0, 100.0, 0.001)
+        assert p == pytest.approx(expected)
+        assert 30.0 - side * (100.0 - p) * 10.0 - p * 10.0 * 0.001 == pytest.approx(0.0, abs=1e-9)

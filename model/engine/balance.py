@@ -58,6 +58,10 @@ class Balances:
                 im_sum += abs(q) * mark[k] / lev[k] if lev[k] else np.inf
         return float(wallet + upnl_sum), im_sum
 
+    def cross_equity_usd(self, account: int) -> float:
+        """Cross equity: wallet + Σ cross UPnL at the marks."""
+        return self._row_state(account)[0]
+
     def available_usd(self, account: int) -> float:
         """Available balance: cross equity − cross initial margin − margin reserved by orders."""
         equity, im = self._row_state(account)

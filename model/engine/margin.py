@@ -177,6 +177,23 @@ def bankruptcy_price_at_mark(
     return mark_usd - side * equity_usd / qty
 
 
+def worst_close_price(
+    side: float, qty: float, equity_usd: float, mark_usd: float, fee_rate: float
+) -> float:
+    """Return the worst price at which a unit may close `qty` of a position of `side` without
+    its equity going below zero: p* = (mark·q − s·E) / (q·(1 − s·f)).
+
+    Closing q coins at p instead of the mark changes the unit's equity E by −s·(mark − p)·q
+    and the taker fee by −p·q·f; E − s·(mark − p)·q − p·q·f ≥ 0 solves to p ≥ p* for a long
+    (s = +1, selling) and p ≤ p* for a short (s = −1, buying). With f = 0 and the whole
+    position, p* is the bankruptcy price mark − s·E/Q (`bankruptcy_price_at_mark`).
+
+    Example: long 10 at mark 100 with equity 30, fee 0: p* = (1,000 − 30)/10 = 97; with a
+    fee of 0.1 %: p* = 970 / (10 · 0.999) = 97.097.
+    """
+    return (mark_usd * qty - side * equity_usd) / (qty * (1.0 - side * fee_rate))
+
+
 def liquidation_price_tiered(
     *,
     side: FloatLike,
