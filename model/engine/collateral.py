@@ -185,6 +185,13 @@ class Collateral:
             out = term if out is None else out + term
         return out
 
+    def lots_to_sell(self, j: int, need_usd: float, max_lots: int) -> tuple[int, float]:
+        """(lots, worst price) of collateral asset j a sale into its book's bids needs to
+        raise `need_usd`, at most `max_lots` (`lots_to_raise`)."""
+        a, tick = self.assets[j], self.ticks[j]
+        bids = [(ticks * tick, n) for ticks, n in self.spot_books[a].levels(1)]
+        return lots_to_raise(bids, self.lot_sizes[j], need_usd, max_lots)
+
     def check(self) -> None:
         """Raise `InvariantError` naming the asset if any account holds negative coins of one
         (with Σ holdings == coins deposited, checked by the ledger for every spot asset)."""

@@ -30,7 +30,6 @@ import math
 import numpy as np
 
 from model.engine.absorption import make_policy
-from model.engine.collateral import lots_to_raise
 from model.engine.events import Insurance, Liquidation
 from model.engine.insurance import InsurancePools
 from model.engine.margin import bankruptcy_price_at_mark, maintenance_margin, unrealized_pnl_usd
@@ -340,13 +339,11 @@ class Liquidator:
         are sold; the rest stay with the account."""
         ex, coll = self.ex, self.ex.collateral
         raised = 0.0
-        for a, lot in zip(coll.assets, coll.lot_sizes, strict=True):
+        for j, a in enumerate(coll.assets):
             if need_usd - raised <= DUST_USD:
                 break
             free = int(ex.accounts.spot_lots[acct, a] - ex.spot_reserved_lots[acct, a])
-            tick = ex.spots[a].tick_size
-            bids = [(ticks * tick, n) for ticks, n in ex.spot_books[a].levels(1)]
-            lots, worst = lots_to_raise(bids, lot, need_usd - raised, free)
+            lots, worst = coll.lots_to_sell(j, need_usd - raised, free)
             if lots:
                 raised += ex.forced.forced_spot_sell(acct, a, lots, worst)[1]
         return raised
