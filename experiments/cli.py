@@ -65,6 +65,33 @@ def _print_demo(args: argparse.Namespace) -> None:
     print(scripted.policy_table(args.pool_usd, args.seed).to_string(index=False))
 
 
+def _print_depeg(args: argparse.Namespace) -> None:
+    from experiments import scripted_depeg as depeg
+
+    try:
+        table = depeg.side_by_side(args.seed, args.haircut)
+        venue, ref = (depeg.outcome(v, args.seed, args.haircut) for v in ("venue", "reference"))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    share = table["venue:mm_usd"][0] / table["venue:equity_usd"][0]
+    print(
+        f"Scripted collateral depeg: an account margined only with {depeg.COINS:,.0f} "
+        f"{depeg.COIN} (haircut {args.haircut:.0%}) holds a {depeg.LEVERAGE:.0f}x long BTC perp "
+        "bought at the index; the perp stays flat. A seller dumps the coin on the venue's thin "
+        f"spot book to {depeg.DUMP_TO_USD[-1]:.2f}. venue: the coin valued at its last trade "
+        "on the venue's book; ref: at an outside reference held at 1.00. Its maintenance is "
+        f"{share:.0%} of its margin at 1.00, so a coin valued below about {share:.2f} "
+        "liquidates it.\n"
+    )
+    print(table.to_string(index=False))
+    sold = f", the engine sold {venue['coins_sold_by_engine']:,.0f} of its coins into the book"
+    print(
+        f"\nvaluation=venue: liquidated {venue['liquidated']} with its perp UPnL never below "
+        f"{venue['min_perp_upnl_usd']:,.2f}{sold if venue['coins_sold_by_engine'] else ''}; "
+        f"valuation=reference: liquidated {ref['liquidated']}."
+    )
+
+
 def _print_scenario(args: argparse.Namespace) -> None:
     from model import CascadeModel
     from model.twin import twin_config, with_twin
@@ -128,7 +155,11 @@ def _run(args: argparse.Namespace) -> None:
         raise UserError(f"unknown scenario {args.target!r}{_closest(args.target, valid)}")
     if args.twin:
         _check_twin(args.target)
-    if args.target == DEMO:
+    if args.collateral_depeg and args.target != DEMO:
+        raise UserError(f"--collateral-depeg applies to {DEMO} only, got {args.target!r}")
+    if args.target == DEMO and args.collateral_depeg:
+        _print_depeg(args)
+    elif args.target == DEMO:
         _print_demo(args)
     else:
         _print_scenario(args)
@@ -269,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", default="adl_queue", help=f"{DEMO} only: {', '.join(POLICIES)}")
     run.add_argument("--pool-usd", type=float, default=100.0, help=f"{DEMO} only: pool, USD")
     run.add_argument("--twin", action="store_true", help=TWIN_HELP)
+    run.add_argument(
+        "--collateral-depeg",
+        action="store_true",
+        help=f"{DEMO} only: a coin-margined account and the coin dumped on the venue's book, "
+        "valued on the venue's book vs an outside reference, side by side",
+    )
+    run.add_argument(
+        "--haircut", type=float, default=0.05, help="--collateral-depeg only: the coin's haircut"
+    )
     run.set_defaults(func=_run)
     sub.add_parser("list", help="scenarios, experiments, policies and parameters").set_defaults(
         func=_list

@@ -2,7 +2,8 @@
 withdraw.
 
 available = cross equity − cross initial margin − margin reserved by resting orders, with
-cross equity = wallet + Σ cross UPnL at the marks and initial margin = notional / leverage
+cross equity = wallet + Σ cross UPnL at the marks (+ collateral coins after haircut,
+`Collateral.value_usd`, when configured) and initial margin = notional / leverage
 (Binance "available balance"; margin.unrealized_pnl_usd, margin.notional_usd).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model.engine.collateral import Collateral
 from model.engine.ledger import Ledger
 from model.engine.margin import notional_usd, unrealized_pnl_usd
 from model.engine.marks import MarketPrices
@@ -19,12 +21,22 @@ from model.engine.reserves import OrderReserves
 class Balances:
     """Reads the ledger, the marks and the reserves; writes nothing."""
 
+    collateral: Collateral | None = None
+    """Collateral coins counted in cross equity (set by the exchange; None: USD only)."""
+
     def __init__(self, ledger: Ledger, prices: MarketPrices, reserves: OrderReserves) -> None:
         self.ledger, self.prices, self.reserves = ledger, prices, reserves
         self._lot_list = ledger.perp_lot_sizes.tolist()
 
     def _row_state(self, account: int) -> tuple[float, float]:
         """Return (cross equity, cross initial margin) of one account at the marks."""
+        equity, im = self._usd_state(account)
+        if self.collateral is not None and self.collateral.enabled:
+            equity = float(equity + self.collateral.value_usd(account))  # as `risk_arrays`
+        return equity, im
+
+    def _usd_state(self, account: int) -> tuple[float, float]:
+        """(wallet + Σ cross UPnL, cross initial margin) of one account at the marks."""
         acc = self.ledger
         lots = acc.qty_lots[account]
         if len(lots) < 8:  # in Python floats: numpy adds fewer than 8 terms in this order

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from model.engine.collateral import Collateral, CollateralConfig
 from model.engine.events import EventLog, Opening
 from model.engine.forced import ForcedCloses
 from model.engine.ledger import REL_TOL, InvariantError, Ledger
@@ -65,6 +66,8 @@ class Exchange:
         market_order_band: Price protection of market orders, fraction from the best price.
         spot_of_perp: Spot asset underlying each perp (-1: none); default perp k ↔ spot k.
         liquidation: Liquidation, insurance and loss-absorption configuration.
+        collateral: Spot assets that count as cross margin, and their valuation
+            (collateral.py); none by default.
         rng: Generator for queue priority among orders of one step (`submit_many`) and the
             order in which liquidations of one round are processed.
     """
@@ -79,6 +82,7 @@ class Exchange:
         market_order_band: float = 0.05,
         spot_of_perp: Sequence[int] | None = None,
         liquidation: LiquidationConfig | None = None,
+        collateral: CollateralConfig | None = None,
         rng: np.random.Generator | None = None,
     ) -> None:
         self.perps = tuple(perps)
@@ -115,7 +119,12 @@ class Exchange:
             self.ledger, self.clock, self.perps, self.spots, self.perp_books, self.prices,
             self.events, self.spot_of_perp,
         )  # fmt: skip
-        self.risk = RiskView(self.ledger, self.prices, self.perps)
+        self.collateral = Collateral(
+            collateral or CollateralConfig(), self.spots, self.spot_books,
+            self.desk.spot_last_usd, self.ledger,
+        )  # fmt: skip
+        self.desk.balances.collateral = self.collateral
+        self.risk = RiskView(self.ledger, self.prices, self.perps, self.collateral)
         cfg = liquidation or LiquidationConfig()
         self.forced = ForcedCloses(self.desk, cfg.off_book_from_minute)
         self.rng, self.stops = self.desk.rng, self.desk.stops
@@ -274,6 +283,10 @@ class Exchange:
             )
         )
 
+    def set_collateral_reference(self, symbol: str, price_usd: float) -> None:
+        """Move a collateral asset's outside reference price (used with valuation="reference")."""
+        self.collateral.set_reference(symbol, price_usd)
+
     def withdraw(self, account: int, usd: float) -> bool:
         """Withdraw USD if the withdrawable amount allows it (`Balances.withdrawable_usd`:
         no unrealised profit leaves); return whether it was paid."""
@@ -324,5 +337,7 @@ class Exchange:
         return float(self.equity_usd().sum())
 
     def check_invariants(self) -> None:
-        """Raise `InvariantError` unless the ledger balances (`Ledger.check_invariants`)."""
+        """Raise `InvariantError` unless the ledger balances (`Ledger.check_invariants`) and
+        no account holds negative coins of a collateral asset (`Collateral.check`)."""
         self.ledger.check_invariants(self.prices.mark_usd)
+        self.collateral.check()

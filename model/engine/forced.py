@@ -1,4 +1,5 @@
-"""The engine's own closes (liquidations, pool unwinds): into the books, or off them.
+"""The engine's own closes (liquidations, pool unwinds): into the books, or off them; and
+its sales of a liquidated account's collateral coins into their spot book.
 
 On every venue a forced close is an IOC into the order book. The counterfactual twin
 (DESIGN.md §2.3) routes them, from `off_book_from_minute` on, to a sink account at the mark:
@@ -101,3 +102,22 @@ class ForcedCloses:
                 is_liquidation=is_liquidation,
             )
         return res.filled_lots, notional
+
+    def forced_spot_sell(self, acct: int, a: int, lots: int, limit_usd: float) -> tuple[int, float]:
+        """Engine-initiated IOC sale of `lots` coins of spot asset `a` no lower than
+        `limit_usd` (a liquidated account's collateral, collateral.py), into the spot book
+        even in the twin; no taker fee, as for the perp forced closes. Returns (lots, USD)."""
+        spec, book = self.desk.spots[a], self.desk.spot_books[a]
+        limit = max(1, int(np.ceil(limit_usd / spec.tick_size - 1e-9)))
+        res = book.submit(acct, -1, lots, limit, ioc=True)
+        for oid in res.stp_cancelled:
+            self.desk.reserves.forget(Venue.SPOT, a, oid, None)
+        usd = 0.0
+        for f in res.fills:
+            price = f.price_ticks * spec.tick_size
+            usd += price * f.qty_lots * spec.lot_size
+            self.desk.fill(
+                Venue.SPOT, a, acct, -1, f.maker_owner, f.maker_order_id, f.qty_lots, price,
+                taker_fee_rate=0.0, is_liquidation=True,
+            )  # fmt: skip
+        return res.filled_lots, usd

@@ -18,7 +18,9 @@ Process (exchange-mechanics.md §1, §2.3, §3.2, §5.2; each step in the README
    (notional held in that symbol ≤ ratio × equity), then by the loss-absorption policy
    (`absorption.py`). A pool below zero equity is bankrupt (`settle_system_deficits`).
 6. The liquidation fee (on the amount closed in the book) goes to the pool, capped by what
-   the account has left; then a share of the residual margin goes to the pool.
+   the account has left; then a share of the residual margin goes to the pool. A cross
+   account whose USD wallet cannot pay its deficit and fee first has collateral coins sold
+   into their spot books (collateral.py); only what that cannot raise goes to the policy.
 7. Re-mark (the fills moved the last price) and rescan; repeat up to `max_rounds`.
 """
 
@@ -143,6 +145,8 @@ class Liquidator:
             if iso_market is not None
             else acc.collateral_usd[acct]
         )
+        if iso_market is None and ex.collateral.enabled:  # coins count in cross equity
+            base = base + ex.collateral.value_usd(acct)
         return equity + float(base), mm, notional
 
     # ------------------------------------------------------------------------ liquidate
@@ -170,7 +174,11 @@ class Liquidator:
 
     def _cover_flat_deficit(self, acct: int, iso_market: int | None, equity: float) -> None:
         """A unit with no position left (an isolated unit lists its market even when flat):
-        a cross deficit beyond rounding goes to the policy; rounding dust is left alone."""
+        a cross deficit beyond rounding goes to the policy; rounding dust is left alone.
+        A negative USD wallet is first paid from collateral coins sold into the book."""
+        if iso_market is None and self.ex.collateral.enabled:
+            self._sell_collateral(acct, -float(self.ex.accounts.collateral_usd[acct]))
+            equity = float(self.ex.accounts.collateral_usd[acct])
         if iso_market is None and equity < -DUST_USD:
             self.policy.cover_deficit(acct, 0, -equity, self.round)
 
@@ -331,9 +339,13 @@ class Liquidator:
     ) -> None:
         """Charge the liquidation fee and pass the residual share to the pool; cover a gap.
 
-        The pool is the one of the unit's largest position `k`.
+        The pool is the one of the unit's largest position `k`. A cross account first sells
+        collateral coins for what its USD wallet lacks to pay the fee (`_sell_collateral`).
         """
         ex = self.ex
+        if not is_isolated and ex.collateral.enabled:
+            due = book_usd * ex.perps[k].liquidation_fee - float(ex.accounts.collateral_usd[acct])
+            self._sell_collateral(acct, due)
         left = float(ex.accounts.collateral_usd[acct])
         if is_isolated:
             left -= cash_before  # what the isolated position brought back to the wallet
@@ -355,6 +367,22 @@ class Liquidator:
             )
         elif left < -DUST_USD:
             self.policy.cover_deficit(acct, k, -left, self.round)
+
+    def _sell_collateral(self, acct: int, need_usd: float) -> float:
+        """Sell a liquidated account's collateral coins into their spot books (engine IOCs,
+        assets in configuration order, walking the bids with no floor) until `need_usd` is
+        raised or the coins or bids run out; return the USD raised. Only the lots needed
+        are sold; the rest stay with the account."""
+        ex, coll = self.ex, self.ex.collateral
+        raised = 0.0
+        for j, a in enumerate(coll.assets):
+            if need_usd - raised <= DUST_USD:
+                break
+            free = int(ex.accounts.spot_lots[acct, a] - ex.spot_reserved_lots[acct, a])
+            lots, worst = coll.lots_to_sell(j, need_usd - raised, free)
+            if lots:
+                raised += ex.forced.forced_spot_sell(acct, a, lots, worst)[1]
+        return raised
 
     def _log(self, acct, k, side, lots, notional, bp, fee, shortfall, to_pool, kind) -> None:
         ex = self.ex

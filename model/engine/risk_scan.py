@@ -22,6 +22,10 @@ formulas) the accounts whose threshold the marks have reached, plus every accoun
 wrote since (the ledger's `journal`: fills, cash moves, deposits); a bulk write (funding, new
 accounts) or too many candidates trigger a full scan, which resets p0. The units found are the
 full scan's, in the same order.
+
+Collateral coins (collateral.py): cross equity adds `Collateral.value_usd`, in the full scan
+as in `risk_arrays`. Their prices move with the spot books or the reference, which the
+threshold bound above does not cover, so with collateral assets configured every scan is full.
 """
 
 from __future__ import annotations
@@ -92,7 +96,7 @@ class RiskScanner:
         ex = self.ex
         n = ex.accounts.n
         mark = ex.prices.mark_usd
-        if not np.all(np.isfinite(mark)) or n < self.min_incremental:
+        if not np.all(np.isfinite(mark)) or n < self.min_incremental or ex.collateral.enabled:
             self._ref_mark = None
             return self.full_scan()
         if self._ref_mark is None or ex.journal.everything or len(self._thr) != n:
@@ -179,6 +183,8 @@ class RiskScanner:
         is_open = lots != 0
         is_cross = np.greater(is_open, is_iso)  # open & ~isolated
         cross_equity = acc.collateral_usd[rows] + row_sum(upnl * is_cross)
+        if ex.collateral.enabled:  # as `risk_arrays`: the coins' value after haircut
+            cross_equity = cross_equity + ex.collateral.value_usd(rows)
         cross_mm = row_sum(mm * is_cross)
         if len(lots) < SMALL_BLOCK:
             has_cross = is_cross.any(axis=1)

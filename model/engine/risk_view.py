@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from model.engine.collateral import Collateral
 from model.engine.ledger import Ledger
 from model.engine.margin import maintenance_margin, notional_usd, unrealized_pnl_usd
 from model.engine.marks import MarketPrices
@@ -22,8 +23,15 @@ from model.engine.types import FloatArray
 class RiskView:
     """Equity, unrealised PnL, notional and maintenance of every account at the marks."""
 
-    def __init__(self, ledger: Ledger, prices: MarketPrices, perps: Sequence[MarketSpec]) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        prices: MarketPrices,
+        perps: Sequence[MarketSpec],
+        collateral: Collateral | None = None,
+    ) -> None:
         self.ledger, self.prices, self.perps = ledger, prices, perps
+        self.collateral = collateral
 
     def risk_arrays(self, rows: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
         """Vectorised margin state of every account (or of `rows`) at the current marks.
@@ -31,7 +39,9 @@ class RiskView:
         Returns a dict of arrays: `upnl_usd` (n, m), `notional_usd` (n, m), `mm_usd` (n, m),
         `cross_equity_usd` (n,), `cross_mm_usd` (n,), `cross_im_usd` (n,), `iso_equity_usd`
         (n, m), `is_cross` (n, m), n = number of rows. Equity = wallet + unrealised PnL at the
-        mark; maintenance = tiered notional·MMR − cum (margin.maintenance_margin).
+        mark (+ the collateral coins' value after haircut, `Collateral.value_usd`, when
+        collateral assets are configured); maintenance = tiered notional·MMR − cum
+        (margin.maintenance_margin).
         """
         acc = self.ledger
         mark = self.prices.mark_usd
@@ -43,12 +53,15 @@ class RiskView:
         for k, spec in enumerate(self.perps):
             mm[:, k] = maintenance_margin(notional[:, k], spec.tiers)
         is_cross = (lots != 0) & ~acc.is_isolated[rows]
+        cross_equity = acc.collateral_usd[rows] + (upnl * is_cross).sum(axis=1)
+        if self.collateral is not None and self.collateral.enabled:
+            cross_equity = cross_equity + self.collateral.value_usd(rows)
         return {
             "upnl_usd": upnl,
             "notional_usd": notional,
             "mm_usd": mm,
             "is_cross": is_cross,
-            "cross_equity_usd": acc.collateral_usd[rows] + (upnl * is_cross).sum(axis=1),
+            "cross_equity_usd": cross_equity,
             "cross_mm_usd": (mm * is_cross).sum(axis=1),
             "cross_im_usd": (notional / acc.leverage[rows] * is_cross).sum(axis=1),
             "iso_equity_usd": acc.isolated_margin_usd[rows] + upnl,
