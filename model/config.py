@@ -51,7 +51,14 @@ class AssetConfig(Validated):
     spread_bps: float = param(
         2.0, "bp between ladder levels", "majors single-digit bp (§7.1)", 0.1, 500.0
     )
-    liquidation_fee: float = param(0.005, "fraction", "Binance 0.5 % (§2.3)", 0.0, 0.1)
+    liquidation_fee: float | None = param(
+        None,
+        "fraction of the amount liquidated",
+        "None: the symbol's tier table (TierTable.clearance_fee: Binance 2025 per symbol, "
+        "majors 1.25 %, long tail 1 %; the 2021 alt table has none, so 0.5 %) (§2.3)",
+        0.0,
+        0.1,
+    )
     deposit_scale: float = param(
         1.0,
         "multiplier on retail.deposit_usd for accounts trading this asset",
@@ -178,17 +185,17 @@ def default_assets() -> tuple[AssetConfig, ...]:
     book's depth, by name.
     """
     return (
-        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, 0.005,
+        AssetConfig("BTC", 100_000.0, "major", 1.0, 0.0002, 2_000_000.0, 1.0, None,
                     deposit_scale=1.0, latent_depths=6.0),
-        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, 0.005,
+        AssetConfig("ETH", 4_000.0, "major", 1.2, 0.0003, 1_200_000.0, 1.5, None,
                     deposit_scale=1.0, latent_depths=6.0),
-        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, 0.005,
+        AssetConfig("SOL", 200.0, "alt", 1.5, 0.0004, 400_000.0, 3.0, None,
                     deposit_scale=0.5, latent_depths=4.0),
-        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, 0.005,
+        AssetConfig("DOGE", 0.25, "alt", 1.8, 0.0005, 250_000.0, 4.0, None,
                     deposit_scale=0.32, latent_depths=4.0),
-        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, 0.0075,
+        AssetConfig("TAILA", 1.0, "tail", 2.5, 0.0005, 150_000.0, 15.0, None,
                     deposit_scale=0.12, latent_depths=8.0),
-        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, 0.0075,
+        AssetConfig("TAILB", 0.1, "tail", 3.0, 0.0006, 100_000.0, 20.0, None,
                     deposit_scale=0.12, latent_depths=8.0),
     )  # fmt: skip
 

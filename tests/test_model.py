@@ -246,3 +246,25 @@ def test_overrides_are_checked_together_in_any_order():
     assert a == b and (a.horizon_minutes, a.shocks[0].start_minute) == (150, 100)
     with pytest.raises(ValueError, match="after the horizon"):
         with_overrides(shock(), {"horizon_minutes": 150})
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_harsh_legal_run_leaves_nobody_below_zero_unrecorded(seed):
+    """Issue 16, defect 7: 60 % of accounts at 50–100x, all isolated, all with stops, pools at
+    a tenth. Before the fixes 6–12 users per seed ended flat below zero (down to −2.3M USD per
+    cohort) with no bad debt. Now every account below zero has its deficit recorded."""
+    from tests.conftest import hidden_deficits
+
+    model = CascadeModel(
+        scenario="shock",
+        rng=seed,
+        **{
+            "horizon_minutes": 200, "retail.n_accounts": 1_000, "shocks.0.start_minute": 90,
+            SHARE: 0.6, "retail.isolated_share": 1.0, "retail.stop_loss_share": 1.0,
+            "liquidation.pool_initial_usd": (300_000.0, 200_000.0, 300_000.0),
+        },
+    )  # fmt: skip
+    model.run()
+
+    model.exchange.check_invariants()
+    assert hidden_deficits(model.exchange) == {}

@@ -129,7 +129,7 @@ class Crash:
 
 
 def _scripted_crash(policy: str, monkeypatch: pytest.MonkeyPatch | None = None) -> Crash:
-    """Setup: TAILUSDT (small-cap tiers, MMR 1 % below 5k, fees 2/5 bp, liquidation 0.75 %).
+    """Setup: TAILUSDT (small-cap tiers, MMR 1 % below 5k, fees 2/5 bp, clearance fee 1 %).
 
     Six longs deposit 100 each and buy 100·lev·0.95 coins at 1.00: 950 (10x), 1,900 (20x),
     4,750 (50x), twice over; six shorts (deposit 2,000, 3x) sell them the same sizes.

@@ -5,8 +5,15 @@ import math
 import pytest
 
 from model.config import AssetConfig
-from model.engine.specs import FundingSpec, MarketSpec, SpotSpec, btc_perp, small_cap_perp
-from model.engine.tiers import BTCUSDT_2025, SMALL_CAP_50X, TierTable
+from model.engine.specs import (
+    FLAT_LIQUIDATION_FEE,
+    FundingSpec,
+    MarketSpec,
+    SpotSpec,
+    btc_perp,
+    small_cap_perp,
+)
+from model.engine.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X, TierTable
 from model.universe import perp_spec
 
 
@@ -87,3 +94,29 @@ def test_regression_alt_funding_cap_follows_the_rule_it_cites():
     spec = perp_spec(AssetConfig("SOL", 200.0, "alt"), "binance")
     assert spec.tiers.mmr[0] == pytest.approx(0.004)
     assert spec.funding.cap == pytest.approx(0.003)
+
+
+def test_the_clearance_fee_is_the_symbols_tier_table_field_unless_set():
+    """Binance lists `liquidationFee` per symbol with its brackets (exchange-mechanics §2.3):
+    BTCUSDT 1.25 %, the API documentation's example 1 % (our small-cap template). A spec
+    without its own fee takes its table's; a table without one gives the old flat 0.5 %."""
+    assert btc_perp().liquidation_fee == 0.0125
+    assert small_cap_perp().liquidation_fee == 0.01
+    assert btc_perp(liquidation_fee=0.003).liquidation_fee == 0.003
+    assert btc_perp(tiers=BTCUSDT_2021).liquidation_fee == FLAT_LIQUIDATION_FEE == 0.005
+    assert BTCUSDT_2025.scaled(10.0).clearance_fee == 0.0125
+    with pytest.raises(ValueError, match="clearance_fee must be a fraction in"):
+        TierTable((0.0,), (0.01,), (50.0,), clearance_fee=0.2)
+
+
+def test_the_model_charges_each_symbols_clearance_fee():
+    """The default assets take their tier table's fee: majors (BTCUSDT 2025 table) 1.25 %,
+    alts (2021 table, none listed) 0.5 %, the long tail (small-cap template) 1 %."""
+    from model import CascadeModel
+
+    model = CascadeModel(scenario="oct-2025", rng=0, **{"retail.n_accounts": 200})
+    fees = {p.symbol: p.liquidation_fee for p in model.exchange.perps}
+    assert fees == {
+        "BTCUSDT": 0.0125, "ETHUSDT": 0.0125, "SOLUSDT": 0.005, "DOGEUSDT": 0.005,
+        "TAILAUSDT": 0.01, "TAILBUSDT": 0.01,
+    }  # fmt: skip

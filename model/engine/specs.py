@@ -8,6 +8,9 @@ from model.engine import validate as v
 from model.engine.pricing import MARK_RULES
 from model.engine.tiers import BTCUSDT_2025, SMALL_CAP_50X, TierTable
 
+FLAT_LIQUIDATION_FEE = 0.005
+"""Binance's flat clearance fee before per-symbol fees (0.5 %, §2.3): for tables without one."""
+
 
 @dataclass(frozen=True)
 class FundingSpec:
@@ -50,8 +53,10 @@ class MarketSpec:
     """Fraction of notional; Binance VIP0 USDⓈ-M maker 0.02 %."""
     taker_fee: float = 0.0005
     """Fraction of notional; Binance VIP0 USDⓈ-M taker 0.05 %."""
-    liquidation_fee: float = 0.005
-    """Clearance fee on the liquidated amount, to the insurance pool (Binance 0.5 %, §2.3)."""
+    liquidation_fee: float | None = None
+    """Clearance fee on the liquidated amount, to the insurance pool; None: the tier table's
+    per-symbol fee (`TierTable.clearance_fee`: Binance 2025, 1–1.25 %), or Binance's earlier
+    flat 0.5 % (§2.3) when the table has none."""
     funding: FundingSpec = field(default_factory=FundingSpec)
     impact_notional_usd: float = 0.0
     """Notional for impact bid/ask; 0 means Binance's 200 USDT / IMR at max leverage (§2.5)."""
@@ -66,11 +71,16 @@ class MarketSpec:
         v.positive(f"{name}.lot_size", self.lot_size)
         v.non_negative(f"{name}.maker_fee", self.maker_fee)
         v.non_negative(f"{name}.taker_fee", self.taker_fee)
-        v.in_range(f"{name}.liquidation_fee", self.liquidation_fee, 0.0, 1.0, open_hi=True)
         v.non_negative(f"{name}.impact_notional_usd", self.impact_notional_usd)
         v.one_of(f"{name}.mark_rule", self.mark_rule, MARK_RULES)
         if not isinstance(self.tiers, TierTable):
             raise ValueError(f"{name}.tiers must be a TierTable, got {type(self.tiers).__name__}")
+        if self.liquidation_fee is None:
+            fee = self.tiers.clearance_fee
+            object.__setattr__(
+                self, "liquidation_fee", FLAT_LIQUIDATION_FEE if fee is None else fee
+            )
+        v.in_range(f"{name}.liquidation_fee", self.liquidation_fee, 0.0, 1.0, open_hi=True)
 
     @property
     def impact_usd(self) -> float:
@@ -114,7 +124,6 @@ def small_cap_perp(symbol: str = "ALTUSDT", **overrides: object) -> MarketSpec:
         "tick_size": 0.0001,
         "lot_size": 1.0,
         "tiers": SMALL_CAP_50X,
-        "liquidation_fee": 0.0075,
         "funding": FundingSpec(cap=0.02),
     }
     return MarketSpec(**{**base, **overrides})  # type: ignore[arg-type]

@@ -40,11 +40,15 @@ class TierTable:
         max_leverage_arr: ``max_leverage`` as a read-only float64 array.
         imr_arr: Initial-margin rate at max leverage, ``1 / max_leverage``, read-only.
         cum_usd: Maintenance amount of each bracket (USD), read-only.
+        clearance_fee: The symbol's liquidation clearance fee, a fraction of the amount
+            liquidated in [0, 0.1) (Binance lists it per symbol with the brackets:
+            `liquidationFee` in /fapi/v1/exchangeInfo); None when the table does not say.
     """
 
     floors_usd: tuple[float, ...]
     mmr: tuple[float, ...]
     max_leverage: tuple[float, ...]
+    clearance_fee: float | None = None
     floors: FloatArray = field(init=False, repr=False, compare=False)
     mmr_arr: FloatArray = field(init=False, repr=False, compare=False)
     max_leverage_arr: FloatArray = field(init=False, repr=False, compare=False)
@@ -56,6 +60,9 @@ class TierTable:
         mmr = _as_floats("mmr", self.mmr)
         lev = _as_floats("max_leverage", self.max_leverage)
         _validate(floors, mmr, lev)
+        fee = self.clearance_fee
+        if fee is not None and not (isinstance(fee, int | float) and 0.0 <= fee < 0.1):
+            raise ValueError(f"TierTable.clearance_fee must be a fraction in [0, 0.1), got {fee!r}")
         # Store normalised tuples so equal tables compare and hash equal.
         object.__setattr__(self, "floors_usd", floors)
         object.__setattr__(self, "mmr", mmr)
@@ -123,7 +130,8 @@ class TierTable:
         """
         if not (math.isfinite(factor) and factor > 0):
             raise ValueError(f"tier scale must be a finite number > 0, got {factor!r}")
-        return TierTable(tuple(f * factor for f in self.floors_usd), self.mmr, self.max_leverage)
+        floors = tuple(f * factor for f in self.floors_usd)
+        return TierTable(floors, self.mmr, self.max_leverage, self.clearance_fee)
 
 
 def _as_floats(name: str, values: object) -> tuple[float, ...]:
@@ -192,16 +200,22 @@ BTCUSDT_2021 = TierTable(
 
 # Binance BTCUSDT c. 2025, /fapi/v1/leverageBracket snapshot hard-coded in public GitHub code;
 # exchange-mechanics.md §2.1 Table B (re-pull before relying on it). Top cap (1.8B) not modelled.
+# Clearance fee 1.25 %: a captured BTCUSDT exchangeInfo response (`liquidationFee` 0.012500,
+# §2.3 item 5, §10 item 3).
 BTCUSDT_2025 = TierTable(
     floors_usd=(0, 300e3, 800e3, 3e6, 12e6, 70e6, 100e6, 230e6, 480e6, 600e6, 800e6, 1.2e9),
     mmr=(0.004, 0.005, 0.0065, 0.01, 0.02, 0.025, 0.05, 0.10, 0.125, 0.15, 0.25, 0.50),
     max_leverage=(150, 100, 75, 50, 25, 20, 10, 5, 4, 3, 2, 1),
+    clearance_fee=0.0125,
 )
 
 # Binance 50x small-cap template (XEM/COTI/CHR/MANA/HBAR/ALICE), same 2021-03-18 announcement;
-# exchange-mechanics.md §2.1 Table C.
+# exchange-mechanics.md §2.1 Table C. Clearance fee 1 %: the value Binance's exchangeInfo API
+# documentation shows for a symbol (`liquidationFee` 0.010000, §2.3 item 5); the low end of the
+# 1–1.25 % seen, assumed for small caps today.
 SMALL_CAP_50X = TierTable(
     floors_usd=(0, 5e3, 25e3, 100e3, 250e3, 1e6),
     mmr=(0.01, 0.025, 0.05, 0.10, 0.125, 0.50),
     max_leverage=(50, 20, 10, 5, 2, 1),
+    clearance_fee=0.01,
 )
