@@ -24,7 +24,7 @@ from model.engine.orders import Order
 from model.engine.risk_config import LiquidationConfig
 from model.engine.risk_scan import RiskScanner
 from model.engine.specs import SpotSpec, btc_perp
-from model.engine.types import BUY, SELL, OrderKind, Venue
+from model.engine.types import BUY, SELL, OrderKind, RejectReason, Venue
 from tests.conftest import MAKER_DEPOSIT_USD, make_exchange, writable
 
 INDEX_USD = 100_000.0
@@ -446,3 +446,20 @@ def test_random_sequences_with_collateral_keep_every_invariant(valuation, ops):
     for op in ops:
         world.apply(op)
         assert_collateral_invariants(world)
+
+
+def test_collateral_coins_do_not_pay_for_spot_buys():
+    """A coin-margined account (2,000 coins = 1,900 USD of margin, no USD) may hold perp
+    positions on its coins, but a spot buy spends USD: buying 10 coins at 1.00 is refused
+    (it would put the USD wallet at −10, paid for on credit by the coins)."""
+    ex = make_exchange(spots=(coin_spec(),), spot_of_perp=[-1], collateral=collateral_cfg())
+    maker, trader = ex.open_account(MAKER_DEPOSIT_USD), ex.open_account()
+    ex.deposit_spot(maker, 0, 100.0)
+    ex.deposit_spot(trader, 0, COINS)
+    assert ex.submit(spot(maker, SELL, 100.0, 1.0)).accepted
+    assert ex.available_usd(trader) == pytest.approx(COINS * 1.0 * (1 - HAIRCUT))
+
+    out = ex.submit(spot(trader, BUY, 10.0, 1.0, ioc=True))
+
+    assert (out.accepted, out.reason) == (False, RejectReason.INSUFFICIENT_MARGIN)
+    assert ex.accounts.collateral_usd[trader] == 0.0

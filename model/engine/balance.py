@@ -79,6 +79,12 @@ class Balances:
         equity, im = self._row_state(account)
         return equity - im - self.reserves.margin_of(account)
 
+    def usd_available_usd(self, account: int) -> float:
+        """The available balance without collateral coins: what a spot buy may spend (the
+        coins back perp margin, they do not buy more coins on credit)."""
+        equity, im = self._usd_state(account)
+        return equity - im - self.reserves.margin_of(account)
+
     def withdrawable_usd(self, account: int) -> float:
         """What may leave the account: min(wallet, cross equity) − cross initial margin −
         margin reserved by orders. Unrealised losses reduce it, unrealised profit does not

@@ -234,7 +234,7 @@ class OrderDesk:
             return self._reject(order, RejectReason.NO_LIQUIDITY)
         if order.side > 0:
             cost = lots * spec.lot_size * limit * spec.tick_size * (1 + spec.taker_fee)
-            if cost > self.available_usd(acct):
+            if cost > self.balances.usd_available_usd(acct):
                 return self._reject(order, RejectReason.INSUFFICIENT_MARGIN)
             reserve = cost / lots
         else:
