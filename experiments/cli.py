@@ -94,9 +94,14 @@ def _print_depeg(args: argparse.Namespace) -> None:
 
 def _print_scenario(args: argparse.Namespace) -> None:
     from model import CascadeModel
+    from model.scenarios import scenario
     from model.twin import twin_config, with_twin
+    from model.venues import VENUES, venue_overrides
 
-    overrides = parse_sets(args.set)
+    if args.venue not in VENUES:
+        raise UserError(f"unknown --venue {args.venue!r}{_closest(args.venue, VENUES)}")
+    n_assets = len(scenario(args.target).assets)
+    overrides = {**venue_overrides(args.venue, n_assets), **parse_sets(args.set)}
     try:
         model = CascadeModel(scenario=args.target, rng=args.seed, **overrides)
         twin = CascadeModel(scenario=twin_config(model.cfg), rng=args.seed) if args.twin else None
@@ -300,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", default="adl_queue", help=f"{DEMO} only: {', '.join(POLICIES)}")
     run.add_argument("--pool-usd", type=float, default=100.0, help=f"{DEMO} only: pool, USD")
     run.add_argument("--twin", action="store_true", help=TWIN_HELP)
+    run.add_argument(
+        "--venue",
+        default="binance",
+        help="the exchange's rules: binance (default) or hyperliquid (model/venues.py); "
+        "--set overrides win",
+    )
     run.add_argument(
         "--collateral-depeg",
         action="store_true",

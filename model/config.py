@@ -19,6 +19,7 @@ from model.trader_config import (
     MakerConfig,
     RetailConfig,
 )
+from model.venues import VENUES
 
 DISCOVERY_MODES = ("venue", "satellite")
 ASSET_KINDS = ("major", "alt", "tail")
@@ -58,6 +59,13 @@ class AssetConfig(Validated):
         "majors 1.25 %, long tail 1 %; the 2021 alt table has none, so 0.5 %) (§2.3)",
         0.0,
         0.1,
+    )
+    venue: str = choice(
+        "binance",
+        VENUES,
+        "this market's own rules: binance (8-h funding on the mark, the tier table's clearance "
+        "fee) or hyperliquid (F/8 hourly on the oracle, capped 4 %/h; no clearance fee) "
+        "(model/venues.py, exchange-mechanics §2.5, §5.6)",
     )
     deposit_scale: float = param(
         1.0,

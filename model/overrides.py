@@ -47,32 +47,38 @@ def field_metadata(cfg: Any) -> dict[str, dict]:
 
 
 def with_overrides(cfg: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
-    """Return `cfg` with dotted keys replaced (e.g. "shocks.0.size", "retail.trade_prob")."""
+    """Return `cfg` with dotted keys replaced (e.g. "shocks.0.size", "retail.trade_prob").
+
+    Every section is rebuilt once with all of its keys, so a rule that ties two fields of a
+    section together (liquidation.backstop_equity_ratio needs the backstop_vault policy)
+    sees them together, in whatever order they were given."""
     valid = list(flat_fields(cfg))
     for key in overrides:
         if key not in valid:
             near = difflib.get_close_matches(key, valid, n=3)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise ValueError(f"unknown parameter {key!r}{hint}")
-    changes: dict[str, Any] = {}  # new top-level fields, so the whole is checked once
-    for key, value in overrides.items():
-        head, *rest = key.split(".")
-        current = changes.get(head, getattr(cfg, head))
-        changes[head] = (
-            _replace_path(current, rest, value) if rest else _coerce(head, current, value)
-        )
-    return dataclasses.replace(cfg, **changes)  # cross-field checks on the final configuration
+    updates = [(key.split("."), value) for key, value in overrides.items()]
+    return _replace_many(cfg, updates)  # cross-field checks on the final configuration
 
 
-def _replace_path(obj: Any, path: list[str], value: Any) -> Any:
-    head, rest = path[0], path[1:]
+def _replace_many(obj: Any, updates: list[tuple[list[str], Any]]) -> Any:
+    """`obj` (a dataclass, or a tuple of them) with each (path, value) replaced: one
+    `dataclasses.replace` per object, with all of its changed fields."""
+    groups: dict[str, list[tuple[list[str], Any]]] = {}
+    for path, value in updates:
+        groups.setdefault(path[0], []).append((path[1:], value))
     if isinstance(obj, tuple):
         items = list(obj)
-        items[int(head)] = _replace_path(items[int(head)], rest, value)
+        for head, rest in groups.items():
+            items[int(head)] = _replace_many(items[int(head)], rest)
         return tuple(items)
-    if not rest:
-        return dataclasses.replace(obj, **{head: _coerce(head, getattr(obj, head), value)})
-    return dataclasses.replace(obj, **{head: _replace_path(getattr(obj, head), rest, value)})
+    changes = {}
+    for head, rest in groups.items():
+        current = getattr(obj, head)
+        leaf = [value for path, value in rest if not path]
+        changes[head] = _coerce(head, current, leaf[-1]) if leaf else _replace_many(current, rest)
+    return dataclasses.replace(obj, **changes)
 
 
 def _coerce(name: str, current: Any, value: Any) -> Any:

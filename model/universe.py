@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from model.config import AssetConfig
-from model.engine.specs import FundingSpec, MarketSpec, SpotSpec
+from model.engine.specs import FundingSpec, MarketSpec, SpotSpec, hyperliquid_funding
 from model.engine.tiers import BTCUSDT_2021, BTCUSDT_2025, SMALL_CAP_50X
 
 TIERS = {"major": BTCUSDT_2025, "alt": BTCUSDT_2021, "tail": SMALL_CAP_50X}
@@ -41,8 +41,12 @@ def perp_spec(asset: AssetConfig, mark_rule: str, tier_scale: float = 1.0) -> Ma
         tick_size=tick_size(asset.price_usd),
         lot_size=lot_size(asset.price_usd),
         tiers=tiers if tier_scale == 1.0 else tiers.scaled(tier_scale),
-        liquidation_fee=asset.liquidation_fee,
-        funding=FundingSpec(cap=FUNDING_CAP[asset.kind]),
+        liquidation_fee=0.0 if asset.venue == "hyperliquid" else asset.liquidation_fee,
+        funding=(
+            hyperliquid_funding()
+            if asset.venue == "hyperliquid"
+            else FundingSpec(cap=FUNDING_CAP[asset.kind])
+        ),
         mark_rule=mark_rule,
     )
 

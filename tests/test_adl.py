@@ -369,3 +369,17 @@ def test_haircuts_are_fractions_that_raise_the_budget(profits, budget, data) -> 
         adl.pro_rata_haircut(profits, budget),
         rtol=1e-12,
     )
+
+
+def test_tv_h3_hyperliquid_sorting_index():
+    """TV-H3 (exchange-mechanics §5.4): a short entered at 4,000, mark 3,600, notional 36,000,
+    account value 12,000. The docs' (mark/entry)·(notional/value) = 0.9 · 3 = 2.7 would rank a
+    short's profit lower as it grows; the ratio is inverted for shorts, (4,000/3,600) · 3 =
+    3.33. A long entered at 3,600 with mark 4,000, same notional and value: (4,000/3,600)·3."""
+    np.testing.assert_allclose(
+        adl.hyperliquid_score([-1, 1], [4_000.0, 3_600.0], [3_600.0, 4_000.0],
+                              36_000.0, 12_000.0),
+        [4_000.0 / 3_600.0 * 3.0, 4_000.0 / 3_600.0 * 3.0],
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="account_value_usd"):
+        adl.hyperliquid_score(1, 100.0, 100.0, 1_000.0, 0.0)

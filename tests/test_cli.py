@@ -47,6 +47,7 @@ def test_cascade_demo_prints_both_tables(capsys):
         (["sweep", "stop-loss", "--size", "huge"], "--size must be one of"),
         (["run", "calm", "--twin"], "--twin needs a scenario with a shock, got 'calm'"),
         (["run", "cascade-demo", "--twin"], "--twin does not apply to cascade-demo"),
+        (["run", "shock", "--venue", "hyperliqid"], "did you mean hyperliquid"),
         (
             ["run", "shock", "--twin", "--set", "liquidation.forced_closes=off_book"],
             "forced_closes='off_book'",

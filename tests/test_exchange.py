@@ -16,7 +16,7 @@ from model.engine.events import SCHEMAS
 from model.engine.exchange import Exchange, InvariantError
 from model.engine.orders import Order, OrderOutcome
 from model.engine.risk_config import LiquidationConfig
-from model.engine.specs import FundingSpec, SpotSpec, btc_perp, small_cap_perp
+from model.engine.specs import FundingSpec, SpotSpec, btc_perp, hyperliquid_funding, small_cap_perp
 from model.engine.types import BUY, SELL, OrderKind, RejectReason, Venue
 from tests.conftest import (
     MAKER_DEPOSIT_USD,
@@ -1013,6 +1013,35 @@ def test_random_operation_sequences_keep_every_invariant(ops, deposit):
         assert hidden_deficits(world.ex, flat_only=op[0] != "liquidate") == {}
 
 
+def test_hyperliquid_funding_pays_an_eighth_of_the_rate_hourly_on_the_oracle():
+    """TV-H4 on the engine (exchange-mechanics §5.6). Setup: a perp on hyperliquid_funding()
+    whose mark is its last trade (100,500: L bought 1 BTC from S there), index (oracle)
+    100,000; a maker bids 1 BTC at 101,000 and asks at 101,100 all hour.
+    P = (101,000 − 100,000)/100,000 = 1 %; F = 1 % + clamp(0.01 % − 1 %, ±0.05 %) = 0.95 %
+    (8-hour formula); paid at t = 60 min: F/8 = 0.11875 % of 1 × 100,000 (the oracle, not the
+    mark 100,500) = 118.75 from L to S."""
+    ex = make_exchange(perps=(btc_perp(mark_rule="last", funding=hyperliquid_funding()),))
+    maker = open_maker(ex)
+    long_, short = (int(i) for i in ex.open_accounts(2, 100_000.0))
+    seed_book(ex, 0, short, asks=[(100_500.0, 1.0)])
+    assert ex.submit(market_order(long_, BUY, 1.0)).filled_qty == 1.0
+    seed_book(ex, 0, maker, bids=[(101_000.0, 1.0)], asks=[(101_100.0, 1.0)])
+    before = ex.accounts.collateral_usd.copy()
+
+    for t in range(1, 61):
+        ex.t = t
+        ex.sample_premium()
+        ex.update_marks()
+        settled = ex.settle_funding()
+
+    assert settled == [0] and ex.events.count("funding") == 1
+    assert ex.prices.mark_usd[0] == 100_500.0
+    assert ex.prices.funding_rate[0] == pytest.approx(0.0095 / 8, rel=1e-12)
+    delta = ex.accounts.collateral_usd - before
+    assert (delta[long_], delta[short]) == (pytest.approx(-118.75), pytest.approx(118.75))
+    assert_invariants(ex)
+
+
 # --- 11. check_invariants catches corrupted books -------------------------------------------
 
 
@@ -1234,6 +1263,32 @@ def test_regression_an_isolated_close_fills_no_worse_than_where_its_margin_runs_
     assert out.avg_price_usd == pytest.approx(99_100.0)
     assert ex.accounts.qty_lots[trader, 0] == 60
     assert ex.accounts.collateral_usd[trader] > 0
+    assert hidden_deficits(ex) == {}
+    assert_invariants(ex)
+
+
+def test_regression_a_leverage_change_with_resting_orders_is_refused():
+    """Found by the random crashes of tests/test_policies.py once they checked wallets. Setup:
+    deposit 1,100; a resting isolated sell of 0.4 BTC at 100,000 at 40x reserves
+    40,000/40 = 1,000 of margin (+ 20 of fee). A second sell of 0.001 BTC at 5x (margin 20,
+    affordable) used to change the market's leverage under the resting order: when a buyer
+    took both, the 0.4 BTC locked 40,000/5 = 8,000 and the wallet fell to about −6,930.
+    Now the order that would change the leverage is refused while orders rest (Binance
+    re-checks open orders on a leverage change), and the fill locks 1,000: wallet 92."""
+    ex = index_marked_exchange()
+    maker, trader = open_maker(ex), ex.open_account(1_100.0)
+    first = limit(trader, SELL, 0.4, 100_000.0, leverage=40.0, isolated=True)
+    assert ex.submit(first).rested_qty == pytest.approx(0.4)
+
+    second = ex.submit(limit(trader, SELL, 0.001, 100_000.0, leverage=5.0))
+    ex.submit(market_order(maker, BUY, 0.401))
+
+    assert (second.accepted, second.reason) == (
+        False, RejectReason.LEVERAGE_CHANGE_WITH_OPEN_ORDERS,
+    )  # fmt: skip
+    assert ex.accounts.qty_lots[trader, 0] == -400
+    # 1,100 − 1,000 locked − 8 maker fee (0.02 % of 40,000)
+    assert ex.accounts.collateral_usd[trader] == pytest.approx(92.0)
     assert hidden_deficits(ex) == {}
     assert_invariants(ex)
 

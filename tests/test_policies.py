@@ -884,6 +884,66 @@ def test_pool_capacity_is_per_symbol():
     assert ex.events.count("adl") == 0
 
 
+def _hyperliquid_exchange(vault_usd: float, **extra: object) -> Exchange:
+    """Fee-free perp (MMR 1 %), no pool, a vault, Hyperliquid's path (HYPERLIQUID_PATH)."""
+    return _exchange([_market()], [ENTRY], vault_initial_usd=vault_usd, **HYPERLIQUID_PATH,
+                     **extra)  # fmt: skip
+
+
+def test_hyperliquid_backstop_takes_a_unit_below_two_thirds_of_maintenance_whole():
+    """Setup: vault 10,000; L (deposit 25, 40x) long 10 at 100 against S; a bid for 10 at 98.
+    Mark 98.45: L's equity 25 − 15.5 = 9.5 < MM 9.845 but above 2/3 of it (6.56): the book
+    takes the 10 at 98 (above BP 97.5). Mark 98.1: equity 6 < 2/3 · 9.81 = 6.54: the vault
+    takes the whole position at BP = 98.1 − 6/10 = 97.5 whatever the book offers, and L ends
+    at exactly 0 (Hyperliquid §5.2: the trader ends with 0, the vault keeps the margin)."""
+    for mark, kind in ((98.45, "book"), (98.1, "vault")):
+        ex = _hyperliquid_exchange(10_000.0)
+        loser, winner = ex.open_account(25.0), ex.open_account(RICH_USD)
+        _trade(ex, loser, winner, 10.0, ENTRY, long_leverage=40.0)
+        maker = ex.open_account(RICH_USD)
+        assert ex.submit(Order(maker, 0, BUY, 10.0, OrderKind.LIMIT, 98.0)).accepted
+        vault = ex.liquidator.pools.vault
+        ex.set_index([mark])
+
+        ex.liquidate()
+
+        ex.check_invariants()
+        liq = ex.events.frame("liquidation")
+        assert liq.kind.tolist() == [kind]
+        assert ex.accounts.qty_lots[loser, 0] == 0
+        assert ex.accounts.qty_lots[vault, 0] == (10 if kind == "vault" else 0)
+        if kind == "vault":
+            assert liq.bankruptcy_price_usd.iloc[0] == pytest.approx(97.5)
+            assert ex.equity_usd()[loser] == pytest.approx(0.0, abs=1e-9)
+        assert hidden_deficits(ex) == {}
+
+
+def test_hyperliquid_adl_closes_winners_at_the_mark_and_leaves_the_deficit():
+    """Setup: the vault is empty (0: below its floor, so no backstop), no pool, no bids.
+    L (deposit 25, 40x) long 10 at 100 against S. Mark 97: L's equity 25 − 30 = −5, BP 97.5.
+    ADL closes S's short at the mark 97, not at 97.5 (Hyperliquid §5.4): S takes nothing
+    (value taken 0, no margin handed over) and L's deficit of 5 stays: recorded bad debt."""
+    ex = _hyperliquid_exchange(0.0)
+    loser, winner = ex.open_account(25.0), ex.open_account(RICH_USD)
+    _trade(ex, loser, winner, 10.0, ENTRY, long_leverage=40.0)
+    ex.set_index([97.0])
+
+    ex.liquidate()
+
+    ex.check_invariants()
+    (row,) = ex.events.rows["adl"]
+    assert (row.account, row.price_usd, row.value_taken_usd) == (winner, 97.0, 0.0)
+    assert row.margin_to_winner_usd == 0.0
+    assert ex.events.frame("bad_debt").amount_usd.sum() == pytest.approx(5.0)
+    assert ex.equity_usd()[winner] == pytest.approx(RICH_USD + 30.0)
+    assert hidden_deficits(ex) == {}
+
+
+def test_a_backstop_ratio_needs_the_vault_policy():
+    with pytest.raises(ValueError, match=r"backstop_equity_ratio=0\.5 needs liquidation\.policy"):
+        LiquidationConfig(backstop_equity_ratio=0.5, policy="adl_queue")
+
+
 def _assert_adl_signs(ex: Exchange) -> None:
     """Every ADL fill takes ≥ 0 and exactly the deficit it covers, or hands margin ≥ 0 to
     the winner; a haircut takes ≥ 0 and no more than the budget it was needed for."""
@@ -899,6 +959,10 @@ def _assert_adl_signs(ex: Exchange) -> None:
 # property: random books, positions and crashes, every policy
 # ---------------------------------------------------------------------------------------------
 H_ENTRY = 100.0
+HYPERLIQUID_PATH = {
+    "policy": "backstop_vault", "backstop_equity_ratio": 2 / 3, "adl_price": "mark",
+    "adl_score": "hyperliquid", "residual_to_pool": 0.0,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -921,6 +985,9 @@ class World:
     levels: tuple[tuple[int, int], ...]
     moves: tuple[float, float]
     unwinds: int
+    hyperliquid: bool = False
+    """Hyperliquid's path (model/venues.py): vault backstop below 2/3 of maintenance, ADL at
+    the mark ranked by Hyperliquid's index (the policy drawn is then backstop_vault)."""
 
 
 _legs = st.tuples(
@@ -951,6 +1018,7 @@ def worlds(draw) -> World:
             for _ in range(2)
         ),
         unwinds=draw(st.integers(0, 3)),
+        hyperliquid=draw(st.booleans()),
     )
 
 
@@ -967,10 +1035,11 @@ def _build_world(w: World) -> Exchange:
         ),
         small_cap_perp("TAILUSDT", tick_size=0.01, mark_rule="index"),
     ]
+    path = HYPERLIQUID_PATH if w.hyperliquid else {"policy": w.policy}
     ex = _exchange(
         perps,
         [H_ENTRY, H_ENTRY],
-        policy=w.policy,
+        **path,
         partial_rule=w.partial_rule,
         pool_mode=w.pool_mode,
         pool_initial_usd=w.pool_usd,
@@ -1045,5 +1114,5 @@ def test_random_crashes_keep_every_invariant_under_every_policy(w):
 
     assert np.isfinite(ex.accounts.collateral_usd).all()
     _assert_adl_signs(ex)
-    if w.policy in CONTRACT_SPACE:
+    if w.policy in CONTRACT_SPACE and not w.hyperliquid:
         assert _user_equity(ex).min() >= -1e-6

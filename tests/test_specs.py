@@ -120,3 +120,10 @@ def test_the_model_charges_each_symbols_clearance_fee():
         "BTCUSDT": 0.0125, "ETHUSDT": 0.0125, "SOLUSDT": 0.005, "DOGEUSDT": 0.005,
         "TAILAUSDT": 0.01, "TAILBUSDT": 0.01,
     }  # fmt: skip
+
+
+def test_funding_spec_names_a_bad_rate_share_or_price():
+    with pytest.raises(ValueError, match=r"funding\.rate_share"):
+        FundingSpec(rate_share=0.0)
+    with pytest.raises(ValueError, match=r"funding\.price"):
+        FundingSpec(price="last")

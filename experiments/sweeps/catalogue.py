@@ -114,6 +114,14 @@ def _insurance_size(size: str) -> Cells:
     return [pool_cell(float(s)) for s in scales], [{"pool_scale": float(s)} for s in scales]
 
 
+def _venues(size: str) -> Cells:
+    from model.config import default_assets
+    from model.venues import VENUES, venue_overrides
+
+    n_assets = len(default_assets())
+    return [venue_overrides(v, n_assets) for v in VENUES], [{"venue": v} for v in VENUES]
+
+
 EXPERIMENTS = {
     e.name: e
     for e in (
@@ -150,6 +158,15 @@ EXPERIMENTS = {
             "shock",
             "How much does the mark rule (binance, index, last) shield against cascades?",
             _mark_price,
+        ),
+        Experiment(
+            "venues",
+            "oct-2025",
+            "Does the same crowd cascade differently on Binance's rules and on Hyperliquid's "
+            "(book first, vault backstop below 2/3 of maintenance, ADL at the mark, hourly "
+            "funding)?",
+            _venues,
+            twin=True,
         ),
         Experiment(
             "insurance-size",

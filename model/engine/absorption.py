@@ -98,6 +98,14 @@ class Policy:
             wallet = np.where(iso, acc.isolated_margin_usd[ids, k], acc.collateral_usd[ids])
             mm = np.where(iso, r["mm_usd"][:, k], r["cross_mm_usd"])
             score = adl.binance_leverage_pnl_score(r["upnl_usd"][:, k], wallet, mm)
+        elif self.cfg.adl_score == "hyperliquid":
+            # ranked where the account value is positive (a bankrupt one is ranked last below)
+            score = np.zeros(len(ids))
+            rank = (equity > 0) & ~ex.is_system[ids]
+            score[rank] = adl.hyperliquid_score(
+                side[rank], acc.entry_price_usd[ids[rank], k], mark,
+                r["notional_usd"][rank, k], equity[rank],
+            )  # fmt: skip
         else:
             # ranked only where the position has a bankruptcy price away from the mark: a
             # bankrupt (or exactly zero-equity) account and the engine's own rows are ranked
@@ -219,6 +227,10 @@ class Policy:
             )
         )
 
+    def adl_price(self, k: int, bp: float) -> float:
+        """The price an ADL close is made at: the bankruptcy price, or the mark (`adl_price`)."""
+        return bp if self.cfg.adl_price == "bankruptcy" else float(self.ex.prices.mark_usd[k])
+
     def _queue(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> int:
         if self.ex.accounts.n >= adl_rank.MIN_ACCOUNTS:  # large book: the incremental queue
             cands, alloc, scores = self._ranking.take(acct, k, side, lots, rnd)
@@ -226,7 +238,7 @@ class Policy:
             cands, alloc, scores = self.queue_allocation(acct, k, side, lots)
         if not len(cands):
             return lots
-        self._close_against(acct, cands, alloc, k, side, bp, scores, rnd)
+        self._close_against(acct, cands, alloc, k, side, self.adl_price(k, bp), scores, rnd)
         return lots - int(alloc.sum())
 
     def queue_allocation(self, acct: int, k: int, side: int, lots: int):
@@ -264,7 +276,7 @@ class AdlProRata(Policy):
         alloc = adl.contract_pro_rata(avail, lots)
         scores = np.zeros(len(cands))
         if self.cfg.pro_rata_space == "contract":
-            self._close_against(acct, cands, alloc, k, side, bp, scores, rnd)
+            self._close_against(acct, cands, alloc, k, side, self.adl_price(k, bp), scores, rnd)
             return
         mark = float(self.ex.prices.mark_usd[k])
         upnl = np.zeros((len(cands), len(self.ex.perps)))
@@ -300,7 +312,7 @@ class AdlMinMaxLeverage(Policy):
                 lots,
             )
             lev = notional_ok / equity[ok]
-            self._close_against(acct, cands_ok, alloc, k, side, bp, lev, rnd)
+            self._close_against(acct, cands_ok, alloc, k, side, self.adl_price(k, bp), lev, rnd)
             lots -= int(alloc.sum())
         if lots:
             self._queue_then_bad_debt(acct, k, side, lots, bp, rnd)

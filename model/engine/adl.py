@@ -324,6 +324,40 @@ def bitmex_score(
     return np.where(pnl_pct > 0, pnl_pct * effective_leverage, pnl_pct / effective_leverage)
 
 
+def hyperliquid_score(
+    side: npt.ArrayLike,
+    entry_price: npt.ArrayLike,
+    mark_price: npt.ArrayLike,
+    notional_usd: npt.ArrayLike,
+    account_value_usd: npt.ArrayLike,
+) -> FloatArray:
+    """Return Hyperliquid's ADL sorting index (highest is deleveraged first).
+
+    index = (mark / entry)^side · notional / account value (exchange-mechanics §5.4: the docs
+    give (mark/entry)·(notional/account value); for a short the ratio is inverted, entry /
+    mark, so that profit ranks first on both sides [INF, §5.4 note]). TV-H3: a short entered
+    at 4,000, mark 3,600, notional 36,000, account value 12,000 → (4,000/3,600)·3 = 3.33 with
+    the short inverted (the docs' literal formula gives 0.9·3 = 2.7).
+
+    Args:
+        side: +1 long, -1 short.
+        entry_price, mark_price: USD, > 0.
+        notional_usd: |position| · mark, USD, >= 0.
+        account_value_usd: the equity backing the position (cross account value, or the
+            isolated position's), USD, > 0.
+    """
+    sides, entry, mark, notional, value = _broadcast(
+        side=_array("side", side),
+        entry_price=_array("entry_price", entry_price, positive=True),
+        mark_price=_array("mark_price", mark_price, positive=True),
+        notional_usd=_array("notional_usd", notional_usd, nonneg=True),
+        account_value_usd=_array("account_value_usd", account_value_usd, positive=True),
+    )
+    if (np.abs(sides) != 1).any():
+        raise ValueError(f"side must be +1 or -1, got {sides[np.abs(sides) != 1][0]}")
+    return (mark / entry) ** sides * notional / value
+
+
 def binance_leverage_pnl_score(
     unrealized_profit: npt.ArrayLike,
     wallet_balance: npt.ArrayLike,

@@ -47,7 +47,8 @@ class Opening(NamedTuple):
 
 
 class Funding(NamedTuple):
-    """One market's funding settlement (positive rate: longs pay shorts)."""
+    """One market's funding settlement (positive rate: longs pay shorts); mark_usd is the price
+    the payments were valued at (the mark, or the oracle under `FundingSpec.price`)."""
 
     t: int
     market: int

@@ -158,6 +158,8 @@ class Liquidator:
         if equity >= mm:
             return  # an earlier unit of this round already fixed it
         self.ex.cancel_all(acct)
+        if self._backstop(acct, equity, mm, notional):
+            return
         cash_before = float(self.ex.accounts.collateral_usd[acct])
         if self._try_partial(acct, iso_market, equity, mm, notional):
             return
@@ -171,6 +173,34 @@ class Liquidator:
             book_usd += self._close_position(acct, k, equity * shares[k])
         main = max(notional, key=notional.get)
         self._settle_residual(acct, main, iso_market is not None, cash_before, book_usd)
+
+    def _backstop(self, acct: int, equity: float, mm: float, notional: dict) -> bool:
+        """Hyperliquid's backstop (§5.2): a unit whose equity is below `backstop_equity_ratio`
+        of its maintenance is taken over whole by the vault at its positions' bankruptcy
+        prices (the trader ends at zero, the vault keeps the margin or takes the deficit),
+        if the vault is above its floor and each position fits its capacity; True if taken.
+        Otherwise the unit is closed as usual (the book, then the policy)."""
+        ratio, vault = self.cfg.backstop_equity_ratio, self.pools.vault
+        if ratio is None or vault is None or equity >= ratio * mm:
+            return False
+        if self.pools.equity_usd(vault) <= self.cfg.vault_equity_floor_usd:
+            return False
+        shares = self._equity_shares(acct, equity, notional)
+        legs = []
+        for k in notional:
+            lots = int(self.ex.accounts.qty_lots[acct, k])
+            side, qty = (1 if lots > 0 else -1), abs(lots) * self.ex.perps[k].lot_size
+            mark = float(self.ex.prices.mark_usd[k])
+            bp = float(bankruptcy_price_at_mark(side, qty, equity * shares[k], mark))
+            room = self.pools.takeover_lots(vault, k, self.cfg.vault_max_position_ratio, bp)
+            if bp <= 0 or room < abs(lots):
+                return False
+            legs.append((k, side, abs(lots), bp))
+        for k, side, lots, bp in legs:
+            self.ex.ledger.transfer_position(acct, vault, k, -side * lots, bp)
+            notional_usd = lots * self.ex.perps[k].lot_size * bp
+            self._log(acct, k, side, lots, notional_usd, bp, 0.0, 0.0, 0.0, "vault")
+        return True
 
     def _cover_flat_deficit(self, acct: int, iso_market: int | None, equity: float) -> None:
         """A unit with no position left (an isolated unit lists its market even when flat):

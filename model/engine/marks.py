@@ -88,7 +88,11 @@ class MarketPrices:
         """Return market k's funding rate for the interval just ended and start a new one."""
         f = self.specs[k].funding
         avg = float(self._premium[k].average()[0])
-        rate = float(funding_rate(avg, f.interest_rate, f.clamp, f.cap))
+        if f.rate_share == 1.0:
+            rate = float(funding_rate(avg, f.interest_rate, f.clamp, f.cap))
+        else:  # a share of the 8-hour rate each interval, capped per interval (Hyperliquid)
+            full = float(funding_rate(avg, f.interest_rate, f.clamp, np.inf))
+            rate = min(max(full * f.rate_share, -f.cap), f.cap)
         self.funding_rate[k] = rate
         self._premium[k].reset()
         return rate

@@ -210,14 +210,18 @@ class OrderDesk:
         new_abs = abs(pos + order.side * lots)
         if lev > spec.tiers.max_leverage_at(new_abs * spec.lot_size * price_usd):
             return RejectReason.LEVERAGE_ABOVE_TIER_MAX
+        acct, k = order.account, order.market
+        old_lev = float(self.ledger.leverage[acct, k])
+        if lev != old_lev and self.perp_books[k].open_orders(acct):
+            # resting orders reserved margin at the old leverage, but their fills would lock
+            # it at the new one (Binance re-checks open orders on a leverage change)
+            return RejectReason.LEVERAGE_CHANGE_WITH_OPEN_ORDERS
         if order.reduce_only:
             return None
         reducing = pos != 0 and (pos > 0) != (order.side > 0)
         opening = lots - min(lots, abs(pos)) if reducing else lots
         notional = lots * spec.lot_size * price_usd
         required = opening * spec.lot_size * price_usd / lev + notional * spec.taker_fee
-        acct, k = order.account, order.market
-        old_lev = float(self.ledger.leverage[acct, k])
         if pos and lev != old_lev and not self.ledger.is_isolated[acct, k]:
             # the new setting applies to the open position too (Binance changes it in place)
             held = abs(pos) * spec.lot_size * float(self.prices.mark_usd[k])

@@ -84,14 +84,16 @@ class MarketPhases:
     def settle_funding(self) -> list[int]:
         """Settle funding in every market whose interval ends now; return those markets.
 
-        payment = qty · mark · F (positive F: longs pay shorts), from the wallet for cross
+        payment = qty · price · rate (positive: longs pay shorts), price the mark (Binance) or
+        the oracle, our index (Hyperliquid, `FundingSpec.price`); from the wallet for cross
         positions and from the isolated margin for isolated ones (Binance).
         """
         due = self.prices.due_for_funding(self.clock.t)
         acc = self.ledger
         for k in due:
             rate = self.prices.close_interval(k)
-            mark = float(self.prices.mark_usd[k])
+            on_oracle = self.perps[k].funding.price == "oracle"
+            mark = float((self.prices.index_usd if on_oracle else self.prices.mark_usd)[k])
             qty = acc.qty_lots[:, k] * self.perps[k].lot_size
             pay = funding_payments_usd(qty, mark, rate)
             self.ledger.pay_funding(k, pay)

@@ -9,7 +9,8 @@ from model.engine.params import Validated, choice, param
 
 POOL_MODES = ("shared", "per_market", "grouped")
 PARTIAL_RULES = ("binance", "chunks", "none")
-ADL_SCORES = ("bitmex", "binance")
+ADL_SCORES = ("bitmex", "binance", "hyperliquid")
+ADL_PRICES = ("bankruptcy", "mark")
 PRO_RATA_SPACES = ("wealth", "contract")
 FORCED_CLOSES = ("book", "off_book")
 
@@ -91,7 +92,25 @@ class LiquidationConfig(Validated):
     adl_score: str = choice(
         "bitmex",
         ADL_SCORES,
-        "bitmex: PnL% × effective leverage (§3.4); binance: documented LeveragePnL (§2.6)",
+        "bitmex: PnL% × effective leverage (§3.4); binance: documented LeveragePnL (§2.6); "
+        "hyperliquid: (mark/entry)^side × notional / account value (§5.4)",
+    )
+    adl_price: str = choice(
+        "bankruptcy",
+        ADL_PRICES,
+        "the price ADL closes winners at: the liquidated order's bankruptcy price (Binance, "
+        "BitMEX, Bybit, dYdX) or the mark (Hyperliquid, OKX; §5.4): at the mark the winners "
+        "give up only their positions and the deficit stays with the underwater account",
+    )
+    backstop_equity_ratio: float | None = param(
+        None,
+        "fraction of maintenance margin",
+        "backstop_vault takes a whole unit over at its bankruptcy price once its equity is "
+        "below this share of maintenance (Hyperliquid 2/3, §5.2); None: only what the book "
+        "and the pool could not take",
+        0.0,
+        1.0,
+        open_lo=True,
     )
     pro_rata_space: str = choice(
         "wealth",
@@ -137,6 +156,12 @@ class LiquidationConfig(Validated):
                 raise ValueError(
                     f"liquidation.{name} must be a whole number, got {getattr(self, name)!r}"
                 )
+        if self.backstop_equity_ratio is not None and self.policy != "backstop_vault":
+            raise ValueError(
+                f"liquidation.backstop_equity_ratio={self.backstop_equity_ratio!r} needs "
+                f"liquidation.policy='backstop_vault' (the vault takes the unit over), got "
+                f"policy={self.policy!r}"
+            )
 
     def pool_of_market(self, n_markets: int) -> tuple[int, ...]:
         """Pool index of each perp under the pool mode."""

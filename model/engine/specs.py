@@ -12,22 +12,31 @@ FLAT_LIQUIDATION_FEE = 0.005
 """Binance's flat clearance fee before per-symbol fees (0.5 %, §2.3): for tables without one."""
 
 
+FUNDING_PRICES = ("mark", "oracle")
+
+
 @dataclass(frozen=True)
 class FundingSpec:
-    """Funding parameters (Binance USDⓈ-M, exchange-mechanics.md §2.5).
+    """Funding parameters (Binance USDⓈ-M §2.5 by default; `hyperliquid_funding` §5.6).
 
-    F = P + clamp(I − P, −clamp, +clamp), then capped to ±cap; paid every interval.
+    F = P + clamp(I − P, −clamp, +clamp) (the 8-hour formula); each interval pays
+    clamp(rate_share · F, −cap, +cap) of the position's value at `price`.
     """
 
     interval_minutes: int = 480
     """Settlement interval; 8 h is Binance's default (00/08/16 UTC)."""
     interest_rate: float = 0.0001
-    """I, per interval: 0.01 % per 8 h (Binance, Hyperliquid, BitMEX)."""
+    """I, per 8 h: 0.01 % (Binance, Hyperliquid, BitMEX)."""
     clamp: float = 0.0005
-    """Band on (I − P): ±0.05 % (Binance)."""
+    """Band on (I − P): ±0.05 % (Binance, Hyperliquid)."""
     cap: float = 0.003
-    """Cap on |F| per interval: BTCUSDT ±0.3 %, many alts ±2–3 % (Binance 2023–2025)."""
+    """Cap on |rate| per interval: BTCUSDT ±0.3 %, many alts ±2–3 % (Binance 2023–2025);
+    Hyperliquid 4 % per hour."""
     enabled: bool = True
+    rate_share: float = 1.0
+    """Share of F paid each interval: Binance 1 (F every 8 h); Hyperliquid 1/8 (F/8 hourly)."""
+    price: str = "mark"
+    """The price payments are valued at: Binance the mark; Hyperliquid the oracle (index)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.interval_minutes, int) or self.interval_minutes <= 0:
@@ -37,6 +46,15 @@ class FundingSpec:
         v.finite("funding.interest_rate", self.interest_rate)
         v.non_negative("funding.clamp", self.clamp)
         v.positive("funding.cap", self.cap)
+        v.in_range("funding.rate_share", self.rate_share, 0.0, 1.0, open_lo=True)
+        v.one_of("funding.price", self.price, FUNDING_PRICES)
+
+
+def hyperliquid_funding() -> FundingSpec:
+    """Hyperliquid: the 8-hour formula rate F paid hourly at F/8 on the oracle price, capped
+    at 4 % per hour (exchange-mechanics.md §5.6; the docs' 1-hour label on F read as the
+    8-hour rate, §10 item 5)."""
+    return FundingSpec(interval_minutes=60, cap=0.04, rate_share=1 / 8, price="oracle")
 
 
 @dataclass(frozen=True)

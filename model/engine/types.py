@@ -56,6 +56,7 @@ class RejectReason(IntEnum):
     INVALID_KIND = 14
     ACCOUNT_IN_LIQUIDATION = 15
     PRICE_OUTSIDE_BAND = 16
+    LEVERAGE_CHANGE_WITH_OPEN_ORDERS = 17
 
 
 class Clock:
