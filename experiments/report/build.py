@@ -44,6 +44,7 @@ from experiments.report.tables import (
     policy_table,
     price_discovery_table,
     stop_loss_table,
+    venue_table,
 )
 from experiments.sweeps.catalogue import SIZES, design_for
 from experiments.sweeps.design import Design
@@ -51,7 +52,9 @@ from experiments.sweeps.runner import run_sweep
 from experiments.sweeps.store import git_commit, load_runs
 from model.twin import with_twin
 
-REPORT_SWEEPS = ("leverage-shock", "price-discovery", "adl-policies", "stop-loss", "mark-price")
+REPORT_SWEEPS = (
+    "leverage-shock", "price-discovery", "adl-policies", "stop-loss", "mark-price", "venues",
+)  # fmt: skip
 SHARE, SHOCK = analysis.SHARE, analysis.SHOCK
 
 
@@ -241,6 +244,7 @@ def write_tables(
             lambda: price_discovery_table(sweeps["price-discovery"]),
             sweeps["price-discovery"],
         ),
+        "venues": (lambda: venue_table(sweeps["venues"]), sweeps["venues"]),
         "timeline_run": (lambda: timeline_table(run), None),
         "stylized_facts": (lambda: stylized_table(run), None),
     }

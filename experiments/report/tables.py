@@ -171,6 +171,26 @@ def price_discovery_table(runs: pd.DataFrame) -> str:
     )
 
 
+def venue_table(runs: pd.DataFrame) -> str:
+    """Per venue's rules: cascade amplification, BTC's drawdown and its amplification,
+    liquidated notional, ADL closes, bad debt."""
+    ok = analysis.ok_runs(runs, ("venue", analysis.CASCADE_AMPLIFICATION))
+    metrics = (analysis.CASCADE_AMPLIFICATION, "cascade_amplification_BTC", "drawdown_BTC")
+    metrics += ("liq_notional_usd", "adl_events", "bad_debt_usd")
+    cells = analysis.seed_spread(ok, ("venue",), metrics)
+    out = pd.DataFrame({"venue": cells.venue})
+    out["cascade amplification"] = _spread(cells, analysis.CASCADE_AMPLIFICATION, fmt=".2f")
+    out["BTC cascade amplification"] = _spread(cells, "cascade_amplification_BTC", fmt=".2f")
+    out["BTC drawdown"] = _spread(cells, "drawdown_BTC", fmt=".3f")
+    out["liquidated, M USD"] = _spread(cells, "liq_notional_usd", 1e6)
+    out["ADL closes"] = _spread(cells, "adl_events", fmt=".0f")
+    out["bad debt, k USD"] = _spread(cells, "bad_debt_usd", 1e3)
+    return markdown(out) + (
+        "\nMean over seeds [min–max]; the same crowd and seeds on each venue's rules "
+        "(`model/venues.py`).\n"
+    )
+
+
 def format_value(value: float, spec: str) -> str:
     """`value` formatted by `spec`, or "n/a" when it is not finite."""
     return f"{value:{spec}}" if np.isfinite(value) else "n/a"
