@@ -18,7 +18,7 @@ from agents.retail import RetailCohort
 from model.config import ModelConfig
 from model.crowding import liquidatable_oi_share
 from model.engine.exchange import Exchange
-from model.engine.orders import Quotes
+from model.engine.orders import OrderOutcome, Quotes
 from model.engine.pricing import EwmVolatility, robust_index
 from model.overrides import with_overrides
 from model.population import build_traders, open_positions
@@ -44,19 +44,23 @@ class ExchangeAgent(mesa.Agent):
         super().__init__(model)
         self.exchange = exchange
 
-    def match(self, intents: list, makers: set[int]) -> None:
+    def match(self, intents: list, makers: set[int]) -> dict[int, OrderOutcome]:
         """Makers' own orders (hedges) first, then every ladder, then every other order in
         exchange-random order (a maker's hedge would otherwise hit its own fresh quotes).
 
         `makers` are the market makers' accounts; a ladder from anyone else (value investors)
         is posted with theirs, and its other orders wait in the random batch, so a limit order
-        that crosses rests its remainder after the ladders are replaced."""
+        that crosses rests its remainder after the ladders are replaced. Returns each order's
+        outcome by `id(order)`."""
         quotes = [i for i in intents if isinstance(i, Quotes)]
         orders = [i for i in intents if not isinstance(i, Quotes)]
-        self.exchange.submit_many([o for o in orders if o.account in makers])
+        first = [o for o in orders if o.account in makers]
+        outcomes = self.exchange.submit_many(first)
         for q in quotes:
             self.exchange.post_quotes(q)
-        self.exchange.submit_many([o for o in orders if o.account not in makers])
+        rest = [o for o in orders if o.account not in makers]
+        outcomes += self.exchange.submit_many(rest)
+        return {id(o): out for o, out in zip(first + rest, outcomes, strict=True)}
 
     def update_prices(self) -> None:
         """Index = robust median of this venue's best spot bid, best spot ask and last spot
@@ -215,7 +219,8 @@ class CascadeModel(mesa.Model):
         fundamentals = self.world.step(t)
         view, accounts = self.snapshot(), accounts_view(ex, lazy=True)  # rows on demand
         intents = [i for trader in self.traders for i in trader.decide(view, accounts)]
-        self.exchange_agent.match(intents, self._maker_accounts)
+        outcomes = self.exchange_agent.match(intents, self._maker_accounts)
+        broken_usd = self._broken_hedge_sold_usd(outcomes)
         self._pay_deposit_requests()
         self.exchange_agent.update_prices()
         self.exchange_agent.liquidate()
@@ -226,12 +231,23 @@ class CascadeModel(mesa.Model):
         if t == self._crowding_minute:
             self._crowding = liquidatable_oi_share(ex, 0.05)
             self._long_share = long_oi_share(ex, self.retail.account_ids)
-        self.recorder.record(ex, fundamentals)
+        self.recorder.record(ex, fundamentals, broken_usd)
         self.t += 1
         if self.t >= self.cfg.horizon_minutes:
             self.running = False
             self.stop_reason = "horizon reached"
         self.datacollector.collect(self)
+
+    def _broken_hedge_sold_usd(self, outcomes: dict) -> np.ndarray:
+        """USD filled this minute per asset by orders answering a broken hedge (the second
+        round: a basis trader's naked spot, a fund's alts): filled coins × average price."""
+        sold = np.zeros(len(self.symbols))
+        for trader in self.traders:
+            for order in trader.broken_hedge_orders:
+                out = outcomes.get(id(order))
+                if out is not None and out.accepted and out.filled_qty > 0:
+                    sold[order.market] += out.filled_qty * out.avg_price_usd
+        return sold
 
     def _pay_deposit_requests(self) -> None:
         for trader in self.traders:
