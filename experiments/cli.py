@@ -84,7 +84,13 @@ def _print_demo(args: argparse.Namespace) -> None:
 
 def _check_demo_options(args: argparse.Namespace) -> None:
     """The scripted demo's own options, and the scenario options it refuses."""
-    for flag, value in (("--set", args.set), ("--out", args.out), ("--venue", args.venue)):
+    demo_refuses = (
+        ("--set", args.set),
+        ("--out", args.out),
+        ("--venue", args.venue),
+        ("--horizon", args.horizon),
+    )
+    for flag, value in demo_refuses:
         if value:
             raise UserError(f"{flag} does not apply to {DEMO} (a scripted crash, not a model run)")
     if args.force:
@@ -185,8 +191,12 @@ def _scenario_config(args: argparse.Namespace) -> tuple[dict, object]:
     from model.twin import twin_config
     from model.venues import venue_overrides
 
-    n_assets = len(scenario(args.target).assets)
-    overrides = {**venue_overrides(args.venue or "binance", n_assets), **parse_sets(args.set)}
+    base = scenario(args.target)
+    sets = parse_sets(args.set)
+    overrides = {**venue_overrides(args.venue or "binance", len(base.assets))}
+    if args.horizon is not None:
+        overrides.update(scaled_timeline(base, args.horizon))
+    overrides.update(sets)  # the user's own keys win
     try:
         cfg = with_overrides(scenario(args.target), overrides)
         if args.twin:
@@ -202,6 +212,19 @@ def _scenario_config(args: argparse.Namespace) -> tuple[dict, object]:
             "it; set shocks.0.start_minute >= 1"
         )
     return overrides, cfg
+
+
+def scaled_timeline(cfg, horizon: int) -> dict[str, int]:
+    """Overrides that fit a scenario into `horizon` minutes: the horizon, and each shock's
+    start moved in proportion (720 of 1,440 → 300 of 600); a shock keeps its duration and
+    recovery, so it is the same event, earlier (as the sweeps' default size does)."""
+    if horizon < 2:
+        raise UserError(f"--horizon must be a whole number of minutes >= 2, got {horizon}")
+    out = {"horizon_minutes": horizon}
+    for i, shock in enumerate(cfg.shocks):
+        start = round(shock.start_minute * horizon / cfg.horizon_minutes)
+        out[f"shocks.{i}.start_minute"] = min(max(1, start), horizon - 1)
+    return out
 
 
 def _target_folder(args: argparse.Namespace, overrides: dict) -> Path:
@@ -447,13 +470,15 @@ def _report(args: argparse.Namespace) -> None:
         raise UserError(f"--jobs must be -1 (all cores) or >= 1, got {args.jobs}")
     if args.scenario not in SCENARIOS:
         raise UserError(f"unknown --scenario {args.scenario!r}{_closest(args.scenario, SCENARIOS)}")
+    out = _checked(check_writable_folder, "--out", args.out)
     cfg = ReportConfig(
-        results_dir=Path(args.out),
+        results_dir=out,
         size=args.size,
         n_seeds=args.seeds,
         n_jobs=args.jobs,
         scenario=args.scenario,
         seed=args.seed,
+        progress=True,
     )
     try:
         build_report(cfg)
@@ -464,6 +489,7 @@ def _report(args: argparse.Namespace) -> None:
 def _validate(args: argparse.Namespace) -> None:
     from experiments.validation.report import validate
 
+    _checked(check_writable_folder, "--out", args.out)
     try:
         _, text = validate(args.size, args.seeds, args.jobs, args.out, progress=True)
     except ValueError as err:
@@ -492,6 +518,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--force", action="store_true", help="overwrite a stored run of the same configuration"
+    )
+    run.add_argument(
+        "--horizon",
+        type=int,
+        default=None,
+        metavar="MINUTES",
+        help="shorten (or lengthen) the run, moving each shock's start in proportion "
+        "(720 of 1,440 -> 300 of 600); --set keys win",
     )
     run.add_argument(
         "--set",

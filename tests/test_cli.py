@@ -431,3 +431,39 @@ def test_a_corrupt_manifest_is_named(capsys, tmp_path, monkeypatch):
     assert main([*argv, "--resume"]) == 2
     err = _one_error_line(capsys)
     assert str(manifest) in err and "corrupt" in err
+
+
+@pytest.mark.parametrize("command", ["report", "validate", "sweep"])
+def test_report_validate_and_sweep_refuse_an_unwritable_out_before_working(
+    command, tmp_path, capsys, monkeypatch
+):
+    import experiments.report.build as build
+    import experiments.validation.report as validation
+    from experiments.sweeps import runner
+
+    def must_not_work(*args, **kwargs):
+        raise AssertionError("work started although --out was refused")
+
+    monkeypatch.setattr(build, "build_report", must_not_work)
+    monkeypatch.setattr(validation, "run_studies", must_not_work)
+    monkeypatch.setattr(runner, "run_sweep", must_not_work)
+    file = tmp_path / "taken"
+    file.write_text("a file")
+    argv = [command, *(["stop-loss"] if command == "sweep" else []), "--out", str(file / "sub")]
+    assert main(argv) == 2
+    err = _one_error_line(capsys)
+    assert "--out" in err and "is a file" in err
+
+
+def test_horizon_moves_the_shock_in_proportion(tmp_path, capsys):
+    argv = ["run", "shock", "--horizon", "60", "--out", str(tmp_path)]
+    assert main([*argv, "--set", "retail.n_accounts=50"]) == 0
+    (folder,) = tmp_path.glob("shock-seed0-*")
+    overrides = json.loads((folder / "run.json").read_text())["provenance"]["overrides"]
+    assert overrides["horizon_minutes"] == 60 and overrides["shocks.0.start_minute"] == 30
+    assert json.loads((folder / "summary.json").read_text())["minutes"] == 60
+    # a --set key wins over the scaled one
+    assert main([*argv, "--set", "retail.n_accounts=50", "--set", "shocks.0.start_minute=20"]) == 0
+    runs = {json.loads((f / "run.json").read_text())["provenance"]["overrides"][
+        "shocks.0.start_minute"] for f in tmp_path.glob("shock-seed0-*")}  # fmt: skip
+    assert runs == {30, 20}

@@ -481,3 +481,36 @@ def test_an_unreachable_scheduler_records_nothing(tmp_path):
     with pytest.raises(ValueError, match="does not answer"):
         run_sweep(tiny_design(), results_dir=tmp_path, scheduler="tcp://127.0.0.1:1")
     assert not sweep_path(tmp_path, tiny_design()).exists()
+
+
+def test_killing_the_main_process_stops_its_local_workers(tmp_path):
+    """Setup: a sweep on two loky processes in a subprocess; once its first chunk is on disk,
+    only the main process is SIGKILLed (not its process group). Its workers exit by
+    themselves (`runner._exit_with`) instead of idling on as orphans."""
+    import psutil
+
+    path = sweep_path(tmp_path, tiny_design())
+    code = (
+        "from experiments.sweeps.runner import run_sweep\n"
+        "from tests.test_experiments import tiny_design\n"
+        "if __name__ == '__main__':\n"
+        f"    run_sweep(tiny_design(), results_dir={str(tmp_path)!r}, n_jobs=2)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    main = psutil.Process(proc.pid)
+    workers = []
+    try:
+        _wait_for(lambda: any(path.glob("runs-*.parquet")) or proc.poll() is not None)
+        workers = [c for c in main.children() if "LokyProcess" in " ".join(c.cmdline())]
+        assert len(workers) == 2, "the sweep finished before its workers could be seen"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=60)
+        assert not alive and len(gone) == 2
+    finally:
+        for p in [*workers, *(main.children() if main.is_running() else [])]:
+            if p.is_running():
+                p.kill()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -271,16 +272,44 @@ def map_runs(
     """
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(calls), unit="run", desc=desc, disable=not show)
+    parent = os.getpid() if scheduler is None else None  # loky workers are our children
     with bar, _backend(scheduler, n_jobs) as workers:
-        tasks = (delayed(_indexed)(i, fn, args) for i, args in enumerate(calls))
+        tasks = (delayed(_indexed)(i, fn, args, parent) for i, args in enumerate(calls))
         parallel = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
         for i, result in parallel(tasks):
             bar.update(1)
             yield i, result
 
 
-def _indexed(i: int, fn: Callable[..., Any], args: tuple) -> tuple[int, Any]:
+def _indexed(
+    i: int, fn: Callable[..., Any], args: tuple, parent: int | None = None
+) -> tuple[int, Any]:
+    if parent is not None and parent != os.getpid():
+        _exit_with(parent)
     return i, fn(*args)
+
+
+_WATCHED: list[int] = []
+WATCH_SECONDS = 0.5
+"""How often a local worker checks that the process that started it is alive."""
+
+
+def _exit_with(parent: int) -> None:
+    """Make this worker process exit when `parent` (the sweep's main process) is gone.
+
+    loky's workers outlive a main process killed with SIGKILL (they idle for minutes before
+    loky's own timeout); a daemon thread, started once per worker, ends the worker within
+    `WATCH_SECONDS` of the main process's death (the worker is then re-parented)."""
+    if _WATCHED:
+        return
+    _WATCHED.append(parent)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def local_workers(n_jobs: int) -> int:
