@@ -20,6 +20,7 @@ from model.crowding import liquidatable_oi_share
 from model.engine.exchange import Exchange
 from model.engine.orders import OrderOutcome, Quotes
 from model.engine.pricing import EwmVolatility, robust_index
+from model.metrics_doc import summary_keys
 from model.overrides import with_overrides
 from model.population import build_traders, open_positions
 from model.recorder import Recorder
@@ -117,25 +118,14 @@ def _reporter_adl_events(model: CascadeModel) -> int:
     return model.exchange.events.count("adl")
 
 
-SUMMARY_COLUMNS = (
-    "liq_notional_usd",
-    "liq_long_share",
-    "liq_over_oi",
-    "adl_notional_usd",
-    "bad_debt_usd",
-    "hedge_breaks",
-    "oi_drop_frac",
-    "liquidatable_oi_within_5pct",
-    "retail_liquidated_share",
-)
-"""Summary metrics the data collector reports at the final step (NaN before): what
-`mesa.batch_run` returns with its default `data_collection_period=-1`."""
-
-
 def _reporter_final(model: CascadeModel, key: str) -> float:
+    """A summary key at the final step (NaN before): what `mesa.batch_run` returns with its
+    default `data_collection_period=-1`. The summary is computed once, at the last step."""
     if model.running:
         return float("nan")
-    return float(model.summary()[key])
+    if model._final_summary is None:
+        model._final_summary = model.summary()
+    return float(model._final_summary[key])
 
 
 class CascadeModel(mesa.Model):
@@ -180,6 +170,7 @@ class CascadeModel(mesa.Model):
         self._vol = EwmVolatility(len(self.symbols), VOL_SPAN_MINUTES)
         self._crowding = self._long_share = float("nan")
         self._retail_redeposits_usd = 0.0
+        self._final_summary: dict[str, float] | None = None
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
 
     # ------------------------------------------------------------------------- set-up
@@ -207,8 +198,9 @@ class CascadeModel(mesa.Model):
         }
         for k, sym in enumerate(self.symbols):
             reporters[f"mark_{sym}"] = [_reporter_mark, [self, k]]
-        for key in SUMMARY_COLUMNS:
-            reporters[key] = [_reporter_final, [self, key]]
+        for key in summary_keys(self.symbols):  # every key of `summary`, documented there
+            if key not in reporters:
+                reporters[key] = [_reporter_final, [self, key]]
         return reporters
 
     # --------------------------------------------------------------------------- step

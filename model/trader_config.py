@@ -11,6 +11,8 @@ from model.engine.params import Validated, choice, param
 
 NAKED_SPOT_RULES = ("immediate", "gradual", "hold")
 BROKEN_HEDGE_RULES = ("cut", "hold")
+MAX_ACCOUNTS = 5_000_000
+"""Upper bound of `RetailConfig.n_accounts`: memory grows about linearly with the crowd."""
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,14 @@ class RetailConfig(Validated):
     """The retail crowd (vectorised cohorts)."""
 
     _prefix = "retail."
-    n_accounts: int = param(10_000, "accounts", "scaled; 1.6M liquidated on 10 Oct (§7.1)", 1)
+    n_accounts: int = param(
+        10_000,
+        "accounts",
+        "scaled; 1.6M liquidated on 10 Oct (§7.1). At most 5,000,000: a day of 1,000,000 "
+        "accounts peaks at 2 GB (README, Performance), so the cap keeps one run near 10 GB",
+        1,
+        MAX_ACCOUNTS,
+    )
     deposit_usd: float = param(
         100_000.0,
         "USD median at 10,000 accounts (× 10,000 / n_accounts × the home asset's deposit_scale)",
