@@ -72,6 +72,11 @@ MARKET: dict[str, Metric] = {
     "adl_top_winner_usd": Metric("USD", "value taken from the one account ADL took most from"),
     "adl_top_winner_share": Metric("share", "that account's share of all value taken"),
     "hedge_breaks": Metric("count", "ADL closes that left a hedged account un-hedged"),
+    "broken_hedge_sold_usd": Metric(
+        "USD",
+        "what the owners of broken hedges sold in answer (a basis trader's naked spot, a "
+        "fund's alts): the second round",
+    ),
     "bad_debt_usd": Metric("USD", "deficits nobody covered (residual bad debt)"),
     "liquidatable_oi_within_5pct": Metric(
         "share",
