@@ -24,6 +24,8 @@ class Trader(mesa.Agent):
         super().__init__(model)
         self.account_ids = np.asarray(accounts, dtype=np.int64)
         self.rng_stream = rng
+        self.broken_hedge_orders: list[Order] = []
+        """This step's orders that answer a broken hedge (the model records what they fill)."""
 
     def decide(self, view: MarketView, accounts: AccountsView) -> list[Intent]:
         """Return this step's order intents from the frozen snapshot."""

@@ -77,7 +77,9 @@ class BasisTrader(Trader):
       view does not show) halves that asset's later entry size (`entry_scale`, memory).
     - Broken hedge: spot held but short < spot (liquidated or ADL'd, the seeds' lesson): the
       excess spot is naked. `naked_spot="immediate"` sells it all at once; `"gradual"` sells
-      1/`unwind_minutes` of the excess seen at the break each minute (at least one lot).
+      1/`unwind_minutes` of the excess seen at the break each minute (at least one lot);
+      `"hold"` keeps it (the second round switched off). Sells after a real break are this
+      step's `broken_hedge_orders`.
       `hedge_breaks_seen` counts breaks of a hedge that was intact the step before (an entry
       whose perp leg failed is repaired the same way but not counted).
 
@@ -113,6 +115,7 @@ class BasisTrader(Trader):
         self._is_hedged = np.zeros(n_assets, dtype=bool)
         self._unwind_slice_coins = np.zeros(n_assets)
         self._is_trimming = np.zeros(n_assets, dtype=bool)
+        self._is_broken = np.zeros(n_assets, dtype=bool)  # naked since a real hedge break
         self.entry_scale = np.ones(n_assets)
 
     @property
@@ -132,13 +135,17 @@ class BasisTrader(Trader):
             np.nansum(spot_coins * view.index_usd)
         )
         orders: list[Intent] = []
+        self.broken_hedge_orders = []
         for a in range(self.n_assets):
             excess = self._naked_excess(view, a, spot_coins[a], short_coins[a])
             if spot_coins[a] > 0 or short_coins[a] > 0:
                 if carry[a] < self.cfg.exit_apr:
                     orders += self._unwind(view, a, spot_coins[a], short_coins[a])
                 elif excess > 0:
-                    orders += self._sell_naked(view, a, excess)
+                    sells = self._sell_naked(view, a, excess)
+                    orders += sells
+                    if self._is_broken[a]:
+                        self.broken_hedge_orders += sells
                 else:
                     orders += self._trim_short(view, a, short_coins[a] - spot_coins[a])
                 continue
@@ -169,15 +176,19 @@ class BasisTrader(Trader):
         if excess > 0 and self._unwind_slice_coins[a] == 0:
             if self._is_hedged[a]:
                 self.hedge_breaks_seen += 1  # it was intact last step: liquidated or ADL'd since
+                self._is_broken[a] = True
             else:
                 self.entry_scale[a] *= 0.5  # the perp leg of an entry failed: size down
             self._unwind_slice_coins[a] = excess / self.cfg.unwind_minutes
         if excess == 0:
             self._unwind_slice_coins[a] = 0.0
+            self._is_broken[a] = False
         self._is_hedged[a] = is_hedged
         return excess
 
     def _sell_naked(self, view: MarketView, a: int, excess: float) -> list[Intent]:
+        if self.cfg.naked_spot == "hold" and self._is_broken[a]:
+            return []  # the second round switched off: the naked spot is kept
         lot = float(view.spot_lot[a])
         qty = excess
         if self.cfg.naked_spot == "gradual":

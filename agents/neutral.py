@@ -71,7 +71,8 @@ class MarketNeutralFund(Trader):
        band) × target, e.g. ADL closed a short leg): sell every alt by the same fraction so
        that long = short / h at once — the inventory dumping of the seeds — and keep the
        smaller book as the new target (not re-shorting majors into a crash); count it in
-       `hedge_breaks_seen`.
+       `hedge_breaks_seen`; these sells are the step's `broken_hedge_orders`. With
+       `on_broken_hedge="hold"` the fund keeps its book instead (no second round).
     3. Rebalance: at t = 0 (opening the book), or when any leg's notional is off its target
        by more than `rebalance_band` × |target|, trade every asset back to target with
        market orders, cross margin, leverage max(5, 2 × gross_leverage) capped at the tier-1
@@ -123,8 +124,12 @@ class MarketNeutralFund(Trader):
         qty = np.asarray(accounts.qty[self.account], dtype=float)
         current_usd = qty * view.mark_usd
         target_usd = self._targets(equity_usd)
+        self.broken_hedge_orders = []
         if self._is_hedge_broken(current_usd, target_usd):
-            return self._dump_longs(view, qty, current_usd, equity_usd)
+            if self.cfg.on_broken_hedge == "hold":
+                return []  # the second round switched off: the unhedged book is kept
+            self.broken_hedge_orders = self._dump_longs(view, qty, current_usd, equity_usd)
+            return list(self.broken_hedge_orders)
         if view.t == 0 or self._has_drifted(current_usd, target_usd):
             return self._rebalance(view, qty, target_usd)
         return []

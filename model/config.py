@@ -248,7 +248,9 @@ class ModelConfig(Validated):
             if shock.start_minute >= self.horizon_minutes:
                 raise ValueError(
                     f"shocks.{i}.start_minute={shock.start_minute} is after the "
-                    f"horizon ({self.horizon_minutes} minutes)"
+                    f"horizon ({self.horizon_minutes} minutes): set shocks.{i}.start_minute "
+                    f"below {self.horizon_minutes} (e.g. shocks.{i}.start_minute="
+                    f"{self.horizon_minutes // 2}) or horizon_minutes above {shock.start_minute}"
                 )
         if self.retail.high_leverage_share + self.retail.mid_leverage_share > 1.0:
             raise ValueError(

@@ -18,8 +18,9 @@ from agents.retail import RetailCohort
 from model.config import ModelConfig
 from model.crowding import liquidatable_oi_share
 from model.engine.exchange import Exchange
-from model.engine.orders import Quotes
+from model.engine.orders import OrderOutcome, Quotes
 from model.engine.pricing import EwmVolatility, robust_index
+from model.metrics_doc import summary_keys
 from model.overrides import with_overrides
 from model.population import build_traders, open_positions
 from model.recorder import Recorder
@@ -44,19 +45,23 @@ class ExchangeAgent(mesa.Agent):
         super().__init__(model)
         self.exchange = exchange
 
-    def match(self, intents: list, makers: set[int]) -> None:
+    def match(self, intents: list, makers: set[int]) -> dict[int, OrderOutcome]:
         """Makers' own orders (hedges) first, then every ladder, then every other order in
         exchange-random order (a maker's hedge would otherwise hit its own fresh quotes).
 
         `makers` are the market makers' accounts; a ladder from anyone else (value investors)
         is posted with theirs, and its other orders wait in the random batch, so a limit order
-        that crosses rests its remainder after the ladders are replaced."""
+        that crosses rests its remainder after the ladders are replaced. Returns each order's
+        outcome by `id(order)`."""
         quotes = [i for i in intents if isinstance(i, Quotes)]
         orders = [i for i in intents if not isinstance(i, Quotes)]
-        self.exchange.submit_many([o for o in orders if o.account in makers])
+        first = [o for o in orders if o.account in makers]
+        outcomes = self.exchange.submit_many(first)
         for q in quotes:
             self.exchange.post_quotes(q)
-        self.exchange.submit_many([o for o in orders if o.account not in makers])
+        rest = [o for o in orders if o.account not in makers]
+        outcomes += self.exchange.submit_many(rest)
+        return {id(o): out for o, out in zip(first + rest, outcomes, strict=True)}
 
     def update_prices(self) -> None:
         """Index = robust median of this venue's best spot bid, best spot ask and last spot
@@ -113,25 +118,14 @@ def _reporter_adl_events(model: CascadeModel) -> int:
     return model.exchange.events.count("adl")
 
 
-SUMMARY_COLUMNS = (
-    "liq_notional_usd",
-    "liq_long_share",
-    "liq_over_oi",
-    "adl_notional_usd",
-    "bad_debt_usd",
-    "hedge_breaks",
-    "oi_drop_frac",
-    "liquidatable_oi_within_5pct",
-    "retail_liquidated_share",
-)
-"""Summary metrics the data collector reports at the final step (NaN before): what
-`mesa.batch_run` returns with its default `data_collection_period=-1`."""
-
-
 def _reporter_final(model: CascadeModel, key: str) -> float:
+    """A summary key at the final step (NaN before): what `mesa.batch_run` returns with its
+    default `data_collection_period=-1`. The summary is computed once, at the last step."""
     if model.running:
         return float("nan")
-    return float(model.summary()[key])
+    if model._final_summary is None:
+        model._final_summary = model.summary()
+    return float(model._final_summary[key])
 
 
 class CascadeModel(mesa.Model):
@@ -176,6 +170,7 @@ class CascadeModel(mesa.Model):
         self._vol = EwmVolatility(len(self.symbols), VOL_SPAN_MINUTES)
         self._crowding = self._long_share = float("nan")
         self._retail_redeposits_usd = 0.0
+        self._final_summary: dict[str, float] | None = None
         self.datacollector = mesa.DataCollector(model_reporters=self._reporters())
 
     # ------------------------------------------------------------------------- set-up
@@ -203,8 +198,9 @@ class CascadeModel(mesa.Model):
         }
         for k, sym in enumerate(self.symbols):
             reporters[f"mark_{sym}"] = [_reporter_mark, [self, k]]
-        for key in SUMMARY_COLUMNS:
-            reporters[key] = [_reporter_final, [self, key]]
+        for key in summary_keys(self.symbols):  # every key of `summary`, documented there
+            if key not in reporters:
+                reporters[key] = [_reporter_final, [self, key]]
         return reporters
 
     # --------------------------------------------------------------------------- step
@@ -215,7 +211,8 @@ class CascadeModel(mesa.Model):
         fundamentals = self.world.step(t)
         view, accounts = self.snapshot(), accounts_view(ex, lazy=True)  # rows on demand
         intents = [i for trader in self.traders for i in trader.decide(view, accounts)]
-        self.exchange_agent.match(intents, self._maker_accounts)
+        outcomes = self.exchange_agent.match(intents, self._maker_accounts)
+        broken_usd = self._broken_hedge_sold_usd(outcomes)
         self._pay_deposit_requests()
         self.exchange_agent.update_prices()
         self.exchange_agent.liquidate()
@@ -226,12 +223,23 @@ class CascadeModel(mesa.Model):
         if t == self._crowding_minute:
             self._crowding = liquidatable_oi_share(ex, 0.05)
             self._long_share = long_oi_share(ex, self.retail.account_ids)
-        self.recorder.record(ex, fundamentals)
+        self.recorder.record(ex, fundamentals, broken_usd)
         self.t += 1
         if self.t >= self.cfg.horizon_minutes:
             self.running = False
             self.stop_reason = "horizon reached"
         self.datacollector.collect(self)
+
+    def _broken_hedge_sold_usd(self, outcomes: dict) -> np.ndarray:
+        """USD filled this minute per asset by orders answering a broken hedge (the second
+        round: a basis trader's naked spot, a fund's alts): filled coins × average price."""
+        sold = np.zeros(len(self.symbols))
+        for trader in self.traders:
+            for order in trader.broken_hedge_orders:
+                out = outcomes.get(id(order))
+                if out is not None and out.accepted and out.filled_qty > 0:
+                    sold[order.market] += out.filled_qty * out.avg_price_usd
+        return sold
 
     def _pay_deposit_requests(self) -> None:
         for trader in self.traders:

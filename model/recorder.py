@@ -21,8 +21,11 @@ SERIES = (
     "depth_1pct_usd",
     "depth_2pct_usd",
     "spread_bps",
+    "broken_hedge_sold_usd",
 )
-"""Per (minute, asset) series; open interest is symmetric, so one side is recorded."""
+"""Per (minute, asset) series; open interest is symmetric, so one side is recorded.
+broken_hedge_sold_usd: what orders answering a broken hedge filled that minute (the second
+round: a basis trader's naked spot, a fund's alts; `Trader.broken_hedge_orders`)."""
 
 
 class Recorder:
@@ -36,11 +39,13 @@ class Recorder:
         self.accounts_in_position = np.zeros(horizon, dtype=np.int64)
         self._seen = {"liquidation": 0, "adl": 0}
 
-    def record(self, ex, fundamental_usd: np.ndarray) -> None:
-        """Append one minute from the exchange's state and the fundamentals."""
+    def record(self, ex, fundamental_usd: np.ndarray, broken_hedge_usd: np.ndarray) -> None:
+        """Append one minute from the exchange's state, the fundamentals and the USD sold
+        because a hedge was broken."""
         t, s = self.n, self.series
         prices = ex.prices
         s["fundamental_usd"][t] = fundamental_usd
+        s["broken_hedge_sold_usd"][t] = broken_hedge_usd
         s["index_usd"][t] = prices.index_usd
         s["mark_usd"][t] = prices.mark_usd
         s["last_usd"][t] = prices.last_usd

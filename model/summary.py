@@ -89,6 +89,8 @@ def cascade_summary(
     funding = series["funding_rate"][: max(1, shock_start)]
     out["max_funding_rate_pre_shock"] = float(np.nanmax(funding))
     out["perp_premium_pre_shock"] = premium_before(series, shock_start)
+    broken = series.get("broken_hedge_sold_usd")  # absent from runs saved before it existed
+    out["broken_hedge_sold_usd"] = float(np.nansum(broken)) if broken is not None else np.nan
     return out
 
 

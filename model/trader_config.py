@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 from model.engine.params import Validated, choice, param
 
-NAKED_SPOT_RULES = ("immediate", "gradual")
+NAKED_SPOT_RULES = ("immediate", "gradual", "hold")
+BROKEN_HEDGE_RULES = ("cut", "hold")
+MAX_ACCOUNTS = 5_000_000
+"""Upper bound of `RetailConfig.n_accounts`: memory grows about linearly with the crowd."""
 
 
 @dataclass(frozen=True)
@@ -17,7 +20,14 @@ class RetailConfig(Validated):
     """The retail crowd (vectorised cohorts)."""
 
     _prefix = "retail."
-    n_accounts: int = param(10_000, "accounts", "scaled; 1.6M liquidated on 10 Oct (§7.1)", 1)
+    n_accounts: int = param(
+        10_000,
+        "accounts",
+        "scaled; 1.6M liquidated on 10 Oct (§7.1). At most 5,000,000: a day of 1,000,000 "
+        "accounts peaks at 2 GB (README, Performance), so the cap keeps one run near 10 GB",
+        1,
+        MAX_ACCOUNTS,
+    )
     deposit_usd: float = param(
         100_000.0,
         "USD median at 10,000 accounts (× 10,000 / n_accounts × the home asset's deposit_scale)",
@@ -172,7 +182,8 @@ class BasisConfig(Validated):
         "immediate",
         NAKED_SPOT_RULES,
         "spot left naked after the short leg was liquidated or ADL'd: immediate (sell at "
-        "once) or gradual (sell over `unwind_minutes`), assumed",
+        "once), gradual (sell over `unwind_minutes`) or hold (keep it: the second round "
+        "switched off), assumed",
     )
     unwind_minutes: int = param(30, "minutes", "assumed", 1)
 
@@ -188,6 +199,13 @@ class FundConfig(Validated):
     hedge_ratio: float = param(1.0, "short / long notional", "assumed", 0.0, 3.0)
     rebalance_band: float = param(0.1, "relative drift before rebalancing", "assumed", 0.0, 1.0)
     drawdown_limit: float = param(0.2, "equity drawdown that halves gross", "assumed", 0.0, 1.0)
+    on_broken_hedge: str = choice(
+        "cut",
+        BROKEN_HEDGE_RULES,
+        "when ADL or liquidation takes the short leg: cut (sell the alts to the hedge ratio at "
+        "once, the seeds' inventory dumping) or hold (keep the book: the second round "
+        "switched off), assumed",
+    )
 
 
 @dataclass(frozen=True)

@@ -383,3 +383,21 @@ def test_tv_h3_hyperliquid_sorting_index():
     )  # fmt: skip
     with pytest.raises(ValueError, match="account_value_usd"):
         adl.hyperliquid_score(1, 100.0, 100.0, 1_000.0, 0.0)
+
+
+def test_naked_lots_is_the_part_of_a_position_its_owner_is_net_exposed_on():
+    """Shorts of 10 lots (1 coin, mark 100): net short 400 USD → 4 naked; flat (hedged by
+    1,000 of spot) → 0; net short 1,500 → all 10; a long of 3 with net long 250 → 2."""
+    naked = adl.naked_lots([-10, -10, -10, 3], 1.0, 100.0, [-400.0, 0.0, -1_500.0, 250.0])
+    assert naked.tolist() == [4, 0, 10, 2]
+
+
+def test_portfolio_allocation_takes_naked_lots_first_then_hedges_by_score():
+    """Scores 3, 2, 1; held 5, 5, 5; naked 0, 5, 2. Closing 9: naked first by score → B 5,
+    C 2 (7); the hedged rest by score → A 2. Closing 4: B 4 only; A's hedge untouched."""
+    np.testing.assert_array_equal(
+        adl.portfolio_allocation([3.0, 2.0, 1.0], [5, 5, 5], [0, 5, 2], 9), [2, 5, 2]
+    )
+    np.testing.assert_array_equal(
+        adl.portfolio_allocation([3.0, 2.0, 1.0], [5, 5, 5], [0, 5, 2], 4), [0, 4, 0]
+    )

@@ -235,6 +235,24 @@ def test_basis_whole_short_liquidated_sells_all_spot() -> None:
     assert trader.hedge_breaks_seen == 1
 
 
+def test_basis_tags_its_broken_hedge_sells_and_holds_them_when_switched_off() -> None:
+    """The 600 naked coins after ADL: sold and listed as this step's broken-hedge orders
+    (the model records what they fill); with naked_spot="hold" (the second round switched
+    off) nothing is sold, though the break is still counted. A failed entry's repair is not
+    a broken hedge."""
+    trader = make_basis(naked_spot="immediate")
+    orders = _break_short_leg(trader, 400.0)
+    assert trader.broken_hedge_orders == orders == [Order(0, 0, SELL, 600.0, venue=Venue.SPOT)]
+
+    held = make_basis(naked_spot="hold")
+    assert _break_short_leg(held, 400.0) == [] and held.broken_hedge_orders == []
+    assert held.hedge_breaks_seen == 1
+
+    repaired = make_basis()
+    repaired.decide(make_view(funding_rate=HOLD_RATES), make_accounts(spot=(1_000, 0, 0, 0)))
+    assert repaired.broken_hedge_orders == []
+
+
 def test_basis_rejects_unknown_naked_spot_rule() -> None:
     with pytest.raises(ValueError, match="naked_spot"):
         make_basis(naked_spot="hodl")
@@ -388,6 +406,18 @@ def test_fund_dumps_alts_when_adl_takes_its_short_leg() -> None:
     later = fund.decide(make_view(t=6), after)
     assert not [o for o in later if o.market in (2, 3) and o.side == BUY]
     assert fund.hedge_breaks_seen == 1
+
+
+def test_fund_lists_its_dump_as_broken_hedge_orders_or_holds_when_switched_off() -> None:
+    """The broken book of the test above: the two alt sells are the step's broken-hedge
+    orders; with on_broken_hedge="hold" the fund trades nothing while its hedge is broken."""
+    broken = make_accounts(qty=(0.0, -2_000.0, 50_000.0, 250_000.0))
+    fund = make_fund()
+    orders = fund.decide(make_view(t=5), broken)
+    assert fund.broken_hedge_orders == orders and len(orders) == 2
+
+    held = make_fund(on_broken_hedge="hold")
+    assert held.decide(make_view(t=5), broken) == [] and held.broken_hedge_orders == []
 
 
 def test_fund_without_positions_after_t0_reopens_not_dumps() -> None:

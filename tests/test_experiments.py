@@ -8,6 +8,7 @@ whole file, real two-worker Dask clusters included, takes a minute or two.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -31,9 +32,12 @@ from experiments.sweeps.design import (
 )
 from experiments.sweeps.runner import TWIN_MARK_COLUMN, run_one, run_sweep
 from experiments.sweeps.store import (
+    MANIFEST,
     RUNS,
+    StaleSweepError,
     SweepExistsError,
     default_sweep_id,
+    git_commit,
     load_runs,
     read_manifest,
     sweep_path,
@@ -70,7 +74,8 @@ def tiny_design():
 
 
 def tiny_twin_design(scenario_name: str = "shock"):
-    """2 leverage shares × 1 seed, every run with its twin."""
+    """2 leverage shares × 1 seed, every run with its twin (built unchecked: on calm every
+    run fails when it runs)."""
     cells = full_factorial({"retail.high_leverage_share": TWIN_SHARES})
     base = TINY if scenario_name == "shock" else {"horizon_minutes": 60, "retail.n_accounts": 50}
     return make_design(
@@ -81,6 +86,7 @@ def tiny_twin_design(scenario_name: str = "shock"):
         root_seed=ROOT_SEED,
         base_overrides=base,
         twin=True,
+        check=scenario_name == "shock",
     )
 
 
@@ -295,9 +301,27 @@ def test_local_dask_cluster_gives_results_identical_to_serial(serial_runs, tmp_p
     pd.testing.assert_frame_equal(numbers(load_runs(report.path)), numbers(serial_runs))
 
 
-def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(tmp_path):
+def failing_design():
+    """Three cells, the middle one invalid, built unchecked (`make_design(check=False)`) so
+    that it fails when it runs, as a run that raises in the model does."""
     cells = full_factorial({"liquidation.policy": ["adl_queue", BAD_POLICY, "adl_pro_rata"]})
-    design = make_design("failing", "shock", cells, n_seeds=1, root_seed=0, base_overrides=TINY)
+    return make_design(
+        "failing", "shock", cells, n_seeds=1, root_seed=0, base_overrides=TINY, check=False
+    )
+
+
+def test_an_invalid_cell_is_refused_when_the_design_is_built():
+    cells = full_factorial({"liquidation.policy": ["adl_queue", BAD_POLICY]})
+    invalid = rf"cell 1 .*{BAD_POLICY}.* is invalid: liquidation\.policy"
+    with pytest.raises(ValueError, match=invalid):
+        make_design("failing", "shock", cells, n_seeds=1, root_seed=0, base_overrides=TINY)
+    calm = [{"retail.trade_prob": 0.1}]
+    with pytest.raises(ValueError, match=r"cell 0 .* is invalid: a twin needs a shock"):
+        make_design("twin", "calm", calm, n_seeds=1, root_seed=0, twin=True)
+
+
+def test_a_failing_configuration_is_recorded_and_the_sweep_goes_on(tmp_path):
+    design = failing_design()
     report = run_sweep(design, results_dir=tmp_path, n_jobs=2)
     runs = load_runs(report.path)
     assert (report.ran, report.failed) == (3, 1)
@@ -376,3 +400,117 @@ def _wait_for(condition, timeout_s: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the sweep wrote no chunk in time"
         time.sleep(0.005)
+
+
+# ---------------------------------------------------------------- resume after faults
+def test_resume_retries_the_runs_stored_as_errors(tmp_path, monkeypatch):
+    """Setup: the tiny design with one run failing (a stand-in model error) on the first
+    invocation; resuming runs it again and it is stored as ok, unless --skip-errors."""
+    from experiments.sweeps import runner
+
+    design = tiny_design()
+    flaky = design.runs()[3]
+    real = runner._simulate
+
+    def fails_once(config, seed, twin):
+        if (config, seed) == (flaky.config, flaky.seed):
+            raise RuntimeError("transient failure")
+        return real(config, seed, twin)
+
+    with monkeypatch.context() as m:
+        m.setattr(runner, "_simulate", fails_once)
+        first = run_sweep(design, results_dir=tmp_path, n_jobs=1)
+    assert (first.ran, first.failed) == (design.n_runs, 1)
+    stored = load_runs(first.path).set_index("key")
+    assert stored.loc[flaky.key, "status"] == "error"
+    skipped = run_sweep(design, results_dir=tmp_path, n_jobs=1, resume=True, retry_errors=False)
+    assert (skipped.ran, skipped.skipped) == (0, design.n_runs)
+    again = run_sweep(design, results_dir=tmp_path, n_jobs=1, resume=True)
+    assert (again.ran, again.retried, again.failed, again.skipped) == (1, 1, 0, design.n_runs - 1)
+    assert "1 of them retried after an error" in again.describe()
+    runs = load_runs(first.path)
+    assert (runs["status"] == "ok").all() and runs["key"].is_unique and len(runs) == design.n_runs
+    invocations = read_manifest(first.path)["invocations"]
+    assert [i["status"] for i in invocations] == ["completed"] * 3
+    assert [i["retrying"] for i in invocations] == [0, 0, 1]
+    assert [i["ran"] for i in invocations] == [design.n_runs, 0, 1]
+    assert all(isinstance(i["git_dirty"], bool) and i["ended_utc"] for i in invocations)
+
+
+def test_runs_stored_by_another_commit_are_not_reused_silently(tmp_path):
+    design = tiny_design()
+    report = run_sweep(design, results_dir=tmp_path, n_jobs=1, max_runs=2)
+    manifest = read_manifest(report.path)
+    old_commit = "0123456789abcdef0123456789abcdef01234567"
+    manifest["invocations"][0]["git_commit"] = old_commit
+    (report.path / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(StaleSweepError) as err:
+        run_sweep(design, results_dir=tmp_path, n_jobs=1, resume=True)
+    current = git_commit()
+    assert old_commit[:10] in str(err.value) and current[:10] in str(err.value)
+    assert "--allow-stale" in str(err.value)
+    assert len(read_manifest(report.path)["invocations"]) == 1  # the refusal ran nothing
+    mixed = run_sweep(design, results_dir=tmp_path, n_jobs=1, resume=True, allow_stale=True)
+    assert mixed.stale_commits == (old_commit,) and "WARNING" in mixed.describe()
+    assert read_manifest(report.path)["invocations"][-1]["stale_commits"] == [old_commit]
+
+
+def test_a_failed_invocation_is_recorded_as_failed(tmp_path, monkeypatch):
+    from experiments.sweeps import runner
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runner, "map_runs", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run_sweep(tiny_design(), results_dir=tmp_path, n_jobs=1)
+    (last,) = read_manifest(sweep_path(tmp_path, tiny_design()))["invocations"]
+    assert last["status"] == "failed" and last["error"] == "OSError: disk full"
+    assert last["ran"] == 0
+
+
+def test_a_corrupt_manifest_is_named_in_the_error(tmp_path):
+    path = sweep_path(tmp_path, tiny_design())
+    path.mkdir(parents=True)
+    (path / MANIFEST).write_text("{ truncated")
+    with pytest.raises(ValueError, match=rf"manifest {path / MANIFEST} is corrupt"):
+        run_sweep(tiny_design(), results_dir=tmp_path, n_jobs=1, resume=True)
+
+
+def test_an_unreachable_scheduler_records_nothing(tmp_path):
+    with pytest.raises(ValueError, match="does not answer"):
+        run_sweep(tiny_design(), results_dir=tmp_path, scheduler="tcp://127.0.0.1:1")
+    assert not sweep_path(tmp_path, tiny_design()).exists()
+
+
+def test_killing_the_main_process_stops_its_local_workers(tmp_path):
+    """Setup: a sweep on two loky processes in a subprocess; once its first chunk is on disk,
+    only the main process is SIGKILLed (not its process group). Its workers exit by
+    themselves (`runner._exit_with`) instead of idling on as orphans."""
+    import psutil
+
+    path = sweep_path(tmp_path, tiny_design())
+    code = (
+        "from experiments.sweeps.runner import run_sweep\n"
+        "from tests.test_experiments import tiny_design\n"
+        "if __name__ == '__main__':\n"
+        f"    run_sweep(tiny_design(), results_dir={str(tmp_path)!r}, n_jobs=2)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    main = psutil.Process(proc.pid)
+    workers = []
+    try:
+        _wait_for(lambda: any(path.glob("runs-*.parquet")) or proc.poll() is not None)
+        workers = [c for c in main.children() if "LokyProcess" in " ".join(c.cmdline())]
+        assert len(workers) == 2, "the sweep finished before its workers could be seen"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=60)
+        assert not alive and len(gone) == 2
+    finally:
+        for p in [*workers, *(main.children() if main.is_running() else [])]:
+            if p.is_running():
+                p.kill()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -21,6 +21,7 @@ from joblib import Parallel, delayed
 
 from model import CascadeModel
 from model.config import ModelConfig
+from model.metrics_doc import summary_keys
 from model.twin import run_pair
 
 SEEDS = tuple(range(10))
@@ -181,9 +182,19 @@ def test_batch_run_returns_the_summary_columns():
     )
     df = pd.DataFrame(rows)
     assert len(df) == 4
-    assert {"liq_notional_usd", "liq_long_share", "retail_liquidated_share"} <= set(df.columns)
-    assert df["liq_notional_usd"].notna().all()
+    model = CascadeModel(scenario="calm", rng=1, horizon_minutes=20)
+    assert set(summary_keys(model.symbols)) <= set(df.columns)  # every key of the summary
+    assert df["liq_notional_usd"].notna().all() and df["minutes"].eq(200).all()
     assert (df["Step"] == 200).all()
+    # the batch_run columns are the run's own summary, key for key
+    alone = CascadeModel(
+        scenario="shock",
+        rng=1,
+        **{k: v for k, v in params.items() if k != "scenario"} | {"retail.stop_loss_share": 0.0},
+    ).run()
+    first = df[(df["rng"] == 1) & (df["retail.stop_loss_share"] == 0.0)].iloc[0]
+    for key, value in alone.items():
+        assert first[key] == value or (np.isnan(first[key]) and np.isnan(value)), key
 
 
 def test_string_seed_from_a_web_form_is_accepted():

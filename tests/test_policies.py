@@ -944,6 +944,45 @@ def test_a_backstop_ratio_needs_the_vault_policy():
         LiquidationConfig(backstop_equity_ratio=0.5, policy="adl_queue")
 
 
+@pytest.mark.parametrize(("policy", "broken"), [("adl_queue", 1), ("adl_portfolio", 0)])
+def test_the_portfolio_aware_queue_takes_a_hedge_last(policy, broken):
+    """Setup: fee-free perp with a spot book, empty pool, no bids. H (10 coins of spot, a
+    basis trade) and N (naked) each sell 5 to L (deposit 25, 40x) and 5 to a rich R, both at
+    100: each winner is short 10; H at 10x, N at 2x.
+    Mark 97: L's equity 25 − 30 < 0, the book is empty, its 10 lots go to ADL. Both winners
+    gain the same per lot and H is more levered: the queue (BitMEX score) closes H's short, a
+    hedge break; the portfolio-aware queue closes N's naked short and leaves H's hedge whole,
+    N (the other winner) paying for it."""
+    spot = SpotSpec("TEST", tick_size=0.01, lot_size=1.0)
+    ex = _exchange([_market()], [ENTRY], (spot,), policy=policy)
+    hedger, naked = ex.open_account(RICH_USD / 10), ex.open_account(RICH_USD)
+    ex.deposit_spot(hedger, 0, 10)
+    loser = ex.open_account(25.0)
+    for winner, lev in ((hedger, 10.0), (naked, 2.0)):
+        assert ex.submit(Order(winner, 0, SELL, 5.0, OrderKind.LIMIT, ENTRY, leverage=lev)).accepted
+    assert (
+        ex.submit(Order(loser, 0, BUY, 10.0, OrderKind.LIMIT, ENTRY, leverage=40.0)).filled_qty
+        == 10.0
+    )
+    rest = ex.open_account(RICH_USD)
+    for winner in (hedger, naked):
+        assert ex.submit(Order(winner, 0, SELL, 5.0, OrderKind.LIMIT, ENTRY)).accepted
+    assert (
+        ex.submit(Order(rest, 0, BUY, 10.0, OrderKind.LIMIT, ENTRY, leverage=2.0)).filled_qty
+        == 10.0
+    )
+    ex.set_index([97.0])
+
+    ex.liquidate()
+
+    ex.check_invariants()
+    adl = ex.events.frame("adl")
+    assert adl.qty.sum() == 10.0
+    assert int(adl.is_hedge_break.sum()) == broken
+    assert set(adl.account) == ({hedger} if broken else {naked})
+    assert hidden_deficits(ex) == {}
+
+
 def _assert_adl_signs(ex: Exchange) -> None:
     """Every ADL fill takes ≥ 0 and exactly the deficit it covers, or hands margin ≥ 0 to
     the winner; a haircut takes ≥ 0 and no more than the budget it was needed for."""

@@ -128,6 +128,7 @@ def _sweep(name: str, cfg: ReportConfig, echo: Callable[[str], None]) -> pd.Data
         n_jobs=cfg.n_jobs,
         resume=True,
         progress=cfg.show_progress,
+        allow_stale=True,  # runs of another commit are reused, and the line below says so
     )
     echo(f"{name}: {report.describe()}{' (each run with its twin)' if design.twin else ''}")
     runs = load_runs(report.path)

@@ -114,18 +114,27 @@ def _spread(table: pd.DataFrame, metric: str, scale: float = 1.0, fmt: str = ",.
 
 
 def policy_table(runs: pd.DataFrame) -> str:
-    """Per policy and pool scale: ADL needed/taken/overshoot, top winner, hedge breaks, bad debt."""
+    """Per policy and pool scale: ADL closes, needed/overshoot, margin handed to winners, top
+    winner, hedge breaks and the selling they caused, bad debt."""
     metrics = ("adl_needed_usd", "adl_overshoot_usd", "adl_top_winner_usd", "hedge_breaks")
-    metrics += ("bad_debt_usd", "adl_events")
+    metrics += ("bad_debt_usd", "adl_events", "adl_margin_to_winners_usd")
+    metrics += ("broken_hedge_sold_usd",) if "broken_hedge_sold_usd" in runs else ()
     cells = analysis.seed_spread(runs, ("liquidation.policy", "pool_scale"), metrics)
     out = pd.DataFrame({"policy": cells["liquidation.policy"], "pool scale": cells.pool_scale})
     out["ADL closes"] = _spread(cells, "adl_events", fmt=".0f")
     out["needed, k USD"] = _spread(cells, "adl_needed_usd", 1e3)
     out["overshoot, k USD"] = _spread(cells, "adl_overshoot_usd", 1e3)
+    out["margin to winners, k USD"] = _spread(cells, "adl_margin_to_winners_usd", 1e3)
     out["top winner, k USD"] = _spread(cells, "adl_top_winner_usd", 1e3)
     out["hedge breaks"] = _spread(cells, "hedge_breaks", fmt=".0f")
+    if "broken_hedge_sold_usd" in runs:
+        out["sold after a broken hedge, k USD"] = _spread(cells, "broken_hedge_sold_usd", 1e3)
     out["bad debt, k USD"] = _spread(cells, "bad_debt_usd", 1e3)
-    return markdown(out) + "\nMean over seeds [min–max].\n"
+    return markdown(out) + (
+        "\nMean over seeds [min–max]. needed: the deficits ADL fills and haircuts covered; "
+        "overshoot: value taken beyond them (Chitra 2025); margin to winners: what closes at "
+        "the bankruptcy price of units still above bankruptcy handed the winners.\n"
+    )
 
 
 def stop_loss_table(runs: pd.DataFrame) -> str:

@@ -130,6 +130,13 @@ def run_key(config: RunConfig, seed: int, twin: bool = False) -> str:
     return _digest([*data, "twin"] if twin else data)[:20]
 
 
+def config_digest(config: RunConfig, twin: bool = False) -> str:
+    """A hex digest of (scenario, sorted overrides[, "twin"]): one per configuration, whatever
+    the seed (`cascade-lab run` names a run's folder with its first 8 characters)."""
+    data: list[Any] = [config.scenario, [list(kv) for kv in config.overrides]]
+    return _digest([*data, "twin"] if twin else data)
+
+
 def replicate_seeds(root_seed: int, n_seeds: int) -> tuple[int, ...]:
     """`n_seeds` seeds drawn from one root: ``SeedSequence(root_seed).generate_state(n)``.
 
@@ -206,9 +213,13 @@ def make_design(
     method: str = "cells",
     size: str = "custom",
     twin: bool = False,
+    check: bool = True,
 ) -> Design:
     """Cross `cells` with `n_seeds` common replicate seeds drawn from `root_seed`; with `twin`,
-    every run is run with its counterfactual twin (`Design.twin`)."""
+    every run is run with its counterfactual twin (`Design.twin`).
+
+    With `check` (the default) every cell's configuration is built now (`check_cells`), so
+    an invalid cell is refused here, naming the cell, not recorded as a failed run later."""
     if not cells:
         raise ValueError("a design needs at least one cell")
     if tags is not None and len(tags) != len(cells):
@@ -218,6 +229,8 @@ def make_design(
     configs = [RunConfig.of(scenario, {**(base_overrides or {}), **c}) for c in cells]
     if len(set(configs)) < len(configs):
         raise ValueError("two cells give the same configuration; their runs would share keys")
+    if check:
+        check_cells(configs, twin=twin)
     return Design(
         experiment=experiment,
         scenario=scenario,
@@ -230,6 +243,26 @@ def make_design(
         size=size,
         twin=bool(twin),
     )
+
+
+def check_cells(configs: Sequence[RunConfig], twin: bool = False) -> None:
+    """Build every configuration (`model.overrides.with_overrides`; with `twin`, its twin's,
+    `model.twin.twin_config`); raise ValueError naming the first invalid cell."""
+    from model.overrides import with_overrides
+    from model.scenarios import scenario as named_scenario
+    from model.twin import twin_config
+
+    bases: dict[str, Any] = {}
+    for c, config in enumerate(configs):
+        try:
+            if config.scenario not in bases:
+                bases[config.scenario] = named_scenario(config.scenario)
+            cfg = with_overrides(bases[config.scenario], config.as_dict())
+            if twin:
+                twin_config(cfg)
+        except ValueError as err:
+            shown = ", ".join(f"{k}={v!r}" for k, v in config.overrides)
+            raise ValueError(f"cell {c} ({shown or 'no overrides'}) is invalid: {err}") from None
 
 
 def parameter_specs(scenario: str) -> dict[str, tuple[Any, tuple[float, float] | None]]:

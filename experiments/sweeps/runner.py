@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -27,13 +28,17 @@ import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from tqdm.auto import tqdm
 
+from experiments.checks import check_scheduler
 from experiments.sweeps.design import Design, Run, RunConfig, run_key
 from experiments.sweeps.store import (
     SERIES_DIR,
     atomic_write_parquet,
     consolidate,
+    end_invocation,
+    load_runs,
     next_chunk_index,
     open_sweep,
+    read_manifest,
     sweep_path,
     write_chunk,
 )
@@ -58,6 +63,9 @@ class SweepReport:
         skipped: Runs already stored and skipped (resume).
         failed: Runs of this call that raised (recorded with status "error").
         seconds: Wall time of this call.
+        retried: Runs stored with status "error" that this call ran again.
+        stale_commits: Other git commits that stored runs this call reused
+            (``allow_stale``).
     """
 
     path: Path
@@ -66,12 +74,17 @@ class SweepReport:
     skipped: int
     failed: int
     seconds: float
+    retried: int = 0
+    stale_commits: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line for a terminal: what ran, what was skipped, where the results are."""
+        retried = f", {self.retried} of them retried after an error" if self.retried else ""
+        commits = ", ".join(c[:10] for c in self.stale_commits)
+        stale = f"; WARNING: reuses runs stored by commit {commits}" if commits else ""
         return (
-            f"{self.ran} runs in {self.seconds:.1f} s ({self.failed} failed), "
-            f"{self.skipped} already stored, {self.n_runs} in the design: {self.path}"
+            f"{self.ran} runs in {self.seconds:.1f} s ({self.failed} failed{retried}), "
+            f"{self.skipped} already stored, {self.n_runs} in the design: {self.path}{stale}"
         )
 
 
@@ -151,6 +164,8 @@ def run_sweep(
     progress: bool | None = None,
     chunk_runs: int = 1,
     twin: bool = False,
+    retry_errors: bool = True,
+    allow_stale: bool = False,
 ) -> SweepReport:
     """Run every run of `design` not yet stored, writing rows as they finish.
 
@@ -172,37 +187,62 @@ def run_sweep(
         twin: Run every run with its counterfactual twin (`run_one`), as a design with
             ``twin=True`` does: the sweep is then that design (its own folder, fingerprint and
             run keys), never mixed with one without twins.
+        retry_errors: On resume, run again the runs stored with status "error" (a failure
+            may have been transient, or fixed since); False skips them.
+        allow_stale: Resume a folder whose runs another git commit stored (recorded in the
+            manifest and the report); without it such a folder raises
+            `store.StaleSweepError`.
 
     Returns:
         A `SweepReport`.
 
     Raises:
         store.SweepExistsError: The folder holds runs and `resume` is False.
-        ValueError: The folder holds a different design (an explicit `sweep_id` reused).
+        store.StaleSweepError: The folder holds runs of another commit, without `allow_stale`.
+        ValueError: The folder holds a different design (an explicit `sweep_id` reused), its
+            manifest is corrupt, or `scheduler` does not answer.
 
     A model error in a run is recorded, not raised. A worker process that dies (killed, out
     of memory) aborts the sweep after the finished runs are written; run it again with
-    ``resume=True`` to continue.
+    ``resume=True`` to continue. The manifest records how each invocation ended
+    (`store.end_invocation`): completed, failed (with the error) or interrupted.
     """
     started = time.perf_counter()
     if twin and not design.twin:
         design = dataclasses.replace(design, twin=True)
+    check_scheduler(scheduler)  # before anything is recorded: a dead address ran nothing
     path = sweep_path(results_dir, design, sweep_id)
     info = {"n_jobs": n_jobs, "scheduler": scheduler or "loky", "max_runs": max_runs}
-    done = open_sweep(path, design, resume=resume, run_info=info)
+    info["retry_errors"] = retry_errors
+    done = open_sweep(
+        path, design, resume=resume, run_info=info, retry_errors=retry_errors,
+        allow_stale=allow_stale,
+    )  # fmt: skip
+    stored = load_runs(path)
+    errors = set(stored.loc[stored["status"] != "ok", "key"])
     todo = [r for r in design.runs() if r.key not in done][:max_runs]
     series_dir = str((path / SERIES_DIR).resolve()) if save_series else None
-    failed = 0
-    if todo:
-        calls = [(r.config, r.seed, series_dir, design.twin) for r in todo]
-        runs = map_runs(
-            run_one, calls, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
-            desc=design.experiment,
-        )  # fmt: skip
-        failed = _store_results((row for _, row in runs), todo, path, chunk_runs)
-    consolidate(path)
+    failed, ran = 0, 0
+    try:
+        if todo:
+            calls = [(r.config, r.seed, series_dir, design.twin) for r in todo]
+            runs = map_runs(
+                run_one, calls, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
+                desc=design.experiment,
+            )  # fmt: skip
+            failed, ran = _store_results((row for _, row in runs), todo, path, chunk_runs)
+        consolidate(path)
+    except KeyboardInterrupt:
+        end_invocation(path, "interrupted", ran=ran, failed=failed)
+        raise
+    except BaseException as err:
+        end_invocation(path, "failed", ran=ran, failed=failed, error=f"{type(err).__name__}: {err}")
+        raise
+    end_invocation(path, "completed", ran=len(todo), failed=failed)
     seconds = time.perf_counter() - started
-    return SweepReport(path, design.n_runs, len(todo), len(done), failed, seconds)
+    stale = tuple(read_manifest(path)["invocations"][-1].get("stale_commits", ()))
+    retried = sum(r.key in errors for r in todo)
+    return SweepReport(path, design.n_runs, len(todo), len(done), failed, seconds, retried, stale)
 
 
 def map_runs(
@@ -232,16 +272,44 @@ def map_runs(
     """
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(calls), unit="run", desc=desc, disable=not show)
+    parent = os.getpid() if scheduler is None else None  # loky workers are our children
     with bar, _backend(scheduler, n_jobs) as workers:
-        tasks = (delayed(_indexed)(i, fn, args) for i, args in enumerate(calls))
+        tasks = (delayed(_indexed)(i, fn, args, parent) for i, args in enumerate(calls))
         parallel = Parallel(n_jobs=workers, return_as="generator_unordered", batch_size=1)
         for i, result in parallel(tasks):
             bar.update(1)
             yield i, result
 
 
-def _indexed(i: int, fn: Callable[..., Any], args: tuple) -> tuple[int, Any]:
+def _indexed(
+    i: int, fn: Callable[..., Any], args: tuple, parent: int | None = None
+) -> tuple[int, Any]:
+    if parent is not None and parent != os.getpid():
+        _exit_with(parent)
     return i, fn(*args)
+
+
+_WATCHED: list[int] = []
+WATCH_SECONDS = 0.5
+"""How often a local worker checks that the process that started it is alive."""
+
+
+def _exit_with(parent: int) -> None:
+    """Make this worker process exit when `parent` (the sweep's main process) is gone.
+
+    loky's workers outlive a main process killed with SIGKILL (they idle for minutes before
+    loky's own timeout); a daemon thread, started once per worker, ends the worker within
+    `WATCH_SECONDS` of the main process's death (the worker is then re-parented)."""
+    if _WATCHED:
+        return
+    _WATCHED.append(parent)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def local_workers(n_jobs: int) -> int:
@@ -273,21 +341,25 @@ def _backend(scheduler: str | None, n_jobs: int) -> Iterator[int]:
         yield -1
 
 
-def _store_results(results: Iterator[dict], todo: list[Run], path: Path, chunk_runs: int) -> int:
+def _store_results(
+    results: Iterator[dict], todo: list[Run], path: Path, chunk_runs: int
+) -> tuple[int, int]:
+    """Write rows in chunks as they come; return (failed, stored)."""
     by_key = {r.key: r for r in todo}
     buffer: list[dict[str, Any]] = []
-    index, failed = next_chunk_index(path), 0
+    index, failed, stored = next_chunk_index(path), 0, 0
     try:
         for result in results:
             buffer.append(_table_row(by_key[result["key"]], result, path))
             failed += result["status"] != "ok"
+            stored += 1
             if len(buffer) >= chunk_runs:
                 write_chunk(path, buffer, index)
                 index, buffer = index + 1, []
     finally:
         if buffer:  # finished runs survive an interrupt or a crashed worker
             write_chunk(path, buffer, index)
-    return failed
+    return failed, stored
 
 
 def _table_row(run: Run, result: dict[str, Any], path: Path) -> dict[str, Any]:

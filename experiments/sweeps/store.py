@@ -4,7 +4,9 @@ Layout of ``results/<experiment>/<sweep-id>/``:
 
 - ``manifest.json``: the design, root seed, whether each run has its counterfactual twin
   (``twin``), package versions and git commit (at creation and for each later invocation,
-  which may resume it).
+  which may resume it). Each invocation records whether the git tree had local changes
+  (``git_dirty``), what it skipped and retried, and how it ended (``status``: running,
+  completed, failed with its ``error``, interrupted; ``ran``, ``failed``, ``ended_utc``).
 - ``runs-00001.parquet``, ...: chunks of finished runs, each written to a hidden temporary
   file and renamed into place (`os.replace`), so a killed sweep leaves only whole chunks.
 - ``runs.parquet``: the union of all rows, written when a sweep invocation ends; its chunks
@@ -69,7 +71,19 @@ def sweep_path(results_dir: str | Path, design: Design, sweep_id: str | None = N
     return Path(results_dir) / design.experiment / (sweep_id or default_sweep_id(design))
 
 
-def open_sweep(path: Path, design: Design, *, resume: bool, run_info: Mapping[str, Any]) -> set:
+class StaleSweepError(RuntimeError):
+    """The folder holds runs stored by another commit and mixing them was not allowed."""
+
+
+def open_sweep(
+    path: Path,
+    design: Design,
+    *,
+    resume: bool,
+    run_info: Mapping[str, Any],
+    retry_errors: bool = True,
+    allow_stale: bool = False,
+) -> set:
     """Create or reopen a sweep folder and record this invocation in its manifest.
 
     Args:
@@ -77,9 +91,15 @@ def open_sweep(path: Path, design: Design, *, resume: bool, run_info: Mapping[st
         design: The design about to run; must match the manifest's when the folder exists.
         resume: Reopen a folder that already holds runs (else raise `SweepExistsError`).
         run_info: Backend details stored with this invocation (backend, n_jobs, ...).
+        retry_errors: Run again the runs stored with status "error" (they are not skipped);
+            False skips them as finished.
+        allow_stale: Reuse runs stored by another git commit (`stored_commits`); if False
+            and the folder holds such runs, raise `StaleSweepError` naming both commits.
 
     Returns:
-        The keys of the runs already stored (to be skipped).
+        The keys of the runs to skip: stored with status "ok" (and "error" unless
+        `retry_errors`). The invocation is recorded with status "running"; `end_invocation`
+        records how it ended.
     """
     path.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(path)
@@ -90,20 +110,78 @@ def open_sweep(path: Path, design: Design, *, resume: bool, run_info: Mapping[st
         )
     if manifest and manifest["fingerprint"] != design.fingerprint():
         raise ValueError(f"{path} holds a different design; choose another sweep id")
-    done = completed_keys(path)
-    if done and not resume:
-        raise SweepExistsError(f"{path} already holds {len(done)} runs; resume to continue it")
-    invocation = {**_provenance(), **dict(run_info), "skipped": len(done)}
+    runs = load_runs(path)
+    if len(runs) and not resume:
+        raise SweepExistsError(f"{path} already holds {len(runs)} runs; resume to continue it")
+    made = provenance()
+    others = sorted(c for c in stored_commits(manifest) if c and c != made["git_commit"])
+    if len(runs) and others and not allow_stale:
+        raise StaleSweepError(
+            f"{path} holds runs stored by commit {', '.join(c[:10] for c in others)}, this is "
+            f"commit {str(made['git_commit'])[:10]}; --allow-stale mixes them, or choose "
+            "another --out to start afresh"
+        )
+    errors = set(runs.loc[runs["status"] != "ok", "key"])
+    done = set(runs["key"]) - (errors if retry_errors else set())
+    invocation = {
+        **made,
+        **dict(run_info),
+        "status": "running",
+        "skipped": len(done),
+        "retrying": len(errors) if retry_errors else 0,
+        "stale_commits": others,
+    }
     manifest = manifest or _new_manifest(path, design, invocation)
     manifest["invocations"].append(invocation)
     atomic_write_text(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
     return done
 
 
+def end_invocation(path: Path, status: str, **details: Any) -> None:
+    """Record how the last invocation of the sweep ended: status ("completed", "failed",
+    "interrupted"), end time and `details` (runs done, failures, the error)."""
+    manifest = read_manifest(path)
+    if not manifest or not manifest.get("invocations"):
+        return
+    last = manifest["invocations"][-1]
+    last.update(status=status, ended_utc=datetime.now(UTC).isoformat(timespec="seconds"))
+    last.update(details)
+    atomic_write_text(path / MANIFEST, json.dumps(manifest, indent=2, default=str))
+
+
+def stored_commits(manifest: Mapping[str, Any] | None) -> set[str | None]:
+    """Git commits of the invocations that may have stored runs: those that ran at least
+    one run, or whose outcome was not recorded (older manifests, killed invocations)."""
+    if not manifest:
+        return set()
+    found = {
+        inv.get("git_commit") for inv in manifest.get("invocations", []) if inv.get("ran", 1) > 0
+    }
+    return found or {manifest.get("git_commit")}
+
+
 def read_manifest(path: str | Path) -> dict[str, Any] | None:
-    """The sweep's manifest as a dict, or None if there is none yet."""
+    """The sweep's manifest as a dict, or None if there is none yet.
+
+    Raises ValueError naming the file when it is not a JSON object (a truncated or edited
+    manifest)."""
     file = Path(path) / MANIFEST
-    return json.loads(file.read_text()) if file.exists() else None
+    if not file.exists():
+        return None
+    try:
+        manifest = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"the sweep manifest {file} is corrupt ({err}); move the folder away or choose "
+            "another --out"
+        ) from None
+    if not isinstance(manifest, dict) or "fingerprint" not in manifest:
+        raise ValueError(
+            f"the sweep manifest {file} is corrupt (no design fingerprint); move the folder "
+            "away or choose another --out"
+        )
+    manifest.setdefault("invocations", [])
+    return manifest
 
 
 def manifest_twin(manifest: Mapping[str, Any]) -> bool:
@@ -140,9 +218,11 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     return runs.sort_values(list(ORDER_COLUMNS), kind="stable").reset_index(drop=True)
 
 
-def completed_keys(path: str | Path) -> set[str]:
-    """Keys of the runs stored in the folder (finished, successfully or not)."""
-    return set(load_runs(path)["key"])
+def completed_keys(path: str | Path, with_errors: bool = True) -> set[str]:
+    """Keys of the runs stored in the folder: finished, successfully or not (only the
+    successful ones without `with_errors`)."""
+    runs = load_runs(path)
+    return set(runs["key"] if with_errors else runs.loc[runs["status"] == "ok", "key"])
 
 
 def consolidate(path: Path) -> pd.DataFrame:
@@ -196,19 +276,38 @@ def git_commit() -> str | None:
     return (done.stdout.strip() or None) if done.returncode == 0 else None
 
 
+def git_dirty() -> bool | None:
+    """Whether tracked files of the source tree differ from its commit (None: no git)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip()) if done.returncode == 0 else None
+
+
+def provenance() -> dict[str, Any]:
+    """When and from which code a result is made: UTC time, git commit, whether the tree
+    had local changes (``git_dirty``) and the package versions."""
+    return {
+        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "versions": package_versions(),
+    }
+
+
 def _chunks(path: Path) -> list[tuple[int, Path]]:
     if not path.exists():
         return []
     found = ((CHUNK_PATTERN.match(f.name), f) for f in path.iterdir())
     return sorted((int(m.group(1)), f) for m, f in found if m)
-
-
-def _provenance() -> dict[str, Any]:
-    return {
-        "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
-        "versions": package_versions(),
-    }
 
 
 def _new_manifest(path: Path, design: Design, first: Mapping[str, Any]) -> dict[str, Any]:
@@ -221,6 +320,7 @@ def _new_manifest(path: Path, design: Design, first: Mapping[str, Any]) -> dict[
         "twin": design.twin,
         "created_utc": first["started_utc"],
         "git_commit": first["git_commit"],
+        "git_dirty": first.get("git_dirty"),
         "versions": first["versions"],
         "design": design.to_json(),
         "layout": {"runs": RUNS, "chunks": "runs-NNNNN.parquet", "series": f"{SERIES_DIR}/"},

@@ -100,6 +100,52 @@ def queue_allocation(
     return closed.astype(available.dtype) if lots else closed
 
 
+def naked_lots(
+    position_lots: npt.ArrayLike,
+    lot_size: float,
+    mark_usd: float,
+    net_delta_usd: npt.ArrayLike,
+) -> QtyArray:
+    """Return the lots of each position that are not a hedge: the part of the account's own
+    net exposure on the position's side, at most the whole position.
+
+    naked = min(|q|, floor((s·D)_+ / (lot · mark))), s the position's side and D the account's
+    net USD delta over all its spot and perp holdings (Exchange.deltas_usd). A short held
+    against spot coins (D ≈ 0) is naked for 0 lots; a lone short (D = −|q|·mark) for all of
+    them. Example: short 10 lots of a 1-coin perp at mark 100, the account net short 400 USD:
+    4 naked lots, 6 hedged.
+
+    Args:
+        position_lots: (n,) signed lots of each candidate's position.
+        lot_size: coins per lot, > 0.
+        mark_usd: the market's mark, > 0.
+        net_delta_usd: (n,) each account's net USD delta.
+    """
+    lots = _array("position_lots", position_lots, ndim=1).astype(np.int64)
+    delta = _array("net_delta_usd", net_delta_usd, ndim=1)
+    _same_shape(position_lots=lots, net_delta_usd=delta)
+    lot_usd = _scalar("lot_size", lot_size) * _scalar("mark_usd", mark_usd)
+    if lot_usd <= 0:
+        raise ValueError(f"lot_size · mark_usd must be > 0, got {lot_usd!r}")
+    exposed = np.maximum(np.sign(lots) * delta, 0.0)
+    return np.minimum(np.abs(lots), np.floor(exposed / lot_usd + 1e-9).astype(np.int64))
+
+
+def portfolio_allocation(
+    scores: npt.ArrayLike, held_lots: npt.ArrayLike, naked: npt.ArrayLike, qty_to_close: int
+) -> QtyArray:
+    """Close the naked lots first, by descending score, then the hedged rest, by score
+    (the portfolio-aware queue): a position that is a hedge is taken only once every
+    candidate's naked exposure is used up. Returns (n,) lots closed per candidate.
+    """
+    held = _array("held_lots", held_lots, nonneg=True, ndim=1).astype(np.int64)
+    first = queue_allocation(scores, np.minimum(naked, held).astype(np.int64), qty_to_close)
+    rest = int(qty_to_close) - int(first.sum())
+    if rest <= 0:
+        return first
+    return first + queue_allocation(scores, held - first, rest)
+
+
 def pro_rata_haircut(profits: npt.ArrayLike, budget: float) -> FloatArray:
     """Return the haircut fraction of profit per account under wealth-space pro-rata.
 

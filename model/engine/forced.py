@@ -79,45 +79,36 @@ class ForcedCloses:
     ) -> tuple[int, float]:
         """Engine-initiated IOC (liquidation, pool unwind): no margin check, no taker fee for
         liquidations (the clearance fee is charged separately). Returns (lots, USD notional)."""
-        spec, book = self.perps[k], self.desk.perp_books[k]
-        ticks = limit_usd / spec.tick_size
+        ticks = limit_usd / self.perps[k].tick_size
         limit = max(1, int(np.floor(ticks + 1e-9)) if side > 0 else int(np.ceil(ticks - 1e-9)))
-        res = book.submit(acct, side, lots, limit, ioc=True)
-        for oid in res.stp_cancelled:
-            self.desk.reserves.forget(Venue.PERP, k, oid, None)
-        notional = 0.0
-        for f in res.fills:
-            price = f.price_ticks * spec.tick_size
-            notional += price * f.qty_lots * spec.lot_size
-            self.desk.fill(
-                Venue.PERP,
-                k,
-                acct,
-                side,
-                f.maker_owner,
-                f.maker_order_id,
-                f.qty_lots,
-                price,
-                taker_fee_rate=0.0 if is_liquidation else None,
-                is_liquidation=is_liquidation,
-            )
-        return res.filled_lots, notional
+        fee_rate = 0.0 if is_liquidation else None
+        return self._ioc(Venue.PERP, k, acct, side, lots, limit, fee_rate, is_liquidation)
 
     def forced_spot_sell(self, acct: int, a: int, lots: int, limit_usd: float) -> tuple[int, float]:
         """Engine-initiated IOC sale of `lots` coins of spot asset `a` no lower than
         `limit_usd` (a liquidated account's collateral, collateral.py), into the spot book
         even in the twin; no taker fee, as for the perp forced closes. Returns (lots, USD)."""
-        spec, book = self.desk.spots[a], self.desk.spot_books[a]
-        limit = max(1, int(np.ceil(limit_usd / spec.tick_size - 1e-9)))
-        res = book.submit(acct, -1, lots, limit, ioc=True)
+        limit = max(1, int(np.ceil(limit_usd / self.desk.spots[a].tick_size - 1e-9)))
+        return self._ioc(Venue.SPOT, a, acct, -1, lots, limit, 0.0, True)
+
+    def _ioc(
+        self, venue: Venue, m: int, acct: int, side: int, lots: int, limit_ticks: int,
+        fee_rate: float | None, is_liquidation: bool,
+    ) -> tuple[int, float]:  # fmt: skip
+        """One engine IOC into market m's book of `venue`; each match applied by the desk.
+        Returns (lots filled, USD notional)."""
+        is_perp = venue == Venue.PERP
+        spec = (self.perps if is_perp else self.desk.spots)[m]
+        book = (self.desk.perp_books if is_perp else self.desk.spot_books)[m]
+        res = book.submit(acct, side, lots, limit_ticks, ioc=True)
         for oid in res.stp_cancelled:
-            self.desk.reserves.forget(Venue.SPOT, a, oid, None)
-        usd = 0.0
+            self.desk.reserves.forget(venue, m, oid, None)
+        notional = 0.0
         for f in res.fills:
             price = f.price_ticks * spec.tick_size
-            usd += price * f.qty_lots * spec.lot_size
+            notional += price * f.qty_lots * spec.lot_size
             self.desk.fill(
-                Venue.SPOT, a, acct, -1, f.maker_owner, f.maker_order_id, f.qty_lots, price,
-                taker_fee_rate=0.0, is_liquidation=True,
+                venue, m, acct, side, f.maker_owner, f.maker_order_id, f.qty_lots, price,
+                taker_fee_rate=fee_rate, is_liquidation=is_liquidation,
             )  # fmt: skip
-        return res.filled_lots, usd
+        return res.filled_lots, notional

@@ -119,8 +119,15 @@ class MarketPhases:
 
     def delta_usd(self, account: int) -> tuple[float, float]:
         """Return (net USD delta, gross USD exposure) of an account over spot and perps."""
-        perp = self.ledger.qty_lots[account] * self.ledger.perp_lot_sizes * self.prices.mark_usd
+        net, gross = self.deltas_usd(np.array([account]))
+        return float(net[0]), float(gross[0])
+
+    def deltas_usd(self, rows: np.ndarray) -> tuple[FloatArray, FloatArray]:
+        """(net USD delta, gross USD exposure) of each account of `rows` over spot and perps:
+        Σ perp coins · mark + Σ spot coins · the asset's index (`spot_price_usd`)."""
+        perp = self.ledger.qty_lots[rows] * self.ledger.perp_lot_sizes * self.prices.mark_usd
         spot = np.nan_to_num(
-            self.ledger.spot_lots[account] * self._spot_lot_sizes * self.spot_price_usd()
+            self.ledger.spot_lots[rows] * self._spot_lot_sizes * self.spot_price_usd()
         )
-        return float(perp.sum() + spot.sum()), float(np.abs(perp).sum() + np.abs(spot).sum())
+        net = perp.sum(axis=1) + spot.sum(axis=1)
+        return net, np.abs(perp).sum(axis=1) + np.abs(spot).sum(axis=1)
