@@ -127,6 +127,21 @@ def test_milestones_in_time_order():
     assert texts[13] == "first bad debt: $5k on TAIL that nobody absorbed"
 
 
+def test_milestones_say_when_a_broken_hedges_owner_first_sells():
+    """Setup: from minute 7 the owners of broken hedges sell 30k of TAIL and 10k of BTC a
+    minute (the second round); the panel names the first such minute and the main asset."""
+    rec = make_record()
+    sold = np.zeros((20, 2))
+    sold[7:] = (10_000.0, 30_000.0)
+    rec.series["broken_hedge_sold_usd"] = sold
+    assert dict(milestones(rec))[7] == (
+        "a broken hedge's owner sells: $40k sold in answer, most of it TAIL "
+        "(a basis trader's spot left naked, a fund's alts)"
+    )
+    quiet = make_record()
+    assert milestones(quiet) == []
+
+
 def test_shock_milestones_report_the_fall_of_fundamental_and_mark():
     """Setup: a 10 % shock over minutes 5–10; both fundamentals fall 10 %, BTC's mark 20 %."""
     rec = make_record()

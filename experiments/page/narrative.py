@@ -206,8 +206,8 @@ def milestones(rec: RunRecord) -> list[tuple[int, str]]:
     """Key moments so far as (minute, sentence), in time order.
 
     The shock's start and end (with each major's and long-tail asset's fall), the busiest
-    liquidation minute, the first ADL, the first hedge break, each pool falling below half
-    and below 1 % of its start, the first bad debt.
+    liquidation minute, the first ADL, the first hedge break, the first selling in answer to a
+    broken hedge, each pool falling below half and below 1 % of its start, the first bad debt.
     """
     n = rec.minutes
     out: list[tuple[int, str]] = []
@@ -284,6 +284,7 @@ def _first_event_moments(rec: RunRecord) -> list[tuple[int, str]]:
                 f"and losing its {rec.symbols[r.market]} {side} left it exposed",
             )
         )
+    out += _second_round_moment(rec)
     bad = rec.events["bad_debt"]
     if bad:
         r = bad[0]
@@ -295,6 +296,26 @@ def _first_event_moments(rec: RunRecord) -> list[tuple[int, str]]:
             )
         )
     return out
+
+
+def _second_round_moment(rec: RunRecord) -> list[tuple[int, str]]:
+    """The first minute the owners of broken hedges sold in answer (the second round)."""
+    sold = rec.series.get("broken_hedge_sold_usd")
+    if sold is None:
+        return []
+    per_minute = np.nan_to_num(sold[: rec.minutes])
+    minutes = np.flatnonzero(per_minute.sum(axis=1) > 0)
+    if not len(minutes):
+        return []
+    t = int(minutes[0])
+    k = int(np.argmax(per_minute[t]))
+    return [
+        (
+            t,
+            f"a broken hedge's owner sells: {usd(per_minute[t].sum())} sold in answer, most of "
+            f"it {rec.symbols[k]} (a basis trader's spot left naked, a fund's alts)",
+        )
+    ]
 
 
 def _pool_moments(rec: RunRecord) -> list[tuple[int, str]]:
