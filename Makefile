@@ -32,9 +32,12 @@ bench-quick: $(VENV)/.installed
 
 figures: $(VENV)/.installed
 	$(PY) -m experiments report
+	$(PY) -m experiments.readme README.md
+	for f in docs/*.md; do $(PY) -m experiments.readme $$f --root . || exit 1; done
 
 validate: $(VENV)/.installed
 	$(PY) -m experiments validate
+	$(PY) -m experiments.readme docs/validation.md --root .
 	$(PY) -m pytest -q -m study tests/test_studies.py
 
 demo: $(VENV)/.installed

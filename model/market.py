@@ -289,7 +289,8 @@ class CascadeModel(mesa.Model):
         return min((s.start_minute for s in self.cfg.shocks), default=0)
 
     def summary(self) -> dict[str, float]:
-        """Cascade metrics of the run so far as a flat dict (documented in the README)."""
+        """Cascade metrics of the run so far as a flat dict (each key's unit and meaning:
+        model/metrics_doc.py, docs/metrics.md)."""
         n = self.recorder.n
         series = {k: v[:n] for k, v in self.recorder.series.items()}
         ev = self.exchange.events.rows

@@ -24,7 +24,7 @@ class RetailConfig(Validated):
         10_000,
         "accounts",
         "scaled; 1.6M liquidated on 10 Oct (§7.1). At most 5,000,000: a day of 1,000,000 "
-        "accounts peaks at 2 GB (README, Performance), so the cap keeps one run near 10 GB",
+        "accounts peaks at 2 GB (docs/performance.md), so the cap keeps one run near 10 GB",
         1,
         MAX_ACCOUNTS,
     )

@@ -196,6 +196,22 @@ def test_runs_stored_by_older_code_are_detected():
     assert not _stored_by_older_code(old.assign(liq_over_oi_after_shock=0.05))
 
 
+def test_a_page_in_a_subfolder_gets_the_includes_links_made_relative_to_it(tmp_path):
+    """docs/x.md includes results/t.md (written for the README, links from the repository's
+    root): with --root the include path starts at the root and every relative link of the
+    body gains "../"; absolute and anchor links are left alone."""
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "t.md").write_text(
+        "![fig](results/f.png) [web](https://x.org/a) [here](#top)\n"
+    )
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "x.md"
+    page.write_text("<!-- include: results/t.md -->\n<!-- end include -->\n")
+    assert readme.main([str(page), "--root", str(tmp_path)]) == 0
+    assert "![fig](../results/f.png) [web](https://x.org/a) [here](#top)" in page.read_text()
+    assert readme.main([str(page), "--root", str(tmp_path), "--check"]) == 0
+
+
 def test_readme_splices_includes(tmp_path):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "a.md").write_text("| x |\n|---|\n| 1 |\n")

@@ -85,7 +85,7 @@ def missed(key: str, lo: float, hi: float, measured: str):
     """A band the model misses today: a strict expected failure with the medians measured on
     these seeds and by `cascade-lab validate` (its own 20 seeds), so that a fix shows up as an
     unexpected pass."""
-    reason = f"measured medians {measured}, band {lo:g}–{hi:g}; README 'Where it misses'"
+    reason = f"measured medians {measured}, band {lo:g}–{hi:g}; see docs/validation.md"
     return pytest.param(key, lo, hi, marks=pytest.mark.xfail(strict=True, reason=reason))
 
 

@@ -2,7 +2,7 @@
 
 `validate` runs `experiments.validation.run_studies` and writes ``results/validation/``:
 ``targets.md`` (the table), ``oct-2025.md``, ``leverage.md``, ``stylized.md`` (details),
-``readme_section.md`` (the README's "How well does it match reality?" section),
+``readme_section.md`` (docs/validation.md's "How well does it match reality?" section),
 ``per_seed_<study>.csv``, ``summary.json`` and three figures (matplotlib Figure API).
 """
 
