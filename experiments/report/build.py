@@ -14,7 +14,6 @@ progress bars on a terminal.
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -49,7 +48,7 @@ from experiments.report.tables import (
 from experiments.sweeps.catalogue import SIZES, design_for
 from experiments.sweeps.design import Design
 from experiments.sweeps.runner import run_sweep
-from experiments.sweeps.store import git_commit, load_runs
+from experiments.sweeps.store import git_commit, git_dirty, load_runs
 from model.twin import with_twin
 
 REPORT_SWEEPS = (
@@ -265,14 +264,7 @@ def _code_version() -> str:
     commit = git_commit()
     if commit is None:
         return "no git commit"
-    root = Path(__file__).resolve().parents[1]
-    status = subprocess.run(
-        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return commit[:10] + (" + local changes" if status.stdout.strip() else "")
+    return commit[:10] + (" + local changes" if git_dirty() else "")
 
 
 def _run_label(run: SavedRun, cfg: ReportConfig) -> str:

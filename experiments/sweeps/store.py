@@ -260,36 +260,28 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def git_commit() -> str | None:
-    """``git rev-parse HEAD`` of the source tree, or None (no git, not a checkout)."""
+def _git(*args: str) -> str | None:
+    """stdout of ``git -C <source tree> ARGS``, or None (no git, not a checkout, an error)."""
     root = Path(__file__).resolve().parents[1]
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return (done.stdout.strip() or None) if done.returncode == 0 else None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_commit() -> str | None:
+    """``git rev-parse HEAD`` of the source tree, or None (no git, not a checkout)."""
+    out = _git("rev-parse", "HEAD")
+    return (out.strip() or None) if out is not None else None
 
 
 def git_dirty() -> bool | None:
     """Whether tracked files of the source tree differ from its commit (None: no git)."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(done.stdout.strip()) if done.returncode == 0 else None
+    out = _git("status", "--porcelain", "--untracked-files=no")
+    return bool(out.strip()) if out is not None else None
 
 
 def provenance() -> dict[str, Any]:
