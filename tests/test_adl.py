@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from model.engine import adl
+from model.engine import adl, adl_scores
+from model.engine.risk_config import ADL_SCORES
 
 # ---------------------------------------------------------------------------------------------
 # TV-R1: contract-space ADL (exchange-mechanics §7.3, Robinson/Thogiti critique of Chitra)
@@ -35,7 +36,7 @@ def test_tv_r1_contract_space_top_long_bears_half_the_deficit() -> None:
     assert SHORT_BANKRUPTCY_USD == 2_250.0
     # scores: A 0.6667 × 3,000/1,500 = 1.3333; B 0.2 × 3,000/1,166.67 = 0.5143;
     #         C (200/2,800) × 3,000/700 = 0.3061
-    scores = adl.bitmex_score(1, LONG_ENTRY_USD, MARK_USD, LONG_BANKRUPTCY_USD)
+    scores = adl_scores.bitmex_score(1, LONG_ENTRY_USD, MARK_USD, LONG_BANKRUPTCY_USD)
     np.testing.assert_allclose(scores, [4 / 3, 0.2 * 3_000 / (3_000 - 5_500 / 3), 0.30612245])
 
     closed = adl.queue_allocation(scores, LONG_QTY, SHORT_QTY)
@@ -254,25 +255,26 @@ def test_min_max_rejects_non_positive_equity() -> None:
     ],
 )
 def test_bitmex_score_tv_x5(side, entry, mark, bankruptcy, expected) -> None:
-    assert float(adl.bitmex_score(side, entry, mark, bankruptcy)) == pytest.approx(expected)
+    assert float(adl_scores.bitmex_score(side, entry, mark, bankruptcy)) == pytest.approx(expected)
 
 
 def test_bitmex_score_tv_x5_rounded_values() -> None:
-    scores = adl.bitmex_score(1, 100.0, np.array([110.0, 110.0, 95.0]), np.array([90, 50, 90]))
+    marks, bankrupt = np.array([110.0, 110.0, 95.0]), np.array([90, 50, 90])
+    scores = adl_scores.bitmex_score(1, 100.0, marks, bankrupt)
     np.testing.assert_allclose(scores, [0.55, 0.18333, -0.00263], atol=5e-6)
 
 
 def test_bitmex_score_rejects_bad_side_and_mark_at_bankruptcy() -> None:
     with pytest.raises(ValueError, match=r"side.*0"):
-        adl.bitmex_score(0, 100.0, 110.0, 90.0)
+        adl_scores.bitmex_score(0, 100.0, 110.0, 90.0)
     with pytest.raises(ValueError, match=r"bankruptcy_price.*110"):
-        adl.bitmex_score(1, 100.0, 110.0, 110.0)
+        adl_scores.bitmex_score(1, 100.0, 110.0, 110.0)
 
 
 def test_binance_leverage_pnl_tv_b11() -> None:
     # margin balance 4.27 + 40.2 = 44.47; MM = 0.1342 × 44.47 = 5.967874 → MarginRatio 13.42%
     # PnlPercent = 40.2 / max(1, 4.27) = 9.4145; score = 9.4145 × 0.1342 = 1.2634 ≈ 1.26
-    score = adl.binance_leverage_pnl_score(40.2, 4.27, 0.1342 * 44.47)
+    score = adl_scores.binance_leverage_pnl_score(40.2, 4.27, 0.1342 * 44.47)
     assert float(score) == pytest.approx(40.2 / 4.27 * 0.1342)
     assert round(float(score), 2) == 1.26
 
@@ -280,9 +282,10 @@ def test_binance_leverage_pnl_tv_b11() -> None:
 def test_binance_leverage_pnl_edge_cases() -> None:
     # losing account: PnlPercent 0; bankrupt margin balance (WB + UPnL <= 0): MarginRatio 0;
     # wallet below 1: divide by 1 → 10 × 5/(0.5 + 10) = 4.7619
-    scores = adl.binance_leverage_pnl_score([-5.0, 3.0, 10.0], [10.0, -3.0, 0.5], [1.0, 1.0, 5.0])
+    pnl, wallet, mm = [-5.0, 3.0, 10.0], [10.0, -3.0, 0.5], [1.0, 1.0, 5.0]
+    scores = adl_scores.binance_leverage_pnl_score(pnl, wallet, mm)
     np.testing.assert_allclose(scores, [0.0, 0.0, 10 * 5 / 10.5])
-    assert adl.SCORE_RULES == ("bitmex", "binance")
+    assert ADL_SCORES == ("bitmex", "binance", "hyperliquid")  # the rules a run can choose
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,12 +380,12 @@ def test_tv_h3_hyperliquid_sorting_index():
     short's profit lower as it grows; the ratio is inverted for shorts, (4,000/3,600) · 3 =
     3.33. A long entered at 3,600 with mark 4,000, same notional and value: (4,000/3,600)·3."""
     np.testing.assert_allclose(
-        adl.hyperliquid_score([-1, 1], [4_000.0, 3_600.0], [3_600.0, 4_000.0],
+        adl_scores.hyperliquid_score([-1, 1], [4_000.0, 3_600.0], [3_600.0, 4_000.0],
                               36_000.0, 12_000.0),
         [4_000.0 / 3_600.0 * 3.0, 4_000.0 / 3_600.0 * 3.0],
     )  # fmt: skip
     with pytest.raises(ValueError, match="account_value_usd"):
-        adl.hyperliquid_score(1, 100.0, 100.0, 1_000.0, 0.0)
+        adl_scores.hyperliquid_score(1, 100.0, 100.0, 1_000.0, 0.0)
 
 
 def test_naked_lots_is_the_part_of_a_position_its_owner_is_net_exposed_on():

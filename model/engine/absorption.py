@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from model.engine import adl, adl_rank
+from model.engine import adl, adl_rank, adl_scores
 from model.engine.events import Adl, BadDebt, Haircut, Insurance
 from model.engine.margin import bankruptcy_price_at_mark
 
@@ -99,12 +99,12 @@ class Policy:
         if self.cfg.adl_score == "binance":
             wallet = np.where(iso, acc.isolated_margin_usd[ids, k], acc.collateral_usd[ids])
             mm = np.where(iso, r["mm_usd"][:, k], r["cross_mm_usd"])
-            score = adl.binance_leverage_pnl_score(r["upnl_usd"][:, k], wallet, mm)
+            score = adl_scores.binance_leverage_pnl_score(r["upnl_usd"][:, k], wallet, mm)
         elif self.cfg.adl_score == "hyperliquid":
             # ranked where the account value is positive (a bankrupt one is ranked last below)
             score = np.zeros(len(ids))
             rank = (equity > 0) & ~ex.is_system[ids]
-            score[rank] = adl.hyperliquid_score(
+            score[rank] = adl_scores.hyperliquid_score(
                 side[rank], acc.entry_price_usd[ids[rank], k], mark,
                 r["notional_usd"][rank, k], equity[rank],
             )  # fmt: skip
@@ -115,7 +115,7 @@ class Policy:
             bankrupt = bankruptcy_price_at_mark(side, np.abs(qty), equity, mark)
             rank = (equity > 0) & ~ex.is_system[ids] & (bankrupt != mark)
             score = np.zeros(len(ids))
-            score[rank] = adl.bitmex_score(
+            score[rank] = adl_scores.bitmex_score(
                 side[rank], acc.entry_price_usd[ids[rank], k], mark, np.maximum(bankrupt[rank], 0.0)
             )
         # an account that is itself bankrupt is closed against only after every solvent one

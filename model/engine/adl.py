@@ -9,49 +9,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from model.engine.args import broadcast, real_array, same_shape, scalar
+
 FloatArray = npt.NDArray[np.float64]
 QtyArray = npt.NDArray[np.float64] | npt.NDArray[np.integer]
 
-SCORE_RULES: tuple[str, ...] = ("bitmex", "binance")
 _SNAP_TOL = 1e-9  # a continuous lot count this close to an integer is taken as that integer
-
-
-def _array(name: str, values, *, nonneg=False, positive=False, ndim=None) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"{name} must be real numbers, got dtype {arr.dtype}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be finite, got {arr[~np.isfinite(arr)][0]}")
-    if nonneg and (arr < 0).any():
-        raise ValueError(f"{name} must be >= 0, got {arr[arr < 0][0]}")
-    if positive and (arr <= 0).any():
-        raise ValueError(f"{name} must be > 0, got {arr[arr <= 0][0]}")
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {arr.shape}")
-    return arr
-
-
-def _same_shape(**arrays: np.ndarray) -> None:
-    shapes = {name: arr.shape for name, arr in arrays.items()}
-    if len(set(shapes.values())) > 1:
-        raise ValueError(f"shapes do not match: {shapes}")
-
-
-def _broadcast(**arrays: np.ndarray) -> list[np.ndarray]:
-    try:
-        return np.broadcast_arrays(*arrays.values())
-    except ValueError:
-        shapes = {name: arr.shape for name, arr in arrays.items()}
-        raise ValueError(f"shapes do not match: {shapes}") from None
-
-
-def _scalar(name: str, value: float, *, integral: bool = False) -> float | int:
-    arr = _array(name, value, nonneg=True, ndim=0)
-    if not integral:
-        return float(arr)
-    if not float(arr).is_integer():
-        raise ValueError(f"{name} must be a whole number of lots (int quantities), got {value}")
-    return int(arr)
 
 
 def _is_lots(available: np.ndarray) -> bool:
@@ -86,11 +49,11 @@ def queue_allocation(
         (n,) contracts closed, each in [0, available_qty]; int dtype of `available_qty` if it
         is an integer array, else float64.
     """
-    score_arr = _array("scores", scores, ndim=1).astype(np.float64)
-    available = _array("available_qty", available_qty, nonneg=True, ndim=1)
-    _same_shape(scores=score_arr, available_qty=available)
+    score_arr = real_array("scores", scores, ndim=1).astype(np.float64)
+    available = real_array("available_qty", available_qty, nonneg=True, ndim=1)
+    same_shape(scores=score_arr, available_qty=available)
     lots = _is_lots(available)
-    qty = _scalar("qty_to_close", qty_to_close, integral=lots)
+    qty = scalar("qty_to_close", qty_to_close, integral=lots)
     work = available.astype(np.int64 if lots else np.float64)
     order = np.argsort(-score_arr, kind="stable")
     in_order = work[order]
@@ -121,10 +84,10 @@ def naked_lots(
         mark_usd: the market's mark, > 0.
         net_delta_usd: (n,) each account's net USD delta.
     """
-    lots = _array("position_lots", position_lots, ndim=1).astype(np.int64)
-    delta = _array("net_delta_usd", net_delta_usd, ndim=1)
-    _same_shape(position_lots=lots, net_delta_usd=delta)
-    lot_usd = _scalar("lot_size", lot_size) * _scalar("mark_usd", mark_usd)
+    lots = real_array("position_lots", position_lots, ndim=1).astype(np.int64)
+    delta = real_array("net_delta_usd", net_delta_usd, ndim=1)
+    same_shape(position_lots=lots, net_delta_usd=delta)
+    lot_usd = scalar("lot_size", lot_size) * scalar("mark_usd", mark_usd)
     if lot_usd <= 0:
         raise ValueError(f"lot_size · mark_usd must be > 0, got {lot_usd!r}")
     exposed = np.maximum(np.sign(lots) * delta, 0.0)
@@ -138,7 +101,7 @@ def portfolio_allocation(
     (the portfolio-aware queue): a position that is a hedge is taken only once every
     candidate's naked exposure is used up. Returns (n,) lots closed per candidate.
     """
-    held = _array("held_lots", held_lots, nonneg=True, ndim=1).astype(np.int64)
+    held = real_array("held_lots", held_lots, nonneg=True, ndim=1).astype(np.int64)
     first = queue_allocation(scores, np.minimum(naked, held).astype(np.int64), qty_to_close)
     rest = int(qty_to_close) - int(first.sum())
     if rest <= 0:
@@ -160,8 +123,8 @@ def pro_rata_haircut(profits: npt.ArrayLike, budget: float) -> FloatArray:
     Returns:
         (n,) haircut fractions in [0, 1]; USD taken per account is h * max(profits, 0).
     """
-    weights_usd = np.maximum(_array("profits", profits, ndim=1).astype(np.float64), 0.0)
-    budget_usd = _scalar("budget", budget)
+    weights_usd = np.maximum(real_array("profits", profits, ndim=1).astype(np.float64), 0.0)
+    budget_usd = scalar("budget", budget)
     total_usd = weights_usd.sum()
     fraction = 1.0 if budget_usd >= total_usd else budget_usd / total_usd
     return np.where(weights_usd > 0, fraction, 0.0)
@@ -185,12 +148,12 @@ def capped_pro_rata_haircut(
     Returns:
         (n,) haircut fractions, each in [0, cap_i].
     """
-    weights_usd = np.maximum(_array("profits", profits, ndim=1).astype(np.float64), 0.0)
-    cap_arr = _array("caps", caps, nonneg=True, ndim=1).astype(np.float64)
+    weights_usd = np.maximum(real_array("profits", profits, ndim=1).astype(np.float64), 0.0)
+    cap_arr = real_array("caps", caps, nonneg=True, ndim=1).astype(np.float64)
     if (cap_arr > 1).any():
         raise ValueError(f"caps must be <= 1, got {cap_arr[cap_arr > 1][0]}")
-    _same_shape(profits=weights_usd, caps=cap_arr)
-    eta = _water_level(weights_usd, cap_arr, _scalar("budget", budget))
+    same_shape(profits=weights_usd, caps=cap_arr)
+    eta = _water_level(weights_usd, cap_arr, scalar("budget", budget))
     return np.where(weights_usd > 0, np.minimum(eta, cap_arr), 0.0)
 
 
@@ -222,9 +185,9 @@ def contract_pro_rata(available_qty: npt.ArrayLike, qty_to_close: float) -> QtyA
     Returns:
         (n,) contracts closed, each in [0, available_qty], summing to Q.
     """
-    available = _array("available_qty", available_qty, nonneg=True, ndim=1)
+    available = real_array("available_qty", available_qty, nonneg=True, ndim=1)
     lots = _is_lots(available)
-    qty = _scalar("qty_to_close", qty_to_close, integral=lots)
+    qty = scalar("qty_to_close", qty_to_close, integral=lots)
     held = available.astype(np.int64 if lots else np.float64)
     total = held.sum()
     if total == 0:
@@ -249,12 +212,12 @@ def leverage_after_close(
     The price gap of the ADL fill is booked by the engine and ignored here, as in
     `min_max_leverage_allocation`. Broadcasts over its array arguments.
     """
-    notional, equity, closed = _broadcast(
-        notional_usd=_array("notional_usd", notional_usd),
-        equity_usd=_array("equity_usd", equity_usd, positive=True),
-        closed_qty=_array("closed_qty", closed_qty, nonneg=True),
+    notional, equity, closed = broadcast(
+        notional_usd=real_array("notional_usd", notional_usd),
+        equity_usd=real_array("equity_usd", equity_usd, positive=True),
+        closed_qty=real_array("closed_qty", closed_qty, nonneg=True),
     )
-    return (notional - closed * _scalar("price_usd", price_usd)) / equity
+    return (notional - closed * scalar("price_usd", price_usd)) / equity
 
 
 def min_max_leverage_allocation(
@@ -289,13 +252,13 @@ def min_max_leverage_allocation(
     Returns:
         (n,) contracts closed, each in [0, a_i], summing to Q.
     """
-    notional = _array("notional_usd", notional_usd, nonneg=True, ndim=1).astype(np.float64)
-    equity = _array("equity_usd", equity_usd, positive=True, ndim=1).astype(np.float64)
-    available = _array("available_qty", available_qty, nonneg=True, ndim=1)
-    _same_shape(notional_usd=notional, equity_usd=equity, available_qty=available)
-    price = float(_array("price_usd", price_usd, positive=True, ndim=0))
+    notional = real_array("notional_usd", notional_usd, nonneg=True, ndim=1).astype(np.float64)
+    equity = real_array("equity_usd", equity_usd, positive=True, ndim=1).astype(np.float64)
+    available = real_array("available_qty", available_qty, nonneg=True, ndim=1)
+    same_shape(notional_usd=notional, equity_usd=equity, available_qty=available)
+    price = float(real_array("price_usd", price_usd, positive=True, ndim=0))
     lots = _is_lots(available)
-    qty = _scalar("qty_to_close", qty_to_close, integral=lots)
+    qty = scalar("qty_to_close", qty_to_close, integral=lots)
     held = available.astype(np.float64)
     if qty == 0 or qty >= held.sum():
         closed = available if qty else np.zeros_like(available)
@@ -331,109 +294,6 @@ def _leverage_level(notional, equity, held, price: float, qty: float) -> float:
     return float(levels[k] - (qty - closed_at[k]) / slopes[k])
 
 
-def bitmex_score(
-    side: npt.ArrayLike,
-    entry_price: npt.ArrayLike,
-    mark_price: npt.ArrayLike,
-    bankruptcy_price: npt.ArrayLike,
-) -> FloatArray:
-    """Return the BitMEX ADL ranking score (highest is deleveraged first).
-
-    score = PnL% * EffLev if PnL% > 0 else PnL% / EffLev, PnL% = side * (mark - entry) / entry,
-    EffLev = mark / |mark - bankruptcy| (exchange-mechanics §3.4, TV-X5). BitMEX writes
-    |MarkValue| / (MarkValue - BankruptValue) on signed position values; a short's values are
-    negative and its bankruptcy price lies above mark, so for linear contracts both sides
-    reduce to the absolute price distance. Broadcasts over its arguments.
-
-    Args:
-        side: +1 long, -1 short.
-        entry_price: average entry price in USD, > 0.
-        mark_price: mark price in USD, > 0.
-        bankruptcy_price: the position's own bankruptcy price in USD, >= 0 and != mark.
-
-    Returns:
-        Score per position (float64, broadcast shape).
-    """
-    sides, entry, mark, bankrupt = _broadcast(
-        side=_array("side", side),
-        entry_price=_array("entry_price", entry_price, positive=True),
-        mark_price=_array("mark_price", mark_price, positive=True),
-        bankruptcy_price=_array("bankruptcy_price", bankruptcy_price, nonneg=True),
-    )
-    if (np.abs(sides) != 1).any():
-        raise ValueError(f"side must be +1 or -1, got {sides[np.abs(sides) != 1][0]}")
-    distance = np.abs(mark - bankrupt).astype(np.float64)
-    if (distance == 0).any():
-        raise ValueError(f"bankruptcy_price equals mark_price, got {bankrupt[distance == 0][0]}")
-    pnl_pct = sides * (mark - entry) / entry
-    effective_leverage = mark / distance
-    return np.where(pnl_pct > 0, pnl_pct * effective_leverage, pnl_pct / effective_leverage)
-
-
-def hyperliquid_score(
-    side: npt.ArrayLike,
-    entry_price: npt.ArrayLike,
-    mark_price: npt.ArrayLike,
-    notional_usd: npt.ArrayLike,
-    account_value_usd: npt.ArrayLike,
-) -> FloatArray:
-    """Return Hyperliquid's ADL sorting index (highest is deleveraged first).
-
-    index = (mark / entry)^side · notional / account value (exchange-mechanics §5.4: the docs
-    give (mark/entry)·(notional/account value); for a short the ratio is inverted, entry /
-    mark, so that profit ranks first on both sides [INF, §5.4 note]). TV-H3: a short entered
-    at 4,000, mark 3,600, notional 36,000, account value 12,000 → (4,000/3,600)·3 = 3.33 with
-    the short inverted (the docs' literal formula gives 0.9·3 = 2.7).
-
-    Args:
-        side: +1 long, -1 short.
-        entry_price, mark_price: USD, > 0.
-        notional_usd: |position| · mark, USD, >= 0.
-        account_value_usd: the equity backing the position (cross account value, or the
-            isolated position's), USD, > 0.
-    """
-    sides, entry, mark, notional, value = _broadcast(
-        side=_array("side", side),
-        entry_price=_array("entry_price", entry_price, positive=True),
-        mark_price=_array("mark_price", mark_price, positive=True),
-        notional_usd=_array("notional_usd", notional_usd, nonneg=True),
-        account_value_usd=_array("account_value_usd", account_value_usd, positive=True),
-    )
-    if (np.abs(sides) != 1).any():
-        raise ValueError(f"side must be +1 or -1, got {sides[np.abs(sides) != 1][0]}")
-    return (mark / entry) ** sides * notional / value
-
-
-def binance_leverage_pnl_score(
-    unrealized_profit: npt.ArrayLike,
-    wallet_balance: npt.ArrayLike,
-    maintenance_margin: npt.ArrayLike,
-) -> FloatArray:
-    """Return Binance's documented "LeveragePnl" ADL score (highest is deleveraged first).
-
-    PnlPercent = max(0, UPnL) / max(1, WB); MarginRatio = 0 if WB + UPnL <= 0 else
-    MM / (WB + UPnL); score = PnlPercent * MarginRatio (exchange-mechanics §2.6, TV-B11; the 1
-    is 1 USDT). The live production formula is unconfirmed (§10 item 1). Broadcasts.
-
-    Args:
-        unrealized_profit: unrealized PnL in USD (USDT).
-        wallet_balance: wallet balance in USD (USDT).
-        maintenance_margin: maintenance margin in USD, >= 0.
-
-    Returns:
-        Score per account (float64, broadcast shape).
-    """
-    upnl, wallet, mm = _broadcast(
-        unrealized_profit=_array("unrealized_profit", unrealized_profit).astype(np.float64),
-        wallet_balance=_array("wallet_balance", wallet_balance).astype(np.float64),
-        maintenance_margin=_array("maintenance_margin", maintenance_margin, nonneg=True),
-    )
-    pnl_percent = np.maximum(upnl, 0.0) / np.maximum(1.0, wallet)
-    balance = wallet + upnl
-    margin_ratio = np.divide(mm, balance, out=np.zeros(balance.shape), where=balance > 0)
-    return pnl_percent * margin_ratio
-
-
 def adl_budget_usd(
     closed_qty: npt.ArrayLike, bankruptcy_price: npt.ArrayLike, mark_price: npt.ArrayLike
 ) -> float:
@@ -442,15 +302,15 @@ def adl_budget_usd(
     The profit counterparties really give up by being closed at the liquidated order's
     bankruptcy price instead of mark (Chitra §7.3 "needed budget"; $15.1M on 10 Oct 2025).
     """
-    closed, bankrupt, mark = _broadcast(
-        closed_qty=_array("closed_qty", closed_qty),
-        bankruptcy_price=_array("bankruptcy_price", bankruptcy_price, nonneg=True),
-        mark_price=_array("mark_price", mark_price, nonneg=True),
+    closed, bankrupt, mark = broadcast(
+        closed_qty=real_array("closed_qty", closed_qty),
+        bankruptcy_price=real_array("bankruptcy_price", bankruptcy_price, nonneg=True),
+        mark_price=real_array("mark_price", mark_price, nonneg=True),
     )
     return float(np.sum(np.abs(mark - bankrupt) * np.abs(closed)))
 
 
 def adl_overshoot_usd(value_taken_usd: float, needed_budget_usd: float) -> float:
     """Return (value taken - needed budget)_+ in USD (Chitra §7.3 overshoot; $45.0M in v3)."""
-    taken_usd = _scalar("value_taken_usd", value_taken_usd)
-    return max(taken_usd - _scalar("needed_budget_usd", needed_budget_usd), 0.0)
+    taken_usd = scalar("value_taken_usd", value_taken_usd)
+    return max(taken_usd - scalar("needed_budget_usd", needed_budget_usd), 0.0)
