@@ -70,9 +70,16 @@ class Balances:
                 im_sum += abs(q) * mark[k] / lev[k] if lev[k] else np.inf
         return float(wallet + upnl_sum), im_sum
 
-    def cross_equity_usd(self, account: int) -> float:
-        """Cross equity: wallet + Σ cross UPnL at the marks."""
-        return self._row_state(account)[0]
+    def unit_equity_usd(self, account: int, market: int) -> float:
+        """Equity of the liquidation unit holding `account`'s position in `market`: the
+        isolated margin + its UPnL for an isolated position, else the cross equity."""
+        acc = self.ledger
+        if not acc.is_isolated[account, market]:
+            return self._row_state(account)[0]
+        qty = int(acc.qty_lots[account, market]) * float(acc.perp_lot_sizes[market])
+        entry = float(acc.entry_price_usd[account, market])
+        upnl = unrealized_pnl_usd(qty, entry, float(self.prices.mark_usd[market]))
+        return float(acc.isolated_margin_usd[account, market]) + float(upnl)
 
     def available_usd(self, account: int) -> float:
         """Available balance: cross equity − cross initial margin − margin reserved by orders."""

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from model.engine.ledger import Ledger
+from model.engine.margin import worst_close_price
 from model.engine.orderbook import OrderBook
 from model.engine.orders import Order
 from model.engine.specs import MarketSpec, SpotSpec
@@ -92,3 +93,25 @@ def to_ticks(price: float, tick_size: float) -> int | None:
     if ticks <= 0 or abs(ticks * tick_size - price) > 1e-9 * max(abs(price), tick_size):
         return None
     return int(ticks)
+
+
+def solvent_close_ticks(
+    side: int,
+    qty: float,
+    equity_usd: float,
+    mark_usd: float,
+    spec: MarketSpec,
+    limit_ticks: int,
+    *,
+    resting: bool,
+) -> int | None:
+    """The limit (ticks) of an order closing `qty` coins of a position of `side`, moved no
+    worse than margin.worst_close_price for the unit's equity; None when the unit is bankrupt
+    at the mark (equity ≤ 0) or a resting order is priced past that point."""
+    if equity_usd <= 0:
+        return None
+    worst = worst_close_price(side, qty, equity_usd, mark_usd, spec.taker_fee) / spec.tick_size
+    bound = math.ceil(worst - 1e-9) if side > 0 else math.floor(worst + 1e-9)
+    if side * (bound - limit_ticks) <= 0:
+        return limit_ticks
+    return None if resting or bound < 1 else bound

@@ -15,9 +15,8 @@ from model.engine.balance import Balances
 from model.engine.events import EventLog, Fill, Reject
 from model.engine.ladder import fit_ladder
 from model.engine.ledger import Ledger
-from model.engine.margin import worst_close_price
 from model.engine.marks import MarketPrices
-from model.engine.order_checks import reject_reason, to_lots, to_ticks
+from model.engine.order_checks import reject_reason, solvent_close_ticks, to_lots, to_ticks
 from model.engine.orderbook import OrderBook
 from model.engine.orders import Order, OrderOutcome, Quotes
 from model.engine.reserves import OrderReserves
@@ -179,29 +178,20 @@ class OrderDesk:
     def _solvent_close_limit(
         self, order: Order, pos: int, close_lots: int, limit: int
     ) -> int | None:
-        """The limit (ticks) of a closing order, moved no worse than the price at which the
-        close would take its unit (the isolated position, or the cross account) below zero
-        equity (margin.worst_close_price); None when the unit is bankrupt at the mark, or a
-        resting order is priced past that point: the engine, not the user, closes a bankrupt
-        unit (Binance: an account in liquidation cannot trade)."""
-        acct, k, spec = order.account, order.market, self.perps[order.market]
-        mark = float(self.prices.mark_usd[k])
-        side = 1 if pos > 0 else -1
-        if self.ledger.is_isolated[acct, k]:
-            entry = float(self.ledger.entry_price_usd[acct, k])
-            upnl = pos * spec.lot_size * (mark - entry)
-            equity = float(self.ledger.isolated_margin_usd[acct, k]) + upnl
-        else:
-            equity = self.balances.cross_equity_usd(acct)
-        if equity <= 0:
-            return None
-        qty = close_lots * spec.lot_size
-        worst = worst_close_price(side, qty, equity, mark, spec.taker_fee) / spec.tick_size
-        bound = math.ceil(worst - 1e-9) if side > 0 else math.floor(worst + 1e-9)
-        if side * (bound - limit) <= 0:
-            return limit
-        resting = order.kind == OrderKind.LIMIT and not order.ioc
-        return None if resting or bound < 1 else bound
+        """The limit of a closing order bounded where the close would take its unit below
+        zero equity (order_checks.solvent_close_ticks); None: the unit is bankrupt at the
+        mark, or a resting order is priced past that point (Binance: an account in
+        liquidation cannot trade; the engine closes it)."""
+        k, spec = order.market, self.perps[order.market]
+        return solvent_close_ticks(
+            1 if pos > 0 else -1,
+            close_lots * spec.lot_size,
+            self.balances.unit_equity_usd(order.account, k),
+            float(self.prices.mark_usd[k]),
+            spec,
+            limit,
+            resting=order.kind == OrderKind.LIMIT and not order.ioc,
+        )
 
     def _perp_margin_check(
         self, order: Order, lots: int, pos: int, lev: float, price_usd: float
