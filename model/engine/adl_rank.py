@@ -28,7 +28,7 @@ class AdlRanking:
     """Incremental ADL queues of one policy (see the module docstring).
 
     Args:
-        policy: The `absorption.Policy` whose `scores` rank candidates.
+        policy: The `policy_base.Policy` whose `scores` rank candidates.
     """
 
     verify = False
