@@ -17,7 +17,7 @@ from model.engine.types import BUY, SELL, Venue
 from model.trader_config import NAKED_SPOT_RULES
 from model.views import AccountsView, MarketView
 
-if TYPE_CHECKING:  # agents import only types/views/orders at run time (house style §15)
+if TYPE_CHECKING:  # agents import only types/views/orders at run time (house-style §6 rule 15)
     from model.trader_config import BasisConfig
 
 FUNDING_INTERVALS_PER_YEAR = 3 * 365

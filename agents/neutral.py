@@ -16,7 +16,7 @@ from model.engine.orders import Order
 from model.engine.types import BUY, SELL, FloatArray
 from model.views import AccountsView, MarketView
 
-if TYPE_CHECKING:  # agents import only types/views/orders at run time (house style §15)
+if TYPE_CHECKING:  # agents import only types/views/orders at run time (house-style §6 rule 15)
     from model.trader_config import FundConfig
 
 BASE_LEVERAGE = 5.0

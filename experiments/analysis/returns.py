@@ -47,7 +47,7 @@ def autocorrelation(x: npt.ArrayLike, lags: int | Iterable[int]) -> np.ndarray:
     """Sample autocorrelation at each lag (Box–Jenkins estimator).
 
     ρ̂(k) = Σ_{t=1}^{n−k} (x_t − x̄)(x_{t+k} − x̄) / Σ_{t=1}^{n} (x_t − x̄)²
-    (Cont 2001 §3: ≈ 0 for returns beyond a few minutes, slowly decaying for |returns|).
+    (Cont 2001; literature §3: ≈ 0 for returns beyond a few minutes, slowly decaying for |returns|).
 
     Args:
         x: Series (1-D), e.g. `log_returns(...)` or its absolute value.
@@ -72,7 +72,7 @@ def autocorrelation(x: npt.ArrayLike, lags: int | Iterable[int]) -> np.ndarray:
 def excess_kurtosis(x: npt.ArrayLike) -> float:
     """Excess kurtosis, m4 / m2² − 3, with central sample moments m_j = mean((x − x̄)^j).
 
-    0 for a Gaussian; crypto minute returns are far above it (Cont 2001 §4). NaN for fewer
+    0 for a Gaussian; crypto minute returns are far above it (literature §3 SF2). NaN for fewer
     than 4 values or a constant series.
     """
     v = np.asarray(x, dtype=float)
@@ -117,7 +117,8 @@ def kurtosis_by_aggregation(
 ) -> dict[int, float]:
     """Excess kurtosis of non-overlapping log returns at each aggregation (minutes).
 
-    Aggregational Gaussianity (Cont 2001 §3): the kurtosis falls toward 0 as the horizon grows.
+    Aggregational Gaussianity (Cont 2001; literature §3 SF5): the kurtosis falls toward 0 as the
+    horizon grows.
     """
     return {int(s): excess_kurtosis(log_returns(prices, s)) for s in steps}
 

@@ -11,7 +11,7 @@ Three studies, each run over seeds from one root `SeedSequence` (common random n
   retail swept.
 - ``stylized``: stylized facts of one-minute and hourly returns in the calm scenario as
   configured, over five days (Cont 2001; literature.md §3) and daily liquidations / open
-  interest (Cheng et al. 2021, §2.5).
+  interest (Cheng et al. 2021, literature §2.5).
 
 A target passes when the median over seeds lies inside its band. `run_studies` runs and
 evaluates; `experiments.validation.report.validate` also writes ``results/validation/`` and is
