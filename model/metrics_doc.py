@@ -71,7 +71,11 @@ MARKET: dict[str, Metric] = {
     ),
     "adl_top_winner_usd": Metric("USD", "value taken from the one account ADL took most from"),
     "adl_top_winner_share": Metric("share", "that account's share of all value taken"),
-    "hedge_breaks": Metric("count", "ADL closes that left a hedged account un-hedged"),
+    "hedge_breaks": Metric(
+        "count",
+        "ADL closes that left a hedged account, or its hedged position in the closed "
+        "market's asset (perp + spot), un-hedged",
+    ),
     "broken_hedge_sold_usd": Metric(
         "USD",
         "what the owners of broken hedges sold in answer (a basis trader's naked spot, a "

@@ -579,6 +579,39 @@ def test_adl_on_the_short_leg_of_a_spot_hedge_is_logged_as_a_hedge_break():
     ex.check_invariants()
 
 
+def test_adl_on_one_leg_of_a_many_asset_basis_book_is_a_hedge_break():
+    """A basis book hedged asset by asset: a broken leg is a break even when the account's
+    total delta stays inside the band.
+
+    Setup: five perps i ↔ spots i. BASIS holds 10 coins of each spot and is short 10 of each
+    perp @ 100. Only in market 0 a long of 10 @ 100 (deposit 50, 20x) faces it; the other
+    four shorts face rich longs. Index 90 in market 0: the long is bankrupt (BP 95), the
+    queue closes BASIS's short 0 at 95.
+
+    After: spot 0 is naked. Account: delta 10·90 = 900, gross 900 + 4·1,000 spot + 4·1,000
+    perp = 8,900 → 10.1 % ≤ 20 %: still hedged as a whole. Asset 0: delta 900 = gross 900 →
+    un-hedged: is_hedge_break. (Bug: only the account's delta was checked → False.)
+    """
+    n = 5
+    spots = tuple(SpotSpec(f"S{i}", 0.01, 1.0) for i in range(n))
+    ex = _exchange([_market(f"P{i}") for i in range(n)], [ENTRY] * n, spots=spots)
+    basis = ex.open_account(RICH_USD)
+    _trade(ex, ex.open_account(50.0), basis, 10.0, ENTRY, long_leverage=20.0)
+    for i in range(n):
+        ex.deposit_spot(basis, i, 10.0)
+        if i:
+            _trade(ex, ex.open_account(RICH_USD), basis, 10.0, ENTRY, market=i)
+    ex.set_index([CRASH] + [ENTRY] * (n - 1))
+
+    ex.liquidate()
+
+    adl = ex.events.frame("adl")
+    assert adl.account.tolist() == [basis] and adl.market.tolist() == [0]
+    assert adl.is_hedge_break.tolist() == [True]
+    assert ex.liquidator.policy.is_hedged(basis)  # the account as a whole still is
+    ex.check_invariants()
+
+
 # ---------------------------------------------------------------------------------------------
 # regressions: pro-rata wealth accounting
 # ---------------------------------------------------------------------------------------------

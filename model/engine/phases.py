@@ -122,6 +122,18 @@ class MarketPhases:
         net, gross = self.deltas_usd(np.array([account]))
         return float(net[0]), float(gross[0])
 
+    def leg_delta_usd(self, account: int, k: int) -> tuple[float, float]:
+        """(net USD delta, gross USD exposure) of one account in perp k's asset: the perp
+        position at the mark plus the coins of its spot (if it has one) at the index."""
+        perp = self.ledger.qty_lots[account, k] * self.ledger.perp_lot_sizes[k]
+        perp_usd = float(perp * self.prices.mark_usd[k])
+        a = self.spot_of_perp[k]
+        spot_usd = 0.0
+        if a >= 0:
+            coins = self.ledger.spot_lots[account, a] * self._spot_lot_sizes[a]
+            spot_usd = float(coins * self.prices.index_usd[k])
+        return perp_usd + spot_usd, abs(perp_usd) + abs(spot_usd)
+
     def deltas_usd(self, rows: np.ndarray) -> tuple[FloatArray, FloatArray]:
         """(net USD delta, gross USD exposure) of each account of `rows` over spot and perps:
         Σ perp coins · mark + Σ spot coins · the asset's index (`spot_price_usd`)."""

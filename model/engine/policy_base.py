@@ -127,12 +127,13 @@ class Policy:
             if lots <= 0:
                 continue
             cand = int(cand)
-            was_hedged = self.is_hedged(cand)
+            was_hedged = self.hedges(cand, k)
             ex.cancel_all(cand)
             ex.ledger.transfer_position(acct, cand, k, -side * int(lots), price)
             taken = int(lots) * lot * max(0.0, (price - mark) * side)
             handed = int(lots) * lot * max(0.0, (mark - price) * side)
-            broke = was_hedged and not self.is_hedged(cand)
+            after = self.hedges(cand, k)
+            broke = any(b and not a for b, a in zip(was_hedged, after, strict=True))
             ex.events.add(
                 Adl(
                     t=ex.t,
@@ -154,8 +155,18 @@ class Policy:
 
     def is_hedged(self, acct: int) -> bool:
         """|net USD delta over spot and perps| ≤ hedge_band × gross exposure."""
-        delta, gross = self.ex.delta_usd(acct)
-        return gross > 0 and abs(delta) <= self.cfg.hedge_band * gross
+        return self._within_band(*self.ex.delta_usd(acct))
+
+    def hedges(self, acct: int, k: int) -> tuple[bool, bool]:
+        """(is the account hedged as a whole, is its exposure in perp k's asset hedged).
+
+        An ADL close in market k breaks a hedge when either turns from True to False: a
+        fund's long alts against short majors is hedged as a whole, a basis book asset by
+        asset (its other legs can keep the whole inside the band while one leg is naked)."""
+        return self.is_hedged(acct), self._within_band(*self.ex.leg_delta_usd(acct, k))
+
+    def _within_band(self, delta_usd: float, gross_usd: float) -> bool:
+        return gross_usd > 0 and abs(delta_usd) <= self.cfg.hedge_band * gross_usd
 
     def _haircut(
         self, payers: np.ndarray, upnl: np.ndarray, budget: float, acct: int, k: int, rnd: int
