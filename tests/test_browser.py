@@ -154,6 +154,7 @@ def test_oct_2025_cascade_plays_in_a_real_browser(demo_url):
             # only the controls a learner needs: none of Mesa's scheduler controls or tabs
             for mesa_own in ("Play Interval", "Render Interval", "Use Threads", "Page 0"):
                 expect(page.get_by_text(mesa_own)).to_have_count(0)
+            expect(page.get_by_text("This website runs on")).to_have_count(0)  # solara's badge
 
             # Reset with nothing touched changes nothing: oct-2025's 0.5 % stays 0.5 %
             share = "50–100x share"

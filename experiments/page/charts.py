@@ -30,8 +30,9 @@ from model.snapshots import position_snapshot
 
 DPI = 100
 WIDTH_IN = 4.6
-HEIGHT_IN = {1: 3.2, 2: 4.6}
-"""Figure height in inches by the number of stacked axes."""
+HEIGHT_IN = 4.6
+"""Height of a chart over time (one or two stacked axes), so the page's rows line up."""
+MAP_HEIGHT_IN = 3.7
 MARGINS_IN = {"left": 1.0, "right": 0.25, "top": 0.42, "bottom": 0.55}
 TICK_PT = 12
 LABEL_PT = 13
@@ -152,7 +153,7 @@ class TimeChart(Chart):
     """A chart over the run's minutes: the shock shaded, a stable time axis."""
 
     def __init__(self, model: CascadeModel, rows: int, title: str) -> None:
-        super().__init__(rows, HEIGHT_IN[rows], title)
+        super().__init__(rows, HEIGHT_IN, title)
         shocks = model.cfg.shocks
         self.end_minute = STAGE_AFTER + max(
             (s.start_minute + s.duration_minutes for s in shocks), default=0
@@ -325,7 +326,7 @@ class MapChart(Chart):
     """
 
     def __init__(self, model: CascadeModel) -> None:
-        super().__init__(1, HEIGHT_IN[1] + 0.5, "")
+        super().__init__(1, MAP_HEIGHT_IN, "")
         ax = self.axes[0]
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: price_text(v)))

@@ -41,7 +41,9 @@ CSS = """
 .cascade-markets { flex-wrap: wrap; }
 """
 """The page's layout: a 340-pixel sidebar (solara's is 400), monitors that stay at the top
-while the views scroll, two columns of views, room at the bottom for solara's banner."""
+while the views scroll, two columns of views, and room below the last row so it scrolls clear
+of solara's badge at the window's bottom right (`cascade-lab demo` turns the badge off; a
+plain `solara run` shows it)."""
 
 
 def _chart(kind: type, model: CascadeModel, *args: Any) -> None:
