@@ -346,6 +346,7 @@ def _demo(args: argparse.Namespace) -> None:
     tree = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (tree, os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false", "PYTHONPATH": path}
+    env["SOLARA_THEME_SHOW_BANNER"] = "false"  # its badge sat over the page's bottom right
     print(f"Cascade Lab teaching page: http://{DEMO_HOST}:{args.port}/ (Ctrl-C stops it)")
     sys.stdout.flush()
     server = subprocess.Popen(cmd, env=env)

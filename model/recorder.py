@@ -14,6 +14,7 @@ SERIES = (
     "mark_usd",
     "last_usd",
     "funding_rate",
+    "premium",
     "oi_long_usd",
     "liq_long_usd",
     "liq_short_usd",
@@ -24,6 +25,8 @@ SERIES = (
     "broken_hedge_sold_usd",
 )
 """Per (minute, asset) series; open interest is symmetric, so one side is recorded.
+premium: the premium index sampled that minute, (impact bid/ask − index) / index
+(`funding.premium_index`), the samples a funding rate averages over its interval.
 broken_hedge_sold_usd: what orders answering a broken hedge filled that minute (the second
 round: a basis trader's naked spot, a fund's alts; `Trader.broken_hedge_orders`)."""
 
@@ -50,6 +53,7 @@ class Recorder:
         s["mark_usd"][t] = prices.mark_usd
         s["last_usd"][t] = prices.last_usd
         s["funding_rate"][t] = prices.funding_rate
+        s["premium"][t] = prices.premium
         s["oi_long_usd"][t] = ex.long_lots * ex.perp_lot_sizes * prices.mark_usd  # running
         for k, book in enumerate(ex.perp_books):
             s["depth_1pct_usd"][t, k], s["depth_2pct_usd"][t, k] = book.depth_usd_bands(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 
 import numpy as np
@@ -12,8 +13,10 @@ from experiments.page.narrative import (
     RunRecord,
     headline,
     milestones,
+    monitors,
     narrate,
     pool_names,
+    share,
     so_far,
     usd,
 )
@@ -166,27 +169,106 @@ def test_narrate_lists_newest_moments_first_and_caps_them():
     assert lines[2:] == ["minute 6 — " + dict(milestones(rec))[6]]
 
 
+def test_monitors_show_the_minute_and_the_totals_so_far():
+    """Setup: 20 minutes, a shock at minute 30; 300k of longs and 100k of shorts liquidated,
+    two ADL closes (one a hedge), 2.5k of bad debt, the shared pool down to 50k of 200k."""
+    bad = [BadDebt(t=5, round=0, account=3, market=1, amount_usd=2_500.0)]
+    rec = make_record(adl=[adl_row(4, -1, hedge=True), adl_row(6, -1)], bad_debt=bad)
+    rec = RunRecord(**{**rec.__dict__, "shocks": (ShockConfig(start_minute=30),)})
+    rec.series["liq_long_usd"][3, 1] = 300_000.0
+    rec.series["liq_short_usd"][3, 1] = 100_000.0
+    rec.pool_usd[19, 1] = 50_000.0
+    assert monitors(rec) == [
+        ("Minute", "20", "shock at minute 30"),
+        ("Liquidated", "$400k", "75% longs"),
+        ("ADL closes", "2", "1 hedge broken"),
+        # 1M + 50k of 1M + 200k = 87.5 %
+        ("Insurance pools", "$1.1M", "88% of $1.2M"),
+        ("Bad debt", "$2k", "nobody absorbed it"),
+    ]
+    quiet = make_record(minutes=0)
+    assert [value for _, value, _ in monitors(quiet)] == ["0", "$0", "0", "$1.2M", "$0"]
+
+
+def test_shares_in_sentences_keep_a_tenth_of_a_percent():
+    assert [share(x) for x in (0.005, 0.045, 0.1, 0.0)] == ["0.5%", "4.5%", "10%", "0%"]
+
+
 # ------------------------------------------------------------------------------- controls
 def test_slider_ranges_come_from_field_metadata():
-    from experiments.page.app import model_params
+    from experiments.page.controls import SELECTS, slider_range
 
-    params = model_params()
     meta = field_metadata(ModelConfig())
-    assert (params["high_leverage_share"]["min"], params["high_leverage_share"]["max"]) == meta[
-        "retail.high_leverage_share"
-    ]["range"]
-    assert params["stop_loss_share"]["max"] == meta["retail.stop_loss_share"]["range"][1]
-    assert params["shock_size"]["max"] == field_metadata(ShockConfig())["size"]["range"][1]
+    assert slider_range("high_leverage_share") == meta["retail.high_leverage_share"]["range"]
+    assert slider_range("stop_loss_share")[1] == meta["retail.stop_loss_share"]["range"][1]
+    assert slider_range("shock_size")[1] == field_metadata(ShockConfig())["size"]["range"][1]
     # start_minute is unbounded above; the slider stops before the default horizon
-    assert params["shock_minute"]["max"] == ModelConfig().horizon_minutes - 1
-    assert params["preset"]["values"] == ["calm", "shock", "oct-2025"]
+    assert slider_range("shock_minute")[1] == ModelConfig().horizon_minutes - 1
+    assert SELECTS["preset"][1] == ("calm", "shock", "oct-2025")
+
+
+def browser_slider_value(value: float, lo: float, hi: float, step: float) -> float:
+    """What the page's slider (Vuetify 2 VSlider, `roundValue`) makes of a value it is given:
+    clipped to [lo, hi], rounded to the grid lo % step + k · step, written with the step's
+    decimals. A value off the grid comes back changed, and the slider sends the change."""
+    decimals = len(str(step).partition(".")[2])
+    offset = lo % step  # JavaScript's % and Python's agree for positive numbers
+    snapped = math.floor((min(max(value, lo), hi) - offset) / step + 0.5) * step + offset
+    return float(f"{min(snapped, hi):.{decimals}f}")
+
+
+def test_browser_slider_value_is_vuetifys_rounding():
+    # the page's old 50–100x slider: oct-2025's 0.5 % on a 0.05 grid became 0 % (Reset
+    # then ran with it); its shock size of 4.5 % on a 0.01 grid became 4 % or 5 %
+    assert browser_slider_value(0.005, 0.0, 1.0, 0.05) == 0.0
+    assert browser_slider_value(0.045, 0.0, 0.9, 0.01) != 0.045
+    assert browser_slider_value(1.0, 0.25, 4.0, 0.05) == 1.0  # offset 0.25 % 0.05 ≈ 0.05
+
+
+def test_every_control_starts_on_its_grid_so_reset_changes_nothing():
+    """A slider's start must survive the browser's rounding; a select's start must be one of
+    its options; the seed is digits."""
+    from experiments.page.app import initial_values
+    from experiments.page.controls import SELECTS, SLIDERS, preset_values, slider_range
+
+    start = initial_values()
+    for name, c in SLIDERS.items():
+        lo, hi = slider_range(name)
+        assert lo <= start[name] <= hi, name
+        assert browser_slider_value(start[name], lo, hi, c.step) == start[name], name
+    for preset in SELECTS["preset"][1]:  # picking a preset puts its own values on sliders
+        for name, value in preset_values(preset).items():
+            lo, hi = slider_range(name)
+            assert browser_slider_value(value, lo, hi, SLIDERS[name].step) == value, preset
+    for name, (_, options) in SELECTS.items():
+        assert start[name] in options, name
+    assert str(start["rng"]).isdigit()
+    assert set(start) == {*SLIDERS, *SELECTS, "rng"}  # every control is checked
+
+
+def test_slider_values_read_with_their_units():
+    from experiments.page.controls import value_text
+
+    assert value_text("high_leverage_share", 0.005) == "0.5 %"
+    assert value_text("shock_size", 0.1) == "10.0 %"
+    assert value_text("stop_loss_share", 0.1) == "10 %"
+    assert value_text("shock_minute", 240) == "minute 240"
+    assert value_text("insurance_scale", 2.0) == "2.0 × preset"
+    assert value_text("depth_scale", 0.25) == "0.25 × preset"
 
 
 def test_controls_left_alone_keep_the_presets_values():
     from experiments.page.app import INITIAL, overrides_for
+    from experiments.page.controls import preset_values
 
-    out = overrides_for("shock", INITIAL)
-    # the 50–100x share and the shock size stay the shock preset's (0.05, 0.10)
+    # picking "shock" puts its own values on its sliders (0.01, 0.10, 0.10)
+    assert preset_values("shock") == {
+        "high_leverage_share": 0.01,
+        "stop_loss_share": 0.1,
+        "shock_size": 0.1,
+    }
+    out = overrides_for("shock", {**INITIAL, "preset": "shock", **preset_values("shock")})
+    # the 50–100x share and the shock size stay the shock preset's
     assert "retail.high_leverage_share" not in out
     assert "shocks.0.size" not in out
     # the page always moves the shock to minute 240; with no warm-up left (positions are
@@ -227,11 +309,10 @@ def test_calm_ignores_the_shock_controls():
     assert not [k for k in out if k.startswith("shocks.")]
 
 
-def test_demo_model_takes_solaraviz_values_and_a_text_seed():
-    from experiments.page.app import DemoModel, model_params, seed_of
+def test_demo_model_takes_the_pages_settings_and_a_text_seed():
+    from experiments.page.app import DemoModel, initial_values, seed_of
 
-    values = {name: p["value"] for name, p in model_params().items()}
-    model = DemoModel(**{**values, "rng": "7", "high_leverage_share": 0.5})
+    model = DemoModel(**{**initial_values(), "rng": "7", "high_leverage_share": 0.5})
     assert model.seed == 7
     assert model.cfg.retail.high_leverage_share == 0.5
     assert model.cfg.shocks[0].start_minute == 240
@@ -240,12 +321,39 @@ def test_demo_model_takes_solaraviz_values_and_a_text_seed():
 
 
 # -------------------------------------------------------------------------- in-process page
+def html_of(rc, css_class: str) -> str:
+    """The inner HTML of the page's one solara.HTML element with that class."""
+    import solara
+
+    (widget,) = [
+        w for w in rc.find(solara.widgets.HTML).widgets if w.attributes.get("class") == css_class
+    ]
+    return widget.unsafe_innerHTML
+
+
+def minute_shown(rc) -> int:
+    """The minute monitor's value."""
+    cell = html_of(rc, "cascade-monitors").split("data-monitor='minute'>")[1]
+    return int(cell.split("cascade-monitor-value'>")[1].split("<")[0])
+
+
+def value_shown(rc, name: str) -> str:
+    """The value text next to a slider's label."""
+    import ipyvuetify as vw
+
+    from experiments.page.controls import SLIDERS
+
+    texts = rc.find(vw.Html, tag="span", class_="cascade-value").widgets
+    return texts[list(SLIDERS).index(name)].children[0]
+
+
 def test_page_renders_steps_and_resets_in_process():
     import ipyvuetify as vw
     import ipywidgets
     import solara
 
     from experiments.page import app
+    from experiments.page.controls import SLIDERS
 
     @solara.component
     def Wrapped():  # noqa: N802  (the sidebar renders only inside an AppLayout)
@@ -253,24 +361,43 @@ def test_page_renders_steps_and_resets_in_process():
             app.Page()
 
     _, rc = solara.render(Wrapped(), handle_error=False)
-    story = rc.find(solara.widgets.HTML)
-    assert f"oct-2025, seed {app.DEFAULT_SEED}" in story.widget.unsafe_innerHTML
+    assert f"oct-2025, seed {app.DEFAULT_SEED}" in html_of(rc, "cascade-story")
     images = [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
     assert len(images) == len(app.COMPONENTS) - 1  # every view but the story is a figure
+    assert minute_shown(rc) == 0
+    # Mesa's scheduler controls are not on the page; its Reset, ▶ and Step are
+    labels = {w.label for w in rc.find(vw.Slider).widgets} | {
+        w.label for w in rc.find(vw.Checkbox).widgets
+    }
+    assert not labels & {"Play Interval (ms)", "Render Interval (steps)", "Use Threads"}
+    assert len(rc.find(vw.Slider).widgets) == len(SLIDERS)
+    assert not rc.find(vw.Tab).widgets
 
     rc.find(vw.Btn, children=["Step"]).widget.click()
-    rc.find(children=[f"Time: {float(app.MINUTES_PER_FRAME)}"]).assert_single()
+    assert minute_shown(rc) == app.MINUTES_PER_FRAME
     after = [bytes(w.value) for w in rc.find(ipywidgets.Image).widgets]
-    # prices, open interest and pools move at once; liquidations and the map may wait
+    # prices, open interest and pools move at once; liquidations may wait
     assert sum(a != b for a, b in zip(images, after, strict=True)) >= 3
-    assert f"minutes 0–{app.MINUTES_PER_FRAME - 1} — " in story.widget.unsafe_innerHTML
+    assert f"minutes 0–{app.MINUTES_PER_FRAME - 1} — " in html_of(rc, "cascade-story")
 
-    rc.find(vw.Select, label="Preset").widget.v_model = "calm"
+    # Reset with nothing moved: the settings and the run keep oct-2025's 0.5 %
     rc.find(vw.Btn, children=["Reset"]).widget.click()
-    rc.find(children=["Time: 0.0"]).assert_single()
-    story = rc.find(solara.widgets.HTML)
-    assert story.widget.unsafe_innerHTML.startswith(
-        f"<p style='margin:2px 0;color:#555;font-size:85%;'>calm, seed {app.DEFAULT_SEED}"
+    assert minute_shown(rc) == 0
+    assert value_shown(rc, "high_leverage_share") == "0.5 %"
+    assert "50–100x share 0.5% ·" in html_of(rc, "cascade-story")
+
+    # pick calm: its sliders show its own values (1 % at 50–100x)
+    rc.find(vw.Select, label="Preset").widget.v_model = "calm"
+    assert value_shown(rc, "high_leverage_share") == "1.0 %"
+    # move the share, Reset: the new run has it, the settings keep it
+    share_slider = rc.find(vw.Slider).widgets[list(SLIDERS).index("high_leverage_share")]
+    share_slider.v_model = 0.02
+    rc.find(vw.Btn, children=["Reset"]).widget.click()
+    assert value_shown(rc, "high_leverage_share") == "2.0 %"
+    assert share_slider.v_model == 0.02
+    assert html_of(rc, "cascade-story").startswith(
+        f"<p style='margin:2px 0;color:#444;font-size:85%;'>calm, seed {app.DEFAULT_SEED} · "
+        "50–100x share 2% ·"
     )
 
 

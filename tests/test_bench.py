@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from model import CascadeModel
 from model.config import REFERENCE_ACCOUNTS
 from model.overrides import with_overrides
 from model.scenarios import scenario
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _finite_positive(x: object) -> bool:
@@ -108,3 +111,26 @@ def test_million_account_configuration_builds_and_steps():
     assert model.t == 3 and model.running
     assert ex.users_in_position > 0  # the crowd has started to open positions
     ex.check_invariants()
+
+
+def test_page_bench_times_frames_of_the_tree_it_is_given(tmp_path):
+    """Two frames of the page in a child process: each frame and its model steps are
+    recorded, from the page module of the tree named (no timing is asserted)."""
+    out = tmp_path / "page.json"
+    args = ["--frames", "2", "--rounds", "1", "--tree", f"here={ROOT}", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.bench.page", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    res = json.loads(out.read_text())["results"]["here"]
+    assert res["page_module"] == str(ROOT / "experiments" / "page" / "app.py")
+    (round_,) = res["rounds"]
+    assert len(round_["frame_s"]) == len(round_["steps_s"]) == res["frames"] == 2
+    assert all(_finite_positive(x) for x in round_["frame_s"] + round_["steps_s"])
+    # two frames of the page's minutes per frame, stepped again without the page
+    assert res["last_minute"] == 2 * res["minutes_per_frame"] > 0
+    assert "here" in done.stdout and "frame (median)" in done.stdout

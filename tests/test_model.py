@@ -305,3 +305,25 @@ def test_a_run_on_hyperliquids_rules_keeps_its_books_and_pays_funding_hourly():
     assert sorted(set(funding.t)) == [60, 120, 180] and len(funding) == 3 * len(ex.perps)
     liq = ex.events.frame("liquidation")
     assert len(liq) > 0 and set(liq.kind) <= {"book", "partial", "vault", "backstop_vault"}
+
+
+def test_recorded_premium_is_what_the_first_funding_rate_averages():
+    """Setup: oct-2025 with its shock at minute 240, to the first settlement (minute 480 of an
+    8-hour interval, samples 0–480). The recorded premium, weighted 1..481 toward the funding
+    time, gives each market's new rate through `funding_rate` (its spec's I, clamp and cap);
+    at least one market's average leaves the band where F = I, so the samples matter."""
+    from model.engine.funding import funding_rate
+
+    overrides = {"retail.n_accounts": 1_000, "shocks.0.start_minute": 240}
+    m = CascadeModel(scenario="oct-2025", rng=2, horizon_minutes=481, **overrides)
+    m.run()
+    premium = m.recorder.series["premium"][:481]
+    assert np.isfinite(premium).all()
+    weights = np.arange(1, 482)[:, None]
+    average = (weights * premium).sum(axis=0) / weights.sum()
+    rates = m.recorder.series["funding_rate"][480]
+    funding = [spec.funding for spec in m.exchange.prices.specs]
+    for k, f in enumerate(funding):
+        expected = funding_rate(average[k], f.interest_rate, f.clamp, f.cap)
+        assert rates[k] == pytest.approx(expected, abs=1e-12)
+    assert any(r != f.interest_rate for r, f in zip(rates, funding, strict=True))

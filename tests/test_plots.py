@@ -61,6 +61,21 @@ def test_liquidation_map_stacks_by_side_and_leverage_bucket():
     assert [line.get_xdata()[0] for line in ax.lines] == [100.0]  # the current price
 
 
+def test_liquidation_map_stacks_are_the_numbers_the_map_draws():
+    edges, stacks = plots.liquidation_map_stacks(SNAPSHOT, 0, 100.0, width=0.3, n_bins=30)
+    assert edges[0] == pytest.approx(70.0) and edges[-1] == pytest.approx(130.0)
+    assert len(edges) == 31
+    totals = {(side, label): usd.sum() for side, label, usd in stacks}
+    # longs then shorts, each in LEVERAGE_BUCKETS order; the NaN-priced long is left out
+    assert list(totals) == [(s, b[2]) for s in (1, -1) for b in plots.LEVERAGE_BUCKETS]
+    assert totals[(1, "<10x")] == 1000.0
+    assert totals[(1, "50–100x")] == 500.0
+    assert totals[(-1, "10–25x")] == 300.0
+    assert sum(totals.values()) == 1800.0
+    # the 50–100x long liquidates at 98.5: bin (98.5 − 70) / 2 = 14
+    assert stacks[3][2][14] == 500.0
+
+
 def test_liquidation_map_draws_into_given_axes_and_pairs():
     from matplotlib.figure import Figure
 

@@ -43,6 +43,41 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     return fig, fig.subplots()
 
 
+def liquidation_map_stacks(
+    snapshot: pd.DataFrame, market: int, price_usd: float, width: float = 0.3, n_bins: int = 40
+) -> tuple[np.ndarray, list[tuple[int, str, np.ndarray]]]:
+    """The liquidation map's numbers: price bin edges and notional per bin, side and bucket.
+
+    Positions with no liquidation price or one outside price·(1 ± width) are left out.
+
+    Args:
+        snapshot: `model.snapshots.position_snapshot` table (`SNAPSHOT_NEEDS` columns).
+        market: Market index.
+        price_usd: The current price (the mark), USD; the window is centred on it.
+        width: Half-width of the price window, as a fraction of `price_usd`.
+        n_bins: Number of price bins over the window.
+
+    Returns:
+        (edges, stacks): `n_bins + 1` edges in USD; one (side, bucket label, USD per bin) per
+        side (+1 longs, then −1 shorts) and leverage bucket (`LEVERAGE_BUCKETS` order).
+
+    Raises:
+        ValueError: On missing columns, price_usd <= 0 or width outside (0, 1).
+    """
+    require_columns(snapshot, SNAPSHOT_NEEDS, "position snapshot")
+    if not price_usd > 0 or not 0 < width < 1:
+        raise ValueError(f"need price_usd > 0 and 0 < width < 1, got {price_usd!r}, {width!r}")
+    one = snapshot[(snapshot.market == market) & snapshot.liquidation_price_usd.notna()]
+    edges = np.linspace(price_usd * (1 - width), price_usd * (1 + width), n_bins + 1)
+    stacks = []
+    for side in (1, -1):
+        for lo, hi, label in LEVERAGE_BUCKETS:
+            pick = one[(one.side == side) & (one.leverage >= lo) & (one.leverage < hi)]
+            usd, _ = np.histogram(pick.liquidation_price_usd, edges, weights=pick.notional_usd)
+            stacks.append((side, label, usd))
+    return edges, stacks
+
+
 def liquidation_map(
     snapshot: pd.DataFrame,
     market: int,
@@ -53,10 +88,9 @@ def liquidation_map(
 ) -> Figure:
     """Open interest by liquidation price and leverage bucket around the current price.
 
-    Stacked bars: notional (USD at the mark) whose liquidation price falls in each bin, one
-    stack per leverage bucket (`LEVERAGE_BUCKETS`); longs (solid) liquidate below the price,
-    shorts (hatched) above; a vertical line marks `price_usd`. Positions with no liquidation
-    price or one outside price·(1 ± width) are left out.
+    Stacked bars of `liquidation_map_stacks`: notional (USD at the mark) whose liquidation
+    price falls in each bin, one stack per leverage bucket (`LEVERAGE_BUCKETS`); longs (solid)
+    liquidate below the price, shorts (hatched) above; a vertical line marks `price_usd`.
 
     Args:
         snapshot: `model.snapshots.position_snapshot` table (`SNAPSHOT_NEEDS` columns).
@@ -69,36 +103,28 @@ def liquidation_map(
     Returns:
         The Figure: 2 × len(LEVERAGE_BUCKETS) bar series (longs then shorts), n_bins bars each.
     """
-    require_columns(snapshot, SNAPSHOT_NEEDS, "position snapshot")
-    if not price_usd > 0 or not 0 < width < 1:
-        raise ValueError(f"need price_usd > 0 and 0 < width < 1, got {price_usd!r}, {width!r}")
+    edges, stacks = liquidation_map_stacks(snapshot, market, price_usd, width, n_bins)
     fig, ax = _axes(ax, (7, 3.5))
-    one = snapshot[snapshot.market == market]
-    edges = np.linspace(price_usd * (1 - width), price_usd * (1 + width), n_bins + 1)
     centers, bin_w = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
-    for side, hatch, name in ((1, None, "longs"), (-1, "//", "shorts")):
-        bottom = np.zeros(n_bins)
-        for (lo, hi, label), color in zip(LEVERAGE_BUCKETS, BUCKET_COLORS, strict=True):
-            pick = one[(one.side == side) & (one.leverage >= lo) & (one.leverage < hi)]
-            usd, _ = np.histogram(
-                pick.liquidation_price_usd.dropna(),
-                edges,
-                weights=pick.notional_usd[pick.liquidation_price_usd.notna()],
-            )
-            shown = f"{name} {label}" if usd.any() else None
-            ax.bar(
-                centers,
-                usd / 1e3,
-                bin_w * 0.9,
-                bottom=bottom,
-                color=color,
-                hatch=hatch,
-                edgecolor="white" if hatch is None else "0.3",
-                label=shown,
-                lw=0.3,
-            )
-            bottom += usd / 1e3
+    bottom = np.zeros(n_bins)
+    for i, (side, label, usd) in enumerate(stacks):
+        if i == len(LEVERAGE_BUCKETS):
+            bottom = np.zeros(n_bins)  # the shorts stack from zero
+        hatch = None if side > 0 else "//"
+        ax.bar(
+            centers,
+            usd / 1e3,
+            bin_w * 0.9,
+            bottom=bottom,
+            color=BUCKET_COLORS[i % len(LEVERAGE_BUCKETS)],
+            hatch=hatch,
+            edgecolor="white" if hatch is None else "0.3",
+            label=f"{'longs' if side > 0 else 'shorts'} {label}" if usd.any() else None,
+            lw=0.3,
+        )
+        bottom = bottom + usd / 1e3
     ax.axvline(price_usd, color="k", lw=1.0, ls="--", label="current price")
+    one = snapshot[snapshot.market == market]
     symbol = one.symbol.iloc[0] if "symbol" in one and len(one) else f"market {market}"
     ax.set_title(f"{symbol}: open interest by liquidation price")
     ax.set_xlabel("liquidation price, USD")

@@ -1,2 +1,3 @@
-"""The teaching page (`cascade-lab demo`): Mesa's SolaraViz shell (`app`) and its
-plain-language story of a run (`narrative`)."""
+"""The teaching page (`cascade-lab demo`): the page and its model (`app`), its settings
+(`controls`), its views (`views`, drawn by `charts`) and its plain-language story of a run
+(`narrative`)."""

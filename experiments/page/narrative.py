@@ -84,6 +84,11 @@ def usd(x: float) -> str:
     return f"{sign}${a:.0f}"
 
 
+def share(x: float) -> str:
+    """A setting's share for a sentence, to a tenth of a percent: 0.5%, 4.5%, 10%."""
+    return f"{x:.1%}".replace(".0%", "%")
+
+
 def _span(a: int, b: int) -> str:
     return f"minute {b}" if a == b else f"minutes {a}–{b}"
 
@@ -169,29 +174,62 @@ def _phase(rec: RunRecord, t: int) -> str:
     return "the market is recovering"
 
 
-def so_far(rec: RunRecord) -> str:
-    """Totals since minute 0: liquidated notional and long share, ADL, hedge breaks, bad debt."""
-    n = rec.minutes
-    if n == 0:
-        return "So far: nothing."
-    s = rec.series
+def _totals(rec: RunRecord) -> tuple[float, float, int, int, float]:
+    # since minute 0: longs liquidated, all liquidated (USD); ADL closes, hedge breaks; bad debt
+    n, s, adl = rec.minutes, rec.series, rec.events["adl"]
     longs = float(np.nansum(s["liq_long_usd"][:n]))
     total = longs + float(np.nansum(s["liq_short_usd"][:n]))
-    adl = rec.events["adl"]
     breaks = sum(1 for r in adl if r.is_hedge_break)
-    bad = sum(r.amount_usd for r in rec.events["bad_debt"])
+    return longs, total, len(adl), breaks, sum(r.amount_usd for r in rec.events["bad_debt"])
+
+
+def so_far(rec: RunRecord) -> str:
+    """Totals since minute 0: liquidated notional and long share, ADL, hedge breaks, bad debt."""
+    if rec.minutes == 0:
+        return "So far: nothing."
+    longs, total, adl, breaks, bad = _totals(rec)
     liq = (
         f"{usd(total)} liquidated ({longs / total:.0%} longs)"
         if total > 0
         else "nothing liquidated"
     )
     text = (
-        f"So far: {liq}; {_plural(len(adl), 'ADL close')} "
+        f"So far: {liq}; {_plural(adl, 'ADL close')} "
         f"({_plural(breaks, 'hedge break')}); "
         f"{'bad debt ' + usd(bad) if bad > 0 else 'no bad debt'}"
     )
     oi = _oi_change(rec)
     return text + (f"; open interest {oi:+.0%} since the shock" if oi is not None else "") + "."
+
+
+def monitors(rec: RunRecord) -> list[tuple[str, str, str]]:
+    """The page's top row, as (label, value, detail): the minute, then totals since minute 0.
+
+    The minute is the number of minutes run; liquidated notional and its long share; ADL
+    closes and the hedges they broke; the insurance pools' equity now and as a share of their
+    start; bad debt nobody absorbed.
+    """
+    n = rec.minutes
+    longs, total, adl, breaks, bad = _totals(rec)
+    start = float(np.sum(rec.initial_pools_usd))
+    pools = float(np.nansum(rec.pool_usd[n - 1])) if n else start
+    return [
+        ("Minute", f"{n}", _shock_when(rec, n - 1)),
+        ("Liquidated", usd(total), f"{longs / total:.0%} longs" if total > 0 else "nothing yet"),
+        ("ADL closes", f"{adl:,}", _plural(breaks, "hedge") + " broken"),
+        ("Insurance pools", usd(pools), f"{pools / start:.0%} of {usd(start)}" if start else ""),
+        ("Bad debt", usd(bad), "nobody absorbed it" if bad > 0 else "none"),
+    ]
+
+
+def _shock_when(rec: RunRecord, t: int) -> str:
+    if not rec.shocks:
+        return "no shock"
+    s = rec.shocks[0]
+    end = s.start_minute + s.duration_minutes
+    if t < s.start_minute:
+        return f"shock at minute {s.start_minute}"
+    return "shock under way" if t < end else f"shock was minutes {s.start_minute}–{end}"
 
 
 def _oi_change(rec: RunRecord) -> float | None:
@@ -226,7 +264,7 @@ def _shock_moments(rec: RunRecord) -> list[tuple[int, str]]:
         out.append(
             (
                 t0,
-                f"the shock hits: the market factor falls {shock.size:.0%} over "
+                f"the shock hits: the market factor falls {share(shock.size)} over "
                 f"{shock.duration_minutes} minutes and market makers pull "
                 f"{shock.mm_risk_off:.0%} of their depth",
             )
@@ -346,15 +384,16 @@ def settings_line(cfg: Any, preset: str, seed: int) -> str:
         liq.pool_initial_usd if isinstance(liq.pool_initial_usd, tuple) else (liq.pool_initial_usd,)
     )
     shock = (
-        f"shock −{cfg.shocks[0].size:.0%} over {cfg.shocks[0].duration_minutes} min at minute "
+        f"shock −{share(cfg.shocks[0].size)} over {cfg.shocks[0].duration_minutes} min at minute "
         f"{cfg.shocks[0].start_minute}"
         if cfg.shocks
         else "no shock"
     )
     return (
-        f"{preset}, seed {seed} · 50–100x share {cfg.retail.high_leverage_share:.0%} · {shock} · "
+        f"{preset}, seed {seed} · 50–100x share {share(cfg.retail.high_leverage_share)} · "
+        f"{shock} · "
         f"pools {' / '.join(usd(p) for p in pools)} · policy {liq.policy} · "
-        f"stop-loss share {cfg.retail.stop_loss_share:.0%} · "
+        f"stop-loss share {share(cfg.retail.stop_loss_share)} · "
         f"{cfg.assets[0].symbol} depth {usd(cfg.assets[0].depth_usd)} a side · "
         f"mark rule {cfg.mark_rule}"
     )
