@@ -8,7 +8,7 @@ PYTHON312 ?= $(shell for p in python3.12 python3.13; do \
 	  c=$$(command -v $$p 2>/dev/null) && [[ $$c != *shims* ]] && echo $$c && exit; done; \
 	  r=$$(pyenv root 2>/dev/null) && ls -d $$r/versions/3.1[23]*/bin/python3 2>/dev/null | head -1)
 
-.PHONY: run test lint bench bench-quick figures validate demo clean
+.PHONY: run test lint bench bench-quick figures validate hedge-study demo clean
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "need Python >= 3.12 (python3.12 on PATH or via pyenv)"; exit 1; }
 	$(PYTHON312) -m venv $(VENV)
@@ -39,6 +39,10 @@ validate: $(VENV)/.installed
 	$(PY) -m experiments validate
 	$(PY) -m experiments.readme docs/validation.md --root .
 	$(PY) -m pytest -q -m study tests/test_studies.py
+
+hedge-study: $(VENV)/.installed
+	$(PY) -m experiments.hedge_study
+	$(PY) -m experiments.readme docs/results.md --root .
 
 demo: $(VENV)/.installed
 	$(PY) -m experiments demo

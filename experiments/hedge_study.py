@@ -1,0 +1,200 @@
+"""The hedge-break study (issue 17): does ADL reach the hedged books, does their second round
+deepen the fall, and what does a portfolio-aware ADL cost the other winners?
+
+    python -m experiments.hedge_study [--seeds 10] [--jobs 2] [--out results/tables]
+
+Five variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
+so "second round off" is paired with "stressed" seed by seed:
+
+- oct-2025 as calibrated, under `adl_queue` and under `adl_portfolio`;
+- stressed: 40 % of the crowd at 50–100x and pools of 2,000 USD (the golden runs' harsh
+  settings), the cascade in which ADL must reach deep into its queue; under `adl_queue`, with
+  the second round off (basis traders and funds hold what a broken hedge left naked), and
+  under `adl_portfolio`.
+
+Writes `hedge_study.md` (one row per variant, mean [min–max] over seeds, then the paired
+differences) and `hedge_study_runs.parquet` (one row per run) to `--out`. ADL
+closes are split by who was closed: the hedged books (basis traders, market-neutral funds,
+market makers) and the other winners (the retail crowd and the background traders).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.sweeps.catalogue import DEFAULT_ROOT_SEED
+from experiments.sweeps.design import replicate_seeds
+
+STRESS = {"retail.high_leverage_share": 0.4, "liquidation.pool_initial_usd": 2_000.0}
+"""The golden runs' harsh settings (tests/golden_runs.HARSH without the short horizon)."""
+HOLD = {"basis.naked_spot": "hold", "funds.on_broken_hedge": "hold"}
+"""The second round switched off: the spot or alts a broken hedge left naked are held."""
+VARIANTS: dict[str, dict[str, Any]] = {
+    "oct-2025, adl_queue": {},
+    "oct-2025, adl_portfolio": {"liquidation.policy": "adl_portfolio"},
+    "stressed, adl_queue": STRESS,
+    "stressed, second round off": {**STRESS, **HOLD},
+    "stressed, adl_portfolio": {**STRESS, "liquidation.policy": "adl_portfolio"},
+}
+HEDGED_BOOKS = ("BasisTrader", "MarketNeutralFund", "MarketMaker")
+EXHAUSTED = 0.99
+"""A pool is exhausted when its largest fall reaches this share of its start (validation's
+`tail_pool_loss` threshold)."""
+
+
+def run_one(seed: int, overrides: Mapping[str, Any]) -> dict[str, float]:
+    """One oct-2025 run (in a worker): hedge breaks, what ADL closed from whom, pool falls,
+    drawdowns from the pre-shock level (`model.summary`)."""
+    from model import CascadeModel
+
+    m = CascadeModel(scenario="oct-2025", rng=int(seed), **dict(overrides))
+    summary = m.run()
+    kinds = np.array([a.kind for a in m.cfg.assets])
+    out = {
+        "hedge_breaks": float(summary["hedge_breaks"]),
+        "broken_hedge_sold_usd": float(summary["broken_hedge_sold_usd"]),
+        "btc_drawdown": float(summary["drawdown_BTC"]),
+        "tail_drawdown": float(np.mean([summary[f"drawdown_{s}"] for s in _tails(m, kinds)])),
+        **_pool_falls(m, kinds),
+        **_adl_by_holder(m),
+    }
+    return out
+
+
+def _tails(m, kinds: np.ndarray) -> list[str]:
+    return [s for s, k in zip(m.symbols, kinds, strict=True) if k == "tail"]
+
+
+def _pool_falls(m, kinds: np.ndarray) -> dict[str, float]:
+    """Largest fall, as a share of its start, of the pool serving the tails and of BTC's."""
+    pools = m.recorder.pool_usd[: m.recorder.n]
+    fall = 1.0 - np.nanmin(pools, axis=0) / np.maximum(pools[0], 1e-9)
+    pool_of = np.array(m.exchange.liquidator.pools.pool_of_market)
+    return {
+        "tail_pool_fall": float(fall[pool_of[kinds == "tail"]].max()),
+        "btc_pool_fall": float(fall[pool_of[0]]),
+    }
+
+
+def _adl_by_holder(m) -> dict[str, float]:
+    """ADL notional closed (qty × mark) and value taken from hedged books and from others."""
+    adl = m.exchange.events.frame("adl")
+    owner = {int(a): type(t).__name__ for t in m.traders for a in t.account_ids}
+    hedged = adl.account.map(lambda a: owner.get(int(a), "") in HEDGED_BOOKS).astype(bool)
+    notional = adl.qty * adl.mark_usd
+    return {
+        "adl_hedged_usd": float(notional[hedged].sum()),
+        "adl_others_usd": float(notional[~hedged].sum()),
+        "taken_others_usd": float(adl.value_taken_usd[~hedged].sum()),
+    }
+
+
+def run_study(n_seeds: int, n_jobs: int) -> pd.DataFrame:
+    """Every variant on the same seeds: one row per (variant, seed)."""
+    from joblib import Parallel, delayed
+
+    seeds = replicate_seeds(DEFAULT_ROOT_SEED, n_seeds)
+    jobs = [(v, s) for v in VARIANTS for s in seeds]
+    rows = Parallel(n_jobs=n_jobs)(delayed(run_one)(s, VARIANTS[v]) for v, s in jobs)
+    return pd.DataFrame(
+        [{"variant": v, "seed": s, **r} for (v, s), r in zip(jobs, rows, strict=True)]
+    )
+
+
+def _spread(x: pd.Series, scale: float, fmt: str) -> str:
+    return f"{x.mean() / scale:{fmt}} [{x.min() / scale:{fmt}}–{x.max() / scale:{fmt}}]"
+
+
+def _count(hit: pd.Series) -> str:
+    return f"{int(hit.sum())} of {len(hit)}"
+
+
+def study_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant (in VARIANTS order): mean [min–max] over seeds, and counts."""
+    rows = []
+    for variant, g in runs.groupby("variant", sort=False):
+        rows.append(
+            {
+                "variant": variant,
+                "seeds with a hedge break": _count(g.hedge_breaks > 0),
+                "hedge breaks": _spread(g.hedge_breaks, 1.0, ".0f"),
+                "sold after a broken hedge, M USD": _spread(g.broken_hedge_sold_usd, 1e6, ".1f"),
+                "ADL closed from hedged books, M USD": _spread(g.adl_hedged_usd, 1e6, ".1f"),
+                "ADL closed from other winners, M USD": _spread(g.adl_others_usd, 1e6, ".1f"),
+                "taken from other winners, k USD": _spread(g.taken_others_usd, 1e3, ",.0f"),
+                "tail pool exhausted": _count(g.tail_pool_fall >= EXHAUSTED),
+                "BTC pool held": _count(g.btc_pool_fall < EXHAUSTED),
+                "BTC drawdown": _spread(g.btc_drawdown, 1.0, ".3f"),
+                "long-tail drawdown": _spread(g.tail_drawdown, 1.0, ".3f"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def paired_difference(runs: pd.DataFrame, on: str, off: str, metric: str) -> dict[str, float]:
+    """Seed-by-seed `metric`(on) − `metric`(off): mean, min, max and how many seeds are > 0."""
+    a = runs[runs.variant == on].set_index("seed")[metric]
+    b = runs[runs.variant == off].set_index("seed")[metric]
+    d = (a - b.reindex(a.index)).dropna()
+    return {"mean": d.mean(), "min": d.min(), "max": d.max(), "positive": int((d > 0).sum()),
+            "n": len(d)}  # fmt: skip
+
+
+PAIRED = (
+    ("stressed, adl_queue", "stressed, second round off", "tail_drawdown",
+     "Second round on − off, long-tail drawdown", ".3f"),
+    ("stressed, adl_queue", "stressed, second round off", "btc_drawdown",
+     "Second round on − off, BTC drawdown", ".3f"),
+    ("stressed, adl_portfolio", "stressed, adl_queue", "hedge_breaks",
+     "adl_portfolio − adl_queue, hedge breaks", ".1f"),
+    ("stressed, adl_portfolio", "stressed, adl_queue", "adl_others_usd",
+     "adl_portfolio − adl_queue, ADL notional closed from other winners (USD)", ",.0f"),
+)  # fmt: skip
+"""(variant, its control, metric, label, number format) of each paired line under the table."""
+
+
+def markdown(runs: pd.DataFrame) -> str:
+    """The study's table and its paired second-round line, as Markdown."""
+    table = study_table(runs)
+    head = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns) + "\n"
+    body = "".join("| " + " | ".join(map(str, r)) + " |\n" for r in table.itertuples(index=False))
+    lines = [head + body, "Mean over seeds [min–max]."]
+    for on, off, metric, what, fmt in PAIRED:
+        d = paired_difference(runs, on, off, metric)
+        lines.append(
+            f"{what} (stressed, paired seeds): {d['mean']:+{fmt}} [{d['min']:+{fmt}} to "
+            f"{d['max']:+{fmt}}], above zero in {d['positive']} of {d['n']} seeds."
+        )
+    n = runs.seed.nunique()
+    lines.append(f"_Generated by `python -m experiments.hedge_study --seeds {n}`._")
+    return "\n\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.hedge_study", description=__doc__)
+    p.add_argument("--seeds", type=int, default=10, help="seeds per variant (default 10)")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--out", type=Path, default=Path("results/tables"), help="output folder")
+    a = p.parse_args(argv)
+    for name, value in (("--seeds", a.seeds), ("--jobs", a.jobs)):
+        if value < 1:
+            p.error(f"{name} must be a whole number ≥ 1, got {value}")
+    if not a.out.is_dir():
+        p.error(f"--out must be an existing folder, got {str(a.out)!r}")
+    runs = run_study(a.seeds, a.jobs)
+    text = markdown(runs)
+    (a.out / "hedge_study.md").write_text(text)
+    runs.to_parquet(a.out / "hedge_study_runs.parquet")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
