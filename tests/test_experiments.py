@@ -364,10 +364,37 @@ def test_sweeps_with_and_without_twins_do_not_share_a_store(tmp_path):
 
 def test_load_runs_ignores_partial_writes_and_keeps_one_row_per_key(serial_runs, tmp_path):
     rows = serial_runs.to_dict("records")
-    write_chunk(tmp_path, rows[:4], 1)
-    write_chunk(tmp_path, rows[2:], 2)  # overlaps the first chunk on two keys
+    write_chunk(tmp_path, rows[:4], 1, "f" * 64)
+    write_chunk(tmp_path, rows[2:], 2, "f" * 64)  # overlaps the first chunk on two keys
     (tmp_path / ".runs-00003.parquet.tmp-123").write_bytes(b"PAR1 truncated")
     pd.testing.assert_frame_equal(load_runs(tmp_path), serial_runs)
+
+
+def test_a_chunk_from_another_sweep_or_with_changed_rows_is_refused_by_name(tmp_path):
+    """A finished sweep's folder; then (1) a chunk stamped by another design is copied in,
+    (2) that chunk is replaced by one whose rows were edited after the checksum was stamped,
+    (3) by bytes that are not Parquet. Each read names the file and refuses it."""
+    design = tiny_design()
+    report = run_sweep(design, results_dir=tmp_path, n_jobs=1, max_runs=1)
+    rows = load_runs(report.path)
+    chunk = report.path / "runs-00009.parquet"
+
+    write_chunk(report.path, rows.to_dict("records"), 9, "0" * 64)
+    with pytest.raises(ValueError, match=r"runs-00009\.parquet belongs to another sweep"):
+        load_runs(report.path)
+
+    edited = pd.read_parquet(chunk)  # keeps the stamps in its attrs
+    edited.attrs["fingerprint"] = design.fingerprint()
+    edited.loc[0, "seed"] += 1
+    edited.to_parquet(chunk, index=False)
+    with pytest.raises(ValueError, match=r"runs-00009\.parquet is corrupt: its rows"):
+        load_runs(report.path)
+
+    chunk.write_bytes(b"PAR1 not a parquet file PAR1")
+    with pytest.raises(ValueError, match=r"runs-00009\.parquet is corrupt"):
+        load_runs(report.path)
+    chunk.unlink()
+    pd.testing.assert_frame_equal(load_runs(report.path), rows)
 
 
 def test_killed_sweep_resumes_to_the_uninterrupted_result_without_duplicates(serial_runs, tmp_path):

@@ -230,7 +230,8 @@ def run_sweep(
                 run_one, calls, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
                 desc=design.experiment,
             )  # fmt: skip
-            failed, ran = _store_results((row for _, row in runs), todo, path, chunk_runs)
+            rows = (row for _, row in runs)
+            failed, ran = _store_results(rows, todo, path, chunk_runs, design.fingerprint())
         consolidate(path)
     except KeyboardInterrupt:
         end_invocation(path, "interrupted", ran=ran, failed=failed)
@@ -342,9 +343,10 @@ def _backend(scheduler: str | None, n_jobs: int) -> Iterator[int]:
 
 
 def _store_results(
-    results: Iterator[dict], todo: list[Run], path: Path, chunk_runs: int
+    results: Iterator[dict], todo: list[Run], path: Path, chunk_runs: int, fingerprint: str
 ) -> tuple[int, int]:
-    """Write rows in chunks as they come; return (failed, stored)."""
+    """Write rows in chunks stamped with the design's `fingerprint` as they come; return
+    (failed, stored)."""
     by_key = {r.key: r for r in todo}
     buffer: list[dict[str, Any]] = []
     index, failed, stored = next_chunk_index(path), 0, 0
@@ -354,11 +356,11 @@ def _store_results(
             failed += result["status"] != "ok"
             stored += 1
             if len(buffer) >= chunk_runs:
-                write_chunk(path, buffer, index)
+                write_chunk(path, buffer, index, fingerprint)
                 index, buffer = index + 1, []
     finally:
         if buffer:  # finished runs survive an interrupt or a crashed worker
-            write_chunk(path, buffer, index)
+            write_chunk(path, buffer, index, fingerprint)
     return failed, stored
 
 

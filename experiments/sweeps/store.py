@@ -9,8 +9,11 @@ Layout of ``results/<experiment>/<sweep-id>/``:
   completed, failed with its ``error``, interrupted; ``ran``, ``failed``, ``ended_utc``).
 - ``runs-00001.parquet``, ...: chunks of finished runs, each written to a hidden temporary
   file and renamed into place (`os.replace`), so a killed sweep leaves only whole chunks.
-- ``runs.parquet``: the union of all rows, written when a sweep invocation ends; its chunks
-  are then removed.
+  Each carries in its Parquet metadata the sweep's design fingerprint and a SHA-256 of its
+  rows: a chunk from another sweep, or one that is damaged or whose rows changed, is refused
+  by name when the folder is read (`read_checked`).
+- ``runs.parquet``: the union of all rows, written when a sweep invocation ends (with its
+  fingerprint and checksum too); its chunks are then removed.
 - ``series/<key>.parquet``: per-run time series, when asked for.
 
 `load_runs` reads ``runs.parquet`` and every chunk and keeps one row per run key (the last
@@ -19,6 +22,7 @@ written), so the folder reads the same whether or not the final consolidation ha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -189,11 +193,48 @@ def manifest_twin(manifest: Mapping[str, Any]) -> bool:
     return bool(manifest.get("twin", False))
 
 
-def write_chunk(path: Path, rows: Iterable[Mapping[str, Any]], index: int) -> Path:
-    """Write rows as ``runs-<index>.parquet`` atomically; return the chunk's path."""
+def write_chunk(
+    path: Path, rows: Iterable[Mapping[str, Any]], index: int, fingerprint: str
+) -> Path:
+    """Write rows as ``runs-<index>.parquet`` atomically, stamped with the sweep's design
+    `fingerprint` and with its rows' checksum (`atomic_write_parquet`); return its path."""
     target = path / f"runs-{index:05d}.parquet"
-    atomic_write_parquet(pd.DataFrame(list(rows)), target)
+    frame = pd.DataFrame(list(rows))
+    frame.attrs["fingerprint"] = fingerprint
+    atomic_write_parquet(frame, target)
     return target
+
+
+def rows_sha256(frame: pd.DataFrame) -> str:
+    """Hex SHA-256 of a frame's values (pandas' per-row hashes, index ignored): the same for
+    the frame written and the frame read back from Parquet."""
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return hashlib.sha256(hashes.tobytes()).hexdigest()
+
+
+def read_checked(file: Path, fingerprint: str | None) -> pd.DataFrame:
+    """A stored runs file, refused (ValueError naming it) when it cannot be read, its rows do
+    not match the checksum stamped in it, or another sweep than `fingerprint` stamped it
+    (None: not checked). Files written before the stamps are read as they are."""
+    try:
+        frame = pd.read_parquet(file)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise ValueError(
+            f"{file} is corrupt ({type(err).__name__}); delete it and run the sweep again "
+            "with --resume to redo its runs"
+        ) from None
+    stamp, digest = frame.attrs.get("fingerprint"), frame.attrs.get("rows_sha256")
+    if digest and rows_sha256(frame) != digest:
+        raise ValueError(
+            f"{file} is corrupt: its rows do not match the checksum stored in it; delete it "
+            "and run the sweep again with --resume to redo its runs"
+        )
+    if fingerprint and stamp and stamp != fingerprint:
+        raise ValueError(
+            f"{file} belongs to another sweep (design {stamp[:8]}, this folder's "
+            f"{fingerprint[:8]}); move it out of {file.parent}"
+        )
+    return frame
 
 
 def next_chunk_index(path: Path) -> int:
@@ -210,7 +251,9 @@ def load_runs(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     files = ([path / RUNS] if (path / RUNS).exists() else []) + [f for _, f in _chunks(path)]
-    frames = [pd.read_parquet(f) for f in files]
+    manifest = read_manifest(path)
+    fingerprint = manifest["fingerprint"] if manifest else None
+    frames = [read_checked(f, fingerprint) for f in files]
     frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=["key", *ORDER_COLUMNS, "seed", "status"])
@@ -229,6 +272,9 @@ def consolidate(path: Path) -> pd.DataFrame:
     """Write the union of all rows to ``runs.parquet`` atomically, then remove the chunks."""
     runs = load_runs(path)
     chunks = [f for _, f in _chunks(path)]
+    manifest = read_manifest(path)
+    if manifest:
+        runs.attrs["fingerprint"] = manifest["fingerprint"]
     atomic_write_parquet(runs, path / RUNS)
     for chunk in chunks:
         chunk.unlink(missing_ok=True)
@@ -236,8 +282,11 @@ def consolidate(path: Path) -> pd.DataFrame:
 
 
 def atomic_write_parquet(frame: pd.DataFrame, target: Path) -> None:
-    """Write a DataFrame to a hidden temporary file beside `target`, then rename it."""
+    """Write a DataFrame, its rows' SHA-256 stamped in the Parquet metadata, to a hidden
+    temporary file beside `target`, then rename it."""
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    frame = frame.copy(deep=False)
+    frame.attrs["rows_sha256"] = rows_sha256(frame)
     frame.to_parquet(tmp, index=False)
     os.replace(tmp, target)
 
