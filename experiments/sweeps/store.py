@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from experiments.sweeps.design import Design
 
@@ -206,10 +207,18 @@ def write_chunk(
 
 
 def rows_sha256(frame: pd.DataFrame) -> str:
-    """Hex SHA-256 of a frame's values (pandas' per-row hashes, index ignored): the same for
-    the frame written and the frame read back from Parquet."""
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    return hashlib.sha256(hashes.tobytes()).hexdigest()
+    """Hex SHA-256 of a frame's rows as Arrow writes them (index and metadata left out): the
+    same for the frame written and the frame read back from Parquet, list columns included."""
+    table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+    # pandas' own string dtype comes back from Parquet as Arrow large_string
+    plain = [
+        pa.field(f.name, pa.string()) if f.type == pa.large_string() else f for f in table.schema
+    ]
+    table = table.cast(pa.schema(plain)).combine_chunks()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
 def read_checked(file: Path, fingerprint: str | None) -> pd.DataFrame:
