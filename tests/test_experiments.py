@@ -397,6 +397,17 @@ def test_a_chunk_from_another_sweep_or_with_changed_rows_is_refused_by_name(tmp_
     pd.testing.assert_frame_equal(load_runs(report.path), rows)
 
 
+def _remove_shared_memory_of(pid: int) -> None:
+    """Remove what a process group killed with SIGKILL left in /dev/shm: its loky resource
+    tracker died with it, so nothing else removes joblib's memmapping folders and loky's
+    semaphores named for its main process."""
+    import shutil
+
+    shm = Path("/dev/shm")
+    for p in [*shm.glob(f"joblib_memmapping_folder_{pid}_*"), *shm.glob(f"sem.loky-{pid}-*")]:
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
 def test_killed_sweep_resumes_to_the_uninterrupted_result_without_duplicates(serial_runs, tmp_path):
     """Setup: a sweep on two processes in a subprocess, SIGKILLed (with its workers) as soon
     as its first chunk is on disk; then the same sweep again, resuming."""
@@ -413,6 +424,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result_without_duplicates(ser
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        _remove_shared_memory_of(proc.pid)
     stored = load_runs(path)
     assert 0 < len(stored) < len(serial_runs) and not (path / RUNS).exists()
     report = run_sweep(tiny_design(), results_dir=tmp_path, n_jobs=1, resume=True)
