@@ -83,6 +83,18 @@ def test_quiet_window_says_so_and_when_the_shock_comes():
     )
 
 
+def test_a_quiet_window_after_the_shock_says_which_way_prices_move():
+    """Shock over at minute 5 (start 0, 5 minutes). Window minutes 10–19: BTC's mark falls
+    100 → 97 (−3 %): "still falling", not "recovering"; 100 → 102 (+2 %): recovering;
+    100 → 100.2 (+0.2 %, inside ±0.5 %): steady."""
+    shock = (ShockConfig(start_minute=0, duration_minutes=5),)
+    for end_usd, words in ((97.0, "prices are still falling"), (102.0, "prices are recovering"),
+                           (100.2, "prices are steady")):  # fmt: skip
+        rec = RunRecord(**{**make_record().__dict__, "shocks": shock})
+        rec.series["mark_usd"][19, 0] = end_usd
+        assert headline(rec, window=10) == f"minutes 10–19 — no liquidations; {words}"
+
+
 def test_headline_reports_liquidations_adl_hedges_and_an_empty_pool():
     """Setup: minute 19 liquidates 900k of TAIL longs and 100k of BTC shorts, ADL closes
     three shorts (one a hedge) and one long, and the shared pool ends at 1k of its 200k."""

@@ -159,19 +159,27 @@ def headline(rec: RunRecord, window: int = WINDOW_MINUTES) -> str:
         parts.append(f"{usd(amount)} of bad debt nobody absorbed")
     parts = [p for p in parts if p]
     if not parts:
-        parts = ["no liquidations", _phase(rec, b)]
+        parts = ["no liquidations", _phase(rec, a, b)]
     return f"{_span(a, b)} — " + "; ".join(p for p in parts if p)
 
 
-def _phase(rec: RunRecord, t: int) -> str:
+STEADY = 0.005
+"""A move of the first market's mark within ±0.5 % over the window reads as steady."""
+
+
+def _phase(rec: RunRecord, a: int, b: int) -> str:
     if not rec.shocks:
         return "no shock in this scenario"
     s = rec.shocks[0]
-    if t < s.start_minute:
+    if b < s.start_minute:
         return f"the shock comes at minute {s.start_minute}"
-    if t < s.start_minute + s.duration_minutes:
+    if b < s.start_minute + s.duration_minutes:
         return "the shock is under way"
-    return "the market is recovering"
+    mark = rec.series["mark_usd"][:, 0]
+    move = mark[b] / mark[a] - 1.0  # after the shock, quiet is not the same as recovering
+    if move < -STEADY:
+        return "prices are still falling"
+    return "prices are recovering" if move > STEADY else "prices are steady"
 
 
 def _totals(rec: RunRecord) -> tuple[float, float, int, int, float]:
