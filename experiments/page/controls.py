@@ -5,7 +5,8 @@ preset, from here); its step is chosen so the page's starting value lies on the 
 (a browser slider snaps a value off its grid, which would change a setting nobody touched).
 The panel holds the values; Reset builds a model from them and leaves them as they are.
 Picking a preset moves the sliders of `PRESET_SLIDERS` to that preset's own values, so a
-slider always shows what the next run uses.
+slider always shows what the next run uses. `settings_line` states those values in one line
+above the story.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import solara
 
+from experiments.page.narrative import share, usd
 from model.config import ModelConfig, ShockConfig
 from model.engine.pricing import MARK_RULES
 from model.engine.risk_config import POLICIES
@@ -141,3 +143,25 @@ def ControlPanel(values: solara.Reactive[dict[str, Any]]) -> None:  # noqa: N802
     for name in SLIDERS:
         SliderControl(name, values.value[name], setter(name))
     solara.InputText("Seed", value=str(values.value["rng"]), on_value=setter("rng"))
+
+
+def settings_line(cfg: Any, preset: str, seed: int) -> str:
+    """The settings a run actually uses, in one line (so a control left alone is visible)."""
+    liq = cfg.liquidation
+    pools = (
+        liq.pool_initial_usd if isinstance(liq.pool_initial_usd, tuple) else (liq.pool_initial_usd,)
+    )
+    shock = (
+        f"shock −{share(cfg.shocks[0].size)} over {cfg.shocks[0].duration_minutes} min at minute "
+        f"{cfg.shocks[0].start_minute}"
+        if cfg.shocks
+        else "no shock"
+    )
+    return (
+        f"{preset}, seed {seed} · 50–100x share {share(cfg.retail.high_leverage_share)} · "
+        f"{shock} · "
+        f"pools {' / '.join(usd(p) for p in pools)} · policy {liq.policy} · "
+        f"stop-loss share {share(cfg.retail.stop_loss_share)} · "
+        f"{cfg.assets[0].symbol} depth {usd(cfg.assets[0].depth_usd)} a side · "
+        f"mark rule {cfg.mark_rule}"
+    )

@@ -383,25 +383,3 @@ def narrate(rec: RunRecord, window: int = WINDOW_MINUTES, max_moments: int = 8) 
     """The panel's lines: the last `window` minutes, the totals, then key moments (newest first)."""
     moments = milestones(rec)[::-1][:max_moments]
     return [headline(rec, window), so_far(rec)] + [f"minute {t} — {text}" for t, text in moments]
-
-
-def settings_line(cfg: Any, preset: str, seed: int) -> str:
-    """The settings a run actually uses, in one line (so a control left alone is visible)."""
-    liq = cfg.liquidation
-    pools = (
-        liq.pool_initial_usd if isinstance(liq.pool_initial_usd, tuple) else (liq.pool_initial_usd,)
-    )
-    shock = (
-        f"shock −{share(cfg.shocks[0].size)} over {cfg.shocks[0].duration_minutes} min at minute "
-        f"{cfg.shocks[0].start_minute}"
-        if cfg.shocks
-        else "no shock"
-    )
-    return (
-        f"{preset}, seed {seed} · 50–100x share {share(cfg.retail.high_leverage_share)} · "
-        f"{shock} · "
-        f"pools {' / '.join(usd(p) for p in pools)} · policy {liq.policy} · "
-        f"stop-loss share {share(cfg.retail.stop_loss_share)} · "
-        f"{cfg.assets[0].symbol} depth {usd(cfg.assets[0].depth_usd)} a side · "
-        f"mark rule {cfg.mark_rule}"
-    )

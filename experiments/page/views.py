@@ -17,7 +17,8 @@ from experiments.page.charts import (
     PriceChart,
     markets,
 )
-from experiments.page.narrative import monitors, narrate, record_of, settings_line
+from experiments.page.controls import settings_line
+from experiments.page.narrative import monitors, narrate, record_of
 from model.market import CascadeModel
 
 MINUTES_PER_FRAME = 15
