@@ -47,6 +47,14 @@ def test_paired_difference_is_taken_seed_by_seed():
     assert (d["positive"], d["n"]) == (1, 2)
 
 
+def test_markdown_gives_the_pairs_it_has_and_skips_the_others():
+    """Only the stressed pair is in the runs: its two paired lines (long tail +0.025, BTC 0),
+    none for the levered-tail variants."""
+    text = h.markdown(_runs())
+    assert "long-tail drawdown (stressed), paired seeds: +0.025 [-0.050 to +0.100]" in text
+    assert "levered tails" not in text
+
+
 def test_the_table_counts_seeds_and_exhausted_pools():
     """queue: breaks 3 and 0 → "1 of 2" seeds; drawdowns 0.40 and 0.20 → 0.300 [0.200–0.400];
     pools 1.0 and 0.5 → 1 of 2 exhausted (≥ 0.99); second round off: 1.0 and 0.995 → 2 of 2."""
