@@ -408,17 +408,23 @@ def _remove_shared_memory_of(pid: int) -> None:
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-def test_killed_sweep_resumes_to_the_uninterrupted_result_without_duplicates(serial_runs, tmp_path):
-    """Setup: a sweep on two processes in a subprocess, SIGKILLed (with its workers) as soon
-    as its first chunk is on disk; then the same sweep again, resuming."""
-    path = sweep_path(tmp_path, tiny_design())
+def _start_tiny_sweep(results_dir: Path) -> subprocess.Popen:
+    """The tiny sweep on two loky workers in a new process session (so a test can kill the
+    main process alone or its whole group)."""
     code = (
         "from experiments.sweeps.runner import run_sweep\n"
         "from tests.test_experiments import tiny_design\n"
         "if __name__ == '__main__':\n"
-        f"    run_sweep(tiny_design(), results_dir={str(tmp_path)!r}, n_jobs=2)\n"
+        f"    run_sweep(tiny_design(), results_dir={str(results_dir)!r}, n_jobs=2)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    return subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+
+
+def test_killed_sweep_resumes_to_the_uninterrupted_result_without_duplicates(serial_runs, tmp_path):
+    """Setup: a sweep on two processes in a subprocess, SIGKILLed (with its workers) as soon
+    as its first chunk is on disk; then the same sweep again, resuming."""
+    path = sweep_path(tmp_path, tiny_design())
+    proc = _start_tiny_sweep(tmp_path)
     try:
         _wait_for(lambda: any(path.glob("runs-*.parquet")) or proc.poll() is not None)
     finally:
@@ -529,13 +535,7 @@ def test_killing_the_main_process_stops_its_local_workers(tmp_path):
     import psutil
 
     path = sweep_path(tmp_path, tiny_design())
-    code = (
-        "from experiments.sweeps.runner import run_sweep\n"
-        "from tests.test_experiments import tiny_design\n"
-        "if __name__ == '__main__':\n"
-        f"    run_sweep(tiny_design(), results_dir={str(tmp_path)!r}, n_jobs=2)\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
+    proc = _start_tiny_sweep(tmp_path)
     main = psutil.Process(proc.pid)
     workers = []
     try:

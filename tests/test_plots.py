@@ -11,7 +11,7 @@ import pytest
 from matplotlib.container import BarContainer
 from matplotlib.image import AxesImage
 
-from experiments.analysis import plots
+from experiments.analysis import liquidation_map, plots
 
 matplotlib.use("Agg")
 
@@ -44,12 +44,12 @@ SNAPSHOT = pd.DataFrame(
 
 
 def test_liquidation_map_stacks_by_side_and_leverage_bucket():
-    fig = plots.liquidation_map(SNAPSHOT, 0, 100.0, width=0.3, n_bins=30)
+    fig = liquidation_map.liquidation_map(SNAPSHOT, 0, 100.0, width=0.3, n_bins=30)
     render(fig)
     ax = fig.axes[0]
     containers = bars(ax)
     # 2 sides × 4 buckets, each with one bar per bin
-    assert len(containers) == 2 * len(plots.LEVERAGE_BUCKETS)
+    assert len(containers) == 2 * len(liquidation_map.LEVERAGE_BUCKETS)
     assert all(len(c) == 30 for c in containers)
     heights = [sum(p.get_height() for p in c) for c in containers]
     # longs <10x: 1.0 k (the NaN-priced long is left out), longs 50–100x: 0.5 k,
@@ -62,12 +62,12 @@ def test_liquidation_map_stacks_by_side_and_leverage_bucket():
 
 
 def test_liquidation_map_stacks_are_the_numbers_the_map_draws():
-    edges, stacks = plots.liquidation_map_stacks(SNAPSHOT, 0, 100.0, width=0.3, n_bins=30)
+    edges, stacks = liquidation_map.liquidation_map_stacks(SNAPSHOT, 0, 100.0, width=0.3, n_bins=30)
     assert edges[0] == pytest.approx(70.0) and edges[-1] == pytest.approx(130.0)
     assert len(edges) == 31
     totals = {(side, label): usd.sum() for side, label, usd in stacks}
     # longs then shorts, each in LEVERAGE_BUCKETS order; the NaN-priced long is left out
-    assert list(totals) == [(s, b[2]) for s in (1, -1) for b in plots.LEVERAGE_BUCKETS]
+    assert list(totals) == [(s, b[2]) for s in (1, -1) for b in liquidation_map.LEVERAGE_BUCKETS]
     assert totals[(1, "<10x")] == 1000.0
     assert totals[(1, "50–100x")] == 500.0
     assert totals[(-1, "10–25x")] == 300.0
@@ -81,8 +81,8 @@ def test_liquidation_map_draws_into_given_axes_and_pairs():
 
     fig = Figure()
     ax = fig.subplots()
-    assert plots.liquidation_map(SNAPSHOT, 0, 100.0, ax=ax) is fig
-    pair = plots.liquidation_maps(SNAPSHOT, (0, 1))
+    assert liquidation_map.liquidation_map(SNAPSHOT, 0, 100.0, ax=ax) is fig
+    pair = liquidation_map.liquidation_maps(SNAPSHOT, (0, 1))
     render(pair)
     assert [a.get_title() for a in pair.axes] == [
         "BTCUSDT: open interest by liquidation price",
@@ -92,9 +92,9 @@ def test_liquidation_map_draws_into_given_axes_and_pairs():
 
 def test_liquidation_map_names_missing_columns_and_bad_price():
     with pytest.raises(ValueError, match=r"leverage.*it needs: market, side"):
-        plots.liquidation_map(SNAPSHOT.drop(columns="leverage"), 0, 100.0)
+        liquidation_map.liquidation_map(SNAPSHOT.drop(columns="leverage"), 0, 100.0)
     with pytest.raises(ValueError, match="price_usd > 0"):
-        plots.liquidation_map(SNAPSHOT, 0, -1.0)
+        liquidation_map.liquidation_map(SNAPSHOT, 0, -1.0)
 
 
 # ----------------------------------------------------------------------- timeline

@@ -23,7 +23,11 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from experiments.analysis.plots import BUCKET_COLORS, LEVERAGE_BUCKETS, liquidation_map_stacks
+from experiments.analysis.liquidation_map import (
+    BUCKET_COLORS,
+    LEVERAGE_BUCKETS,
+    liquidation_map_stacks,
+)
 from experiments.page.narrative import pool_names, usd
 from model.market import CascadeModel
 from model.snapshots import position_snapshot

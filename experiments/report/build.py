@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from experiments import analysis
-from experiments.analysis import plots
+from experiments.analysis import liquidation_map, plots
 from experiments.report.run_output import save_run
 from experiments.report.saved_run import (
     SavedRun,
@@ -209,7 +209,7 @@ def render_figures(
         "timeline": lambda: plots.cascade_timeline(
             series_with_twin_mark(run), assets, shock, run.tables["pools"]
         ),
-        "liquidation_map": lambda: plots.liquidation_maps(run.snapshot, markets),
+        "liquidation_map": lambda: liquidation_map.liquidation_maps(run.snapshot, markets),
         "phase_diagram": lambda: plots.phase_diagram(sweeps["leverage-shock"]),
         "critical_share": lambda: plots.amplification_curves(
             sweeps["leverage-shock"], n_boot=min(cfg.n_boot, 500)
