@@ -20,6 +20,7 @@ from model.engine.collateral import (
     lots_to_raise,
 )
 from model.engine.ledger import InvariantError
+from model.engine.liquidation_units import unit_state
 from model.engine.orders import Order
 from model.engine.risk_config import LiquidationConfig
 from model.engine.risk_scan import RiskScanner
@@ -205,7 +206,7 @@ def test_scan_available_and_liquidator_read_the_same_equity():
     plain = r["cross_equity_usd"] - r["cross_im_usd"] - ex.order_margin_usd
     fast = np.array([ex.available_usd(a) for a in range(ex.accounts.n)])
     np.testing.assert_array_equal(fast, plain)
-    equity, mm, _ = ex.liquidator._unit_state(trader, None)
+    equity, mm, _ = unit_state(ex, trader, None)
     assert (equity, mm) == pytest.approx((r["cross_equity_usd"][trader], r["cross_mm_usd"][trader]))
     scanner = RiskScanner(ex, min_incremental=0)  # collateral on: every scan is full
     for price in (0.51, 0.50):  # the 0.51 bid was taken: this one trades at 0.50

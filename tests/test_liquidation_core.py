@@ -176,20 +176,20 @@ def test_a_partial_close_that_takes_every_lot_with_dust_equity_ends_the_unit(mon
     the Binance partial rule closes ceil(f · 1) = 1 lot into the bid at 98.2 (above the
     bankruptcy price 98.0): flat, equity 0.2, here forced to −1.8e-15 as in that run.
     """
-    from model.engine.liquidation import Liquidator
+    from model.engine import liquidation
 
     ex = _exchange(partial_rule="binance")
     long_, short = ex.open_account(2.0 + 0.05), ex.open_account(1e6)
     ex.submit(Order(short, 0, -1, 1.0, OrderKind.LIMIT, ENTRY, leverage=2.0))
     ex.submit(Order(long_, 0, 1, 1.0, OrderKind.LIMIT, ENTRY, leverage=50.0, isolated=True))
     _bid(ex, 98.2, 1.0)
-    real = Liquidator._unit_state
+    real = liquidation.unit_state
 
-    def dust_when_flat(self, acct, iso_market):
-        equity, mm, notional = real(self, acct, iso_market)
+    def dust_when_flat(ex, acct, iso_market):
+        equity, mm, notional = real(ex, acct, iso_market)
         return (-1.8e-15 if not any(notional.values()) else equity), mm, notional
 
-    monkeypatch.setattr(Liquidator, "_unit_state", dust_when_flat)
+    monkeypatch.setattr(liquidation, "unit_state", dust_when_flat)
     _crash(ex, 98.5)
     assert ex.accounts.qty_lots[long_, 0] == 0
     assert ex.events.count("adl") == 0 and ex.events.count("bad_debt") == 0

@@ -33,7 +33,8 @@ import numpy as np
 from model.engine.absorption import make_policy
 from model.engine.events import BadDebt, Insurance, Liquidation
 from model.engine.insurance import InsurancePools
-from model.engine.margin import bankruptcy_price_at_mark, maintenance_margin, unrealized_pnl_usd
+from model.engine.liquidation_units import equity_shares, partial_fractions, unit_state
+from model.engine.margin import bankruptcy_price_at_mark
 from model.engine.risk_config import LiquidationConfig
 from model.engine.risk_scan import RiskScanner
 
@@ -92,9 +93,9 @@ class Liquidator:
 
     def _bankrupt_legs(self, acct: int) -> list[tuple[int, int, int, float]]:
         """(market, side, lots, bankruptcy price) of each position of an account below zero
-        equity; the deficit is shared over the losing legs (`_equity_shares`)."""
-        equity, _, notional = self._unit_state(acct, None)
-        shares = self._equity_shares(acct, equity, notional) if notional else {}
+        equity; the deficit is shared over the losing legs (`liquidation_units.equity_shares`)."""
+        equity, _, notional = unit_state(self.ex, acct, None)
+        shares = equity_shares(self.ex, acct, equity, notional) if notional else {}
         legs = []
         for k, share in shares.items():
             lots = int(self.ex.accounts.qty_lots[acct, k])
@@ -124,34 +125,9 @@ class Liquidator:
         return units
 
     # --------------------------------------------------------------------- unit helpers
-    def _markets(self, acct: int, iso_market: int | None) -> list[int]:
-        if iso_market is not None:
-            return [iso_market]
-        acc = self.ex.accounts
-        return [int(k) for k in np.flatnonzero((acc.qty_lots[acct] != 0) & ~acc.is_isolated[acct])]
-
-    def _unit_state(self, acct: int, iso_market: int | None) -> tuple[float, float, dict]:
-        """Return (equity, maintenance, {market: notional}) of one liquidation unit."""
-        ex, acc = self.ex, self.ex.accounts
-        notional, equity, mm = {}, 0.0, 0.0
-        for k in self._markets(acct, iso_market):
-            spec, mark = ex.perps[k], float(ex.prices.mark_usd[k])
-            qty = int(acc.qty_lots[acct, k]) * spec.lot_size
-            notional[k] = abs(qty) * mark
-            equity += qty * (mark - float(acc.entry_price_usd[acct, k]))
-            mm += float(maintenance_margin(notional[k], spec.tiers))
-        base = (
-            acc.isolated_margin_usd[acct, iso_market]
-            if iso_market is not None
-            else acc.collateral_usd[acct]
-        )
-        if iso_market is None and ex.collateral.enabled:  # coins count in cross equity
-            base = base + ex.collateral.value_usd(acct)
-        return equity + float(base), mm, notional
-
     # ------------------------------------------------------------------------ liquidate
     def _liquidate(self, acct: int, iso_market: int | None) -> None:
-        equity, mm, notional = self._unit_state(acct, iso_market)
+        equity, mm, notional = unit_state(self.ex, acct, iso_market)
         if not any(notional.values()):  # closed away by ADL while bankrupt
             self._cover_flat_deficit(acct, iso_market, equity)
             return
@@ -163,11 +139,11 @@ class Liquidator:
         cash_before = float(self.ex.accounts.collateral_usd[acct])
         if self._try_partial(acct, iso_market, equity, mm, notional):
             return
-        equity, _, notional = self._unit_state(acct, iso_market)
+        equity, _, notional = unit_state(self.ex, acct, iso_market)
         if not any(notional.values()):  # the partial close took every lot
             self._cover_flat_deficit(acct, iso_market, equity)
             return
-        shares = self._equity_shares(acct, equity, notional)
+        shares = equity_shares(self.ex, acct, equity, notional)
         book_usd = 0.0
         for k in sorted(notional, key=notional.get, reverse=True):
             book_usd += self._close_position(acct, k, equity * shares[k])
@@ -185,7 +161,7 @@ class Liquidator:
             return False
         if self.pools.equity_usd(vault) <= self.cfg.vault_equity_floor_usd:
             return False
-        shares = self._equity_shares(acct, equity, notional)
+        shares = equity_shares(self.ex, acct, equity, notional)
         legs = []
         for k in notional:
             lots = int(self.ex.accounts.qty_lots[acct, k])
@@ -212,28 +188,6 @@ class Liquidator:
         if iso_market is None and equity < -DUST_USD:
             self.policy.cover_deficit(acct, 0, -equity, self.round)
 
-    def _equity_shares(self, acct: int, equity: float, notional: dict) -> dict:
-        """How the unit's equity is split over its legs to price each leg's bankruptcy.
-
-        Positive equity: by notional. Negative equity (a deficit): by each losing leg's loss,
-        so every bankruptcy price lies between the leg's entry and the mark and no winning
-        leg's counterparties are closed at a loss.
-        """
-        ex = self.ex
-        if equity >= 0:
-            weights = dict(notional)
-        else:
-            weights = {}
-            for k in notional:
-                qty = int(ex.accounts.qty_lots[acct, k]) * ex.perps[k].lot_size
-                mark, entry = float(ex.prices.mark_usd[k]), ex.accounts.entry_price_usd[acct, k]
-                loss = -unrealized_pnl_usd(qty, entry, mark)
-                if loss > 0:
-                    weights[k] = loss
-            weights = weights or dict(notional)
-        total = sum(weights.values())
-        return {k: weights.get(k, 0.0) / total for k in notional}
-
     def _try_partial(self, acct, iso_market, equity, mm, notional) -> bool:
         """Partial liquidation; True if the unit is healthy afterwards.
 
@@ -247,7 +201,7 @@ class Liquidator:
         """
         if equity <= 0:
             return False
-        fractions = self._partial_fractions(equity, mm, notional)
+        fractions = partial_fractions(self.cfg, self.ex, equity, mm, notional)
         if not fractions:
             return False
         gross = sum(notional.values())
@@ -260,28 +214,8 @@ class Liquidator:
             limit = max(bp, band) if side > 0 else min(bp, band)
             chunk = min(abs(lots), max(1, math.ceil(f * abs(lots))))
             self._book_close(acct, k, chunk, kind="partial", limit_usd=limit)
-        equity, mm, notional = self._unit_state(acct, iso_market)
+        equity, mm, notional = unit_state(self.ex, acct, iso_market)
         return equity >= mm  # a unit left flat is finished by `_liquidate`
-
-    def _partial_fractions(self, equity: float, mm: float, notional: dict) -> dict:
-        """The fraction of each position a partial liquidation closes ({}: none applies)."""
-        cfg, gross = self.cfg, sum(notional.values())
-        if cfg.partial_rule == "chunks":
-            chunk = cfg.chunk_fraction
-            fractions = {
-                k: chunk if n > cfg.chunk_threshold_usd else 1.0 for k, n in notional.items()
-            }
-            return fractions if any(f < 1.0 for f in fractions.values()) else {}
-        if cfg.partial_rule != "binance":
-            return {}
-        fractions = {}
-        for k in notional:
-            fee = self.ex.perps[k].liquidation_fee
-            if mm - gross * fee > 0:
-                fractions[k] = min(1.0, (mm - equity) / (mm - gross * fee))
-        if any(f >= 1.0 for f in fractions.values()) or len(fractions) < len(notional):
-            return {}
-        return fractions
 
     def _book_close(
         self, acct: int, k: int, lots: int, kind: str, limit_usd: float | None = None
