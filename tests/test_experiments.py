@@ -405,7 +405,10 @@ def _remove_shared_memory_of(pid: int) -> None:
 
     shm = Path("/dev/shm")
     for p in [*shm.glob(f"joblib_memmapping_folder_{pid}_*"), *shm.glob(f"sem.loky-{pid}-*")]:
-        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _start_tiny_sweep(results_dir: Path) -> subprocess.Popen:
