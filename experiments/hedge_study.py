@@ -3,10 +3,12 @@ deepen the fall, and what does a portfolio-aware ADL cost the other winners?
 
     python -m experiments.hedge_study [--seeds 10] [--jobs 2] [--out results/tables]
 
-Eight variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
+Thirteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
 so "second round off" is paired with its variant seed by seed:
 
 - oct-2025 as calibrated, under `adl_queue` and under `adl_portfolio`;
+- the long tail's crowd at 1.5, 2, 3 and 5× the default leverage mix, under `adl_queue` (a
+  scan between the calibrated mix and the one below), and at 3× with the second round off;
 - levered tails: the long tail's crowd at 10× the default leverage mix (an assumption under
   which the long tail cascades and ADL reaches the hedged books), under `adl_queue`, with the
   second round off (basis traders and funds hold what a broken hedge left naked), and under
@@ -15,9 +17,10 @@ so "second round off" is paired with its variant seed by seed:
   settings), under the same three.
 
 Writes `hedge_study.md` (one row per variant, mean [min–max] over seeds, then the paired
-differences) and `hedge_study_runs.parquet` (one row per run) to `--out`. ADL
-closes are split by who was closed: the hedged books (basis traders, market-neutral funds,
-market makers) and the other winners (the retail crowd and the background traders).
+differences, over the day and in the hour after the first broken-hedge sale) and
+`hedge_study_runs.parquet` (one row per run) to `--out`. ADL closes are split by who was
+closed: the hedged books (basis traders, market-neutral funds, market makers) and the other
+winners (the retail crowd and the background traders).
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ STRESS = {"retail.high_leverage_share": 0.4, "liquidation.pool_initial_usd": 2_0
 TAIL_LEVERAGE_SCALE = 10.0
 """The long tail's crowd at 10× the default leverage mix (1–4x → 10–40x, capped by the tail
 brackets): an assumption, not a calibration, under which the long tail cascades."""
+TAIL_LEVERAGE_SCAN = (1.5, 2.0, 3.0, 5.0)
+"""The long tail's leverage multipliers scanned between the calibrated 1× and the 10× above
+(under `adl_queue`): where ADL starts to reach the hedged books and the tail pool runs dry."""
+AFTER_SALE_MINUTES = 60
+"""The window after the first broken-hedge sale in which the paired fall is measured."""
 HOLD = {"basis.naked_spot": "hold", "funds.on_broken_hedge": "hold"}
 """The second round switched off: the spot or alts a broken hedge left naked are held."""
 
@@ -48,14 +56,18 @@ def variants() -> dict[str, dict[str, Any]]:
     read from the configuration, which no module reads at import)."""
     from model.config import default_assets
 
-    levered = {
-        f"assets.{k}.leverage_scale": TAIL_LEVERAGE_SCALE
-        for k, a in enumerate(default_assets())
-        if a.kind == "tail"
-    }
+    tails = [k for k, a in enumerate(default_assets()) if a.kind == "tail"]
+
+    def tails_at(scale: float) -> dict[str, float]:
+        return {f"assets.{k}.leverage_scale": scale for k in tails}
+
+    levered = tails_at(TAIL_LEVERAGE_SCALE)
+    scan = {f"tails' leverage ×{x:g}, adl_queue": tails_at(x) for x in TAIL_LEVERAGE_SCAN}
     return {
         "oct-2025, adl_queue": {},
         "oct-2025, adl_portfolio": {"liquidation.policy": "adl_portfolio"},
+        **scan,
+        "tails' leverage ×3, second round off": {**tails_at(3.0), **HOLD},
         "levered tails, adl_queue": levered,
         "levered tails, second round off": {**levered, **HOLD},
         "levered tails, adl_portfolio": {**levered, "liquidation.policy": "adl_portfolio"},
@@ -66,6 +78,8 @@ def variants() -> dict[str, dict[str, Any]]:
 
 
 HEDGED_BOOKS = ("BasisTrader", "MarketNeutralFund", "MarketMaker")
+HALF = 0.5
+"""A long-tail perp "fell by half or more" (10 Oct: the average Binance coin −63 %, §8.1)."""
 EXHAUSTED = 0.99
 """A pool is exhausted when its largest fall reaches this share of its start (validation's
 `tail_pool_loss` threshold)."""
@@ -73,21 +87,43 @@ EXHAUSTED = 0.99
 
 def run_one(seed: int, overrides: Mapping[str, Any]) -> dict[str, float]:
     """One oct-2025 run (in a worker): hedge breaks, what ADL closed from whom, pool falls,
-    drawdowns from the pre-shock level (`model.summary`)."""
+    drawdowns from the pre-shock level (`model.summary`), and the paths `fall_after_first_sale`
+    compares."""
     from model import CascadeModel
 
     m = CascadeModel(scenario="oct-2025", rng=int(seed), **dict(overrides))
     summary = m.run()
     kinds = np.array([a.kind for a in m.cfg.assets])
     out = {
+        **_paths(m, kinds),
         "hedge_breaks": float(summary["hedge_breaks"]),
         "broken_hedge_sold_usd": float(summary["broken_hedge_sold_usd"]),
         "btc_drawdown": float(summary["drawdown_BTC"]),
         "tail_drawdown": float(np.mean([summary[f"drawdown_{s}"] for s in _tails(m, kinds)])),
+        "tail_max_drawdown": float(max(summary[f"drawdown_{s}"] for s in _tails(m, kinds))),
         **_pool_falls(m, kinds),
         **_adl_by_holder(m),
     }
     return out
+
+
+def _paths(m, kinds: np.ndarray) -> dict[str, Any]:
+    """From minute 0 on: BTC's mark and the long tail's (each tail perp's mark over its
+    minute-0 level, averaged), both 1.0 at index 0; their open-to-low falls (1 − the path's
+    low: how 10 Oct's falls are quoted, "average Binance coin −63 % open to low", §8.1); and
+    the first minute whose orders answered a broken hedge (NaN if none)."""
+    marks = m.recorder.series["mark_usd"][: m.recorder.n]
+    rel = marks / marks[0]
+    tail = rel[:, kinds == "tail"].mean(axis=1)
+    sold = np.nansum(m.recorder.series["broken_hedge_sold_usd"][: m.recorder.n], axis=1)
+    first = np.flatnonzero(sold > 0)
+    return {
+        "btc_path": rel[:, 0].tolist(),
+        "tail_path": tail.tolist(),
+        "btc_open_to_low": float(1.0 - np.nanmin(rel[:, 0])),
+        "tail_open_to_low": float(1.0 - np.nanmin(tail)),
+        "first_sale_minute": float(first[0]) if first.size else np.nan,
+    }
 
 
 def _tails(m, kinds: np.ndarray) -> list[str]:
@@ -156,6 +192,7 @@ def study_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "BTC pool held": _count(g.btc_pool_fall < EXHAUSTED),
                 "BTC drawdown": _spread(g.btc_drawdown, 1.0, ".3f"),
                 "long-tail drawdown": _spread(g.tail_drawdown, 1.0, ".3f"),
+                "a tail perp down ≥ 50 %": _count(g.tail_max_drawdown >= HALF),
             }
         )
     return pd.DataFrame(rows)
@@ -170,9 +207,56 @@ def paired_difference(runs: pd.DataFrame, on: str, off: str, metric: str) -> dic
             "n": len(d)}  # fmt: skip
 
 
+def fall_after_first_sale(
+    runs: pd.DataFrame, on: str, off: str, path: str, minutes: int = AFTER_SALE_MINUTES
+) -> dict[str, float]:
+    """Seed by seed, fall(on) − fall(off) in the `minutes` after `on`'s first broken-hedge sale.
+
+    With t0 that sale's minute (`run_one`; it may come before the news), each run's fall is
+    1 − min(path[t0 : t0 + minutes]) / path[t0 − 1]: from the last minute the paired runs share
+    (common random numbers: nothing differs before the first sale) to the window's low. Unlike
+    the day's drawdown, this is not swamped by whether one seed of a pair collapses hours
+    later. Seeds where `on` sold nothing are left out. Returns what `paired_difference` does.
+    """
+    a = runs[runs.variant == on].set_index("seed")
+    b = runs[runs.variant == off].set_index("seed")
+    diffs = []
+    for seed, row in a.iterrows():
+        if seed not in b.index or not row.first_sale_minute >= 1:
+            continue
+        t0 = int(row.first_sale_minute)
+        falls = [
+            1.0 - min(p[t0 : t0 + minutes]) / p[t0 - 1] for p in (row[path], b.loc[seed, path])
+        ]
+        diffs.append(falls[0] - falls[1])
+    d = pd.Series(diffs, dtype=float)
+    return {"mean": d.mean(), "min": d.min(), "max": d.max(), "positive": int((d > 0).sum()),
+            "n": len(d)}  # fmt: skip
+
+
+AFTER_SALE = (
+    ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off", "tail_path",
+     "long tail (tails' leverage ×3)"),
+    ("levered tails, adl_queue", "levered tails, second round off", "tail_path",
+     "long tail (levered tails)"),
+    ("levered tails, adl_queue", "levered tails, second round off", "btc_path",
+     "BTC (levered tails)"),
+    ("stressed, adl_queue", "stressed, second round off", "tail_path", "long tail (stressed)"),
+    ("stressed, adl_queue", "stressed, second round off", "btc_path", "BTC (stressed)"),
+)  # fmt: skip
+"""(variant, its control, path, label) of each line on the fall after the first sale."""
+
+
 PAIRED = (
+    ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off", "tail_drawdown",
+     "Second round on − off, long-tail drawdown (tails' leverage ×3)", ".3f"),
+    ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off",
+     "tail_open_to_low", "Second round on − off, long-tail fall open to low (tails' leverage ×3)",
+     ".3f"),
     ("levered tails, adl_queue", "levered tails, second round off", "tail_drawdown",
      "Second round on − off, long-tail drawdown (levered tails)", ".3f"),
+    ("levered tails, adl_queue", "levered tails, second round off", "tail_open_to_low",
+     "Second round on − off, long-tail fall open to low (levered tails)", ".3f"),
     ("levered tails, adl_portfolio", "levered tails, adl_queue", "hedge_breaks",
      "adl_portfolio − adl_queue, hedge breaks (levered tails)", ".1f"),
     ("levered tails, adl_portfolio", "levered tails, adl_queue", "adl_others_usd",
@@ -182,6 +266,10 @@ PAIRED = (
      "Second round on − off, long-tail drawdown (stressed)", ".3f"),
     ("stressed, adl_queue", "stressed, second round off", "btc_drawdown",
      "Second round on − off, BTC drawdown (stressed)", ".3f"),
+    ("stressed, adl_queue", "stressed, second round off", "tail_open_to_low",
+     "Second round on − off, long-tail fall open to low (stressed)", ".3f"),
+    ("stressed, adl_queue", "stressed, second round off", "btc_open_to_low",
+     "Second round on − off, BTC fall open to low (stressed)", ".3f"),
     ("stressed, adl_portfolio", "stressed, adl_queue", "hedge_breaks",
      "adl_portfolio − adl_queue, hedge breaks (stressed)", ".1f"),
     ("stressed, adl_portfolio", "stressed, adl_queue", "adl_others_usd",
@@ -198,12 +286,23 @@ def markdown(runs: pd.DataFrame) -> str:
     body = "".join("| " + " | ".join(map(str, r)) + " |\n" for r in table.itertuples(index=False))
     lines = [head + body, "Mean over seeds [min–max]."]
     for on, off, metric, what, fmt in PAIRED:
+        if metric not in runs:  # runs stored before the metric existed
+            continue
         d = paired_difference(runs, on, off, metric)
         if not d["n"]:  # a study run without this pair of variants
             continue
         lines.append(
             f"{what}, paired seeds: {d['mean']:+{fmt}} [{d['min']:+{fmt}} to "
             f"{d['max']:+{fmt}}], above zero in {d['positive']} of {d['n']} seeds."
+        )
+    for on, off, path, what in AFTER_SALE:
+        if {on, off} - set(runs.variant) or path not in runs:
+            continue
+        d = fall_after_first_sale(runs, on, off, path)
+        lines.append(
+            f"Second round on − off, {what}: fall in the {AFTER_SALE_MINUTES} minutes after "
+            f"the first broken-hedge sale, paired seeds: {d['mean']:+.4f} [{d['min']:+.4f} to "
+            f"{d['max']:+.4f}], above zero in {d['positive']} of {d['n']} seeds."
         )
     n = runs.seed.nunique()
     lines.append(f"_Generated by `python -m experiments.hedge_study --seeds {n}`._")
@@ -224,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = run_study(a.seeds, a.jobs)
     text = markdown(runs)
     (a.out / "hedge_study.md").write_text(text)
-    runs.to_parquet(a.out / "hedge_study_runs.parquet")
+    paths = {c: [np.asarray(p, np.float32) for p in runs[c]] for c in ("btc_path", "tail_path")}
+    runs.assign(**paths).to_parquet(a.out / "hedge_study_runs.parquet")  # paths as float32
     print(text)
     return 0
 

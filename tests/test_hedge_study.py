@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,6 +17,7 @@ def _runs() -> pd.DataFrame:
     base = {
         "broken_hedge_sold_usd": 0.0, "btc_drawdown": 0.1, "adl_hedged_usd": 0.0,
         "adl_others_usd": 2e6, "taken_others_usd": 1e3, "btc_pool_fall": 0.5,
+        "tail_max_drawdown": 0.6,
     }  # fmt: skip
     rows = [
         ("stressed, adl_queue", 7, 3.0, 0.40, 1.0),
@@ -73,6 +75,41 @@ def test_a_stressed_run_reaches_the_hedged_books_and_splits_adl_by_holder():
     assert r["hedge_breaks"] > 0 and r["adl_hedged_usd"] > 0
     assert r["tail_pool_fall"] >= h.EXHAUSTED
     assert r["adl_hedged_usd"] + r["adl_others_usd"] > r["adl_others_usd"] > 0
+
+
+def _paths(on: list[float], off: list[float], first: float) -> pd.DataFrame:
+    rows = [("stressed, adl_queue", on, first), ("stressed, second round off", off, np.nan)]
+    return pd.DataFrame(
+        [{"variant": v, "seed": 7, "tail_path": p, "first_sale_minute": f} for v, p, f in rows]
+    )
+
+
+def test_the_fall_after_the_first_sale_is_taken_from_the_last_shared_minute():
+    """First sale at minute 2; both runs stand at 0.9 at minute 1. With the second round the
+    window's low is 0.72 (fall 1 − 0.72/0.9 = 0.20), without it 0.81 (0.10): +0.10. The low
+    after the window (minute 63) is not counted."""
+    on = [1.0, 0.9, 0.85, 0.72] + [0.8] * 59 + [0.1]
+    off = [1.0, 0.9, 0.88, 0.81] + [0.85] * 59 + [0.1]
+    d = h.fall_after_first_sale(_paths(on, off, 2.0), "stressed, adl_queue",
+                                "stressed, second round off", "tail_path")  # fmt: skip
+    assert (d["mean"], d["positive"], d["n"]) == (pytest.approx(0.10), 1, 1)
+
+
+def test_a_seed_without_a_sale_is_left_out_of_the_fall_after_it():
+    d = h.fall_after_first_sale(_paths([1.0, 0.9], [1.0, 0.8], np.nan), "stressed, adl_queue",
+                                "stressed, second round off", "tail_path")  # fmt: skip
+    assert d["n"] == 0
+
+
+def test_paired_runs_share_their_path_until_the_first_broken_hedge_sale():
+    """The control is valid: with the second round off, the same seed follows the same marks up
+    to the minute before the first sale (common random numbers), and only then may part."""
+    on = h.run_one(1, {**h.STRESS, **TINY})
+    off = h.run_one(1, {**h.STRESS, **TINY, **h.HOLD})
+    t0 = int(on["first_sale_minute"])
+    assert t0 >= 1 and np.isnan(off["first_sale_minute"])
+    for path in ("tail_path", "btc_path"):
+        assert on[path][:t0] == off[path][:t0]
 
 
 def test_bad_options_are_refused_before_any_run(capsys, tmp_path):
