@@ -3,12 +3,13 @@ deepen the fall, and what does a portfolio-aware ADL cost the other winners?
 
     python -m experiments.hedge_study [--seeds 10] [--jobs 2] [--out results/tables]
 
-Thirteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
+Fourteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
 so "second round off" is paired with its variant seed by seed:
 
 - oct-2025 as calibrated, under `adl_queue` and under `adl_portfolio`;
 - the long tail's crowd at 1.5, 2, 3 and 5× the default leverage mix, under `adl_queue` (a
-  scan between the calibrated mix and the one below), and at 3× with the second round off;
+  scan between the calibrated mix and the one below), and at 3× with the second round off,
+  and at 3× with the tails' deposits cut to a third (the same open interest, more levered);
 - levered tails: the long tail's crowd at 10× the default leverage mix (an assumption under
   which the long tail cascades and ADL reaches the hedged books), under `adl_queue`, with the
   second round off (basis traders and funds hold what a broken hedge left naked), and under
@@ -56,10 +57,15 @@ def variants() -> dict[str, dict[str, Any]]:
     read from the configuration, which no module reads at import)."""
     from model.config import default_assets
 
-    tails = [k for k, a in enumerate(default_assets()) if a.kind == "tail"]
+    tails = {k: a for k, a in enumerate(default_assets()) if a.kind == "tail"}
 
     def tails_at(scale: float) -> dict[str, float]:
         return {f"assets.{k}.leverage_scale": scale for k in tails}
+
+    same_oi = {  # deposits cut as leverage rises: the same open interest, more levered
+        **tails_at(3.0),
+        **{f"assets.{k}.deposit_scale": a.deposit_scale / 3.0 for k, a in tails.items()},
+    }
 
     levered = tails_at(TAIL_LEVERAGE_SCALE)
     scan = {f"tails' leverage ×{x:g}, adl_queue": tails_at(x) for x in TAIL_LEVERAGE_SCAN}
@@ -68,6 +74,7 @@ def variants() -> dict[str, dict[str, Any]]:
         "oct-2025, adl_portfolio": {"liquidation.policy": "adl_portfolio"},
         **scan,
         "tails' leverage ×3, second round off": {**tails_at(3.0), **HOLD},
+        "tails' leverage ×3, same open interest": same_oi,
         "levered tails, adl_queue": levered,
         "levered tails, second round off": {**levered, **HOLD},
         "levered tails, adl_portfolio": {**levered, "liquidation.policy": "adl_portfolio"},
@@ -142,12 +149,15 @@ def _pool_falls(m, kinds: np.ndarray) -> dict[str, float]:
 
 
 def _adl_by_holder(m) -> dict[str, float]:
-    """ADL notional closed (qty × mark) and value taken from hedged books and from others."""
+    """ADL notional closed (qty × mark) and value taken from hedged books and from others, and
+    the hedge breaks that came before the news."""
     adl = m.exchange.events.frame("adl")
     owner = {int(a): type(t).__name__ for t in m.traders for a in t.account_ids}
     hedged = adl.account.map(lambda a: owner.get(int(a), "") in HEDGED_BOOKS).astype(bool)
     notional = adl.qty * adl.mark_usd
+    news = min(s.start_minute for s in m.cfg.shocks)
     return {
+        "hedge_breaks_before_news": float((adl.is_hedge_break & (adl.t < news)).sum()),
         "adl_hedged_usd": float(notional[hedged].sum()),
         "adl_others_usd": float(notional[~hedged].sum()),
         "taken_others_usd": float(adl.value_taken_usd[~hedged].sum()),
@@ -184,6 +194,7 @@ def study_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "variant": variant,
                 "seeds with a hedge break": _count(g.hedge_breaks > 0),
                 "hedge breaks": _spread(g.hedge_breaks, 1.0, ".0f"),
+                "of them before the news": _spread(g.hedge_breaks_before_news, 1.0, ".0f"),
                 "sold after a broken hedge, M USD": _spread(g.broken_hedge_sold_usd, 1e6, ".1f"),
                 "ADL closed from hedged books, M USD": _spread(g.adl_hedged_usd, 1e6, ".1f"),
                 "ADL closed from other winners, M USD": _spread(g.adl_others_usd, 1e6, ".1f"),

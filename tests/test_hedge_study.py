@@ -17,7 +17,7 @@ def _runs() -> pd.DataFrame:
     base = {
         "broken_hedge_sold_usd": 0.0, "btc_drawdown": 0.1, "adl_hedged_usd": 0.0,
         "adl_others_usd": 2e6, "taken_others_usd": 1e3, "btc_pool_fall": 0.5,
-        "tail_max_drawdown": 0.6,
+        "tail_max_drawdown": 0.6, "hedge_breaks_before_news": 0.0,
     }  # fmt: skip
     rows = [
         ("stressed, adl_queue", 7, 3.0, 0.40, 1.0),
@@ -73,6 +73,7 @@ def test_a_stressed_run_reaches_the_hedged_books_and_splits_adl_by_holder():
     and the split by holder adds up to every ADL close."""
     r = h.run_one(1, {**h.STRESS, **TINY})
     assert r["hedge_breaks"] > 0 and r["adl_hedged_usd"] > 0
+    assert 0 <= r["hedge_breaks_before_news"] <= r["hedge_breaks"]
     assert r["tail_pool_fall"] >= h.EXHAUSTED
     assert r["adl_hedged_usd"] + r["adl_others_usd"] > r["adl_others_usd"] > 0
 
