@@ -213,7 +213,11 @@ def paired_difference(runs: pd.DataFrame, on: str, off: str, metric: str) -> dic
     """Seed-by-seed `metric`(on) − `metric`(off): mean, min, max and how many seeds are > 0."""
     a = runs[runs.variant == on].set_index("seed")[metric]
     b = runs[runs.variant == off].set_index("seed")[metric]
-    d = (a - b.reindex(a.index)).dropna()
+    return _describe((a - b.reindex(a.index)).dropna())
+
+
+def _describe(d: pd.Series) -> dict[str, float]:
+    """Mean, min, max of paired differences and how many of the n seeds are above zero."""
     return {"mean": d.mean(), "min": d.min(), "max": d.max(), "positive": int((d > 0).sum()),
             "n": len(d)}  # fmt: skip
 
@@ -240,9 +244,7 @@ def fall_after_first_sale(
             1.0 - min(p[t0 : t0 + minutes]) / p[t0 - 1] for p in (row[path], b.loc[seed, path])
         ]
         diffs.append(falls[0] - falls[1])
-    d = pd.Series(diffs, dtype=float)
-    return {"mean": d.mean(), "min": d.min(), "max": d.max(), "positive": int((d > 0).sum()),
-            "n": len(d)}  # fmt: skip
+    return _describe(pd.Series(diffs, dtype=float))
 
 
 AFTER_SALE = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,6 +113,14 @@ def test_paired_runs_share_their_path_until_the_first_broken_hedge_sale():
     assert t0 >= 1 and np.isnan(off["first_sale_minute"])
     for path in ("tail_path", "btc_path"):
         assert on[path][:t0] == off[path][:t0]
+
+
+def test_the_stored_table_is_what_the_stored_runs_give():
+    """results/tables/hedge_study.md (spliced into docs/results.md) is `markdown` of the stored
+    runs, float32 paths included: nobody edited the numbers by hand."""
+    tables = Path(__file__).resolve().parents[1] / "results" / "tables"
+    runs = pd.read_parquet(tables / "hedge_study_runs.parquet")
+    assert h.markdown(runs) == (tables / "hedge_study.md").read_text()
 
 
 def test_bad_options_are_refused_before_any_run(capsys, tmp_path):
