@@ -1,7 +1,8 @@
 """L2 limit order book for spot and perp markets: resting orders, matching and fill reports.
 
 It never touches money (the exchange engine applies the fills). Prices are integer ticks and sizes
-integer lots, so matching is exact; tick_size and lot_size only serve the USD queries.
+integer lots, so matching is exact; tick_size and lot_size only serve the USD queries, whose
+arithmetic over the levels (`walk`) is in `book_depth`.
 
 Design choices:
 - Allocation within a level is FIFO price-time priority, as on Binance and CME outright futures.
@@ -21,11 +22,12 @@ from dataclasses import dataclass
 from itertools import islice
 from numbers import Integral
 
+from model.engine import book_depth
+
 BUY, SELL = 1, -1
 _OWNER, _SIDE, _PRICE, _LOTS = range(4)  # fields of an order record
 _LEVEL_QUEUE, _LEVEL_LOTS, _LEVEL_LIVE = range(3)  # fields of a price level
 _COMPACT_SLACK = 16  # dead ids tolerated in a level deque beyond the number of live ones
-_BAND_REL_TOL = 1e-9  # keeps depth bands inclusive at their edges despite float rounding
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,47 +245,25 @@ class OrderBook:
         if not (math.isfinite(pct) and pct >= 0):
             raise ValueError(f"pct must be a finite fraction >= 0, got {pct!r}")
         sides = (BUY, SELL) if side is None else (_as_side(side),)
-        ref_ticks = self._reference_ticks()
+        ref_ticks = book_depth.reference_ticks(self._best(BUY), self._best(SELL))
         if ref_ticks is None:
             return 0.0
-        tol_ticks = _BAND_REL_TOL * ref_ticks
-        lo_ticks, hi_ticks = ref_ticks * (1 - pct) - tol_ticks, ref_ticks * (1 + pct) + tol_ticks
-        tick_lots = sum(self._band_tick_lots(s, lo_ticks, hi_ticks) for s in sides)
+        lo, hi = book_depth.band_edges(ref_ticks, pct)
+        tick_lots = sum(book_depth.band_tick_lots(self.walk(s), lo, hi) for s in sides)
         return tick_lots * self.tick_size * self.lot_size
 
     def depth_usd_bands(self, pcts: tuple[float, ...]) -> list[float]:
-        """`depth_usd(p)` (both sides) for every p in `pcts`, in one walk of each side.
-
-        Levels inside a band are a prefix of the walk from the best price outward, so one
-        running sum per side, read off as each band ends, gives the same integer totals.
-        """
+        """`depth_usd(p)` (both sides) for every p in `pcts`, in one walk of each side
+        (`book_depth.depth_bands_tick_lots`): the same integer totals."""
         if any(not (math.isfinite(p) and p >= 0) for p in pcts):
             raise ValueError(f"pcts must be finite fractions >= 0, got {pcts!r}")
-        ref_ticks = self._reference_ticks()
+        ref_ticks = book_depth.reference_ticks(self._best(BUY), self._best(SELL))
         if ref_ticks is None:
             return [0.0] * len(pcts)
-        tol_ticks = _BAND_REL_TOL * ref_ticks
-        order = sorted(range(len(pcts)), key=pcts.__getitem__)
-        bands = [
-            (ref_ticks * (1 - pcts[i]) - tol_ticks, ref_ticks * (1 + pcts[i]) + tol_ticks)
-            for i in order
-        ]
-        totals = [0] * len(pcts)
-        for side in (BUY, SELL):
-            running, j = 0, 0
-            for price, lots in self._walk(side):
-                while j < len(bands) and not bands[j][0] <= price <= bands[j][1]:
-                    totals[j] += running
-                    j += 1
-                if j == len(bands):
-                    break
-                running += price * lots
-            for rest in range(j, len(bands)):
-                totals[rest] += running
-        out = [0.0] * len(pcts)
-        for j, i in enumerate(order):
-            out[i] = totals[j] * self.tick_size * self.lot_size
-        return out
+        tick_lots = book_depth.depth_bands_tick_lots(
+            self.walk(BUY), self.walk(SELL), ref_ticks, pcts
+        )
+        return [t * self.tick_size * self.lot_size for t in tick_lots]
 
     def impact_price(self, side: int, notional_usd: float) -> float | None:
         """Return the average USD price a taker of `side` gets for `notional_usd`; never mutates.
@@ -295,21 +275,15 @@ class OrderBook:
         book_side = -_as_side(side)
         if not (math.isfinite(notional_usd) and notional_usd > 0):
             raise ValueError(f"notional_usd must be a positive finite number, got {notional_usd!r}")
-        left_tick_lots = notional_usd / (self.tick_size * self.lot_size)
-        taken_lots = 0.0
-        for price, lots in self._walk(book_side):
-            if left_tick_lots <= price * lots:
-                taken_lots += left_tick_lots / price
-                return notional_usd / (taken_lots * self.lot_size)
-            left_tick_lots -= price * lots
-            taken_lots += lots
-        return None
+        tick_lots = notional_usd / (self.tick_size * self.lot_size)
+        taken_lots = book_depth.impact_lots(self.walk(book_side), tick_lots)
+        return None if taken_lots is None else notional_usd / (taken_lots * self.lot_size)
 
     def levels(self, side: int, n: int | None = None) -> list[tuple[int, int]]:
         """Return up to `n` levels of `side` as (price_ticks, total_lots), best first."""
         if n is not None and (isinstance(n, bool) or not isinstance(n, Integral) or n < 0):
             raise ValueError(f"n must be an int >= 0 or None, got {n!r}")
-        return list(islice(self._walk(_as_side(side)), n))
+        return list(islice(self.walk(_as_side(side)), n))
 
     def open_orders(self, owner: int) -> list[int]:
         """Return the ids of `owner`'s resting orders, oldest first."""
@@ -324,26 +298,12 @@ class OrderBook:
         keys = self._keys[side]
         return keys[-1] * side if keys else None
 
-    def _walk(self, side: int):
-        """Yield (price_ticks, total_lots) of `side` from the best level outward."""
+    def walk(self, side: int):
+        """Yield (price_ticks, total_lots) of `side` (BUY or SELL) from the best level outward;
+        lazily, so a query stops where it needs to. The book must not change during the walk."""
         levels = self._levels[side]
         for key in reversed(self._keys[side]):
             yield key * side, levels[key * side][_LEVEL_LOTS]
-
-    def _reference_ticks(self) -> float | None:
-        bid, ask = self._best(BUY), self._best(SELL)
-        if bid is not None and ask is not None:
-            return (bid + ask) / 2
-        return bid if bid is not None else ask
-
-    def _band_tick_lots(self, side: int, lo_ticks: float, hi_ticks: float) -> int:
-        """Sum price_ticks * lots over levels inside [lo, hi], stopping at the first outside."""
-        total = 0
-        for price, lots in self._walk(side):
-            if not lo_ticks <= price <= hi_ticks:
-                break
-            total += price * lots
-        return total
 
     def _crosses(self, side: int, limit_ticks: int) -> bool:
         """Return whether the order would match: (limit_ticks - best_opposite) * side >= 0."""
