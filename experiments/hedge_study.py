@@ -3,10 +3,13 @@ deepen the fall, and what does a portfolio-aware ADL cost the other winners?
 
     python -m experiments.hedge_study [--seeds 10] [--jobs 2] [--out results/tables]
 
-Fourteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
+Sixteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
 so "second round off" is paired with its variant seed by seed:
 
 - oct-2025 as calibrated, under `adl_queue` and under `adl_portfolio`;
+- oct-2025 with the generic insurance pools (`ModelConfig`'s: 3, 2 and 3 M USD, unwound at
+  10 % a minute) instead of its own (sized against the open interest they cover, unwound at
+  1 % a minute, `model.scenarios.OCT_2025_POOLS_USD`), and with its own pools unwound fast;
 - the long tail's crowd at 1.5, 2, 3 and 5× the default leverage mix, under `adl_queue` (a
   scan between the calibrated mix and the one below), and at 3× with the second round off,
   and at 3× with the tails' deposits cut to a third (the same open interest, more levered);
@@ -28,13 +31,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from experiments.hedge_run import run_one
 from experiments.sweeps.catalogue import DEFAULT_ROOT_SEED
 from experiments.sweeps.design import replicate_seeds
 
@@ -55,8 +58,10 @@ HOLD = {"basis.naked_spot": "hold", "funds.on_broken_hedge": "hold"}
 def variants() -> dict[str, dict[str, Any]]:
     """Each variant's overrides of oct-2025, by name (built on call: the long-tail perps are
     read from the configuration, which no module reads at import)."""
-    from model.config import default_assets
+    from model.config import ModelConfig, default_assets
 
+    generic = ModelConfig().liquidation
+    fast = {"liquidation.pool_unwind_fraction": generic.pool_unwind_fraction}
     tails = {k: a for k, a in enumerate(default_assets()) if a.kind == "tail"}
 
     def tails_at(scale: float) -> dict[str, float]:
@@ -72,6 +77,11 @@ def variants() -> dict[str, dict[str, Any]]:
     return {
         "oct-2025, adl_queue": {},
         "oct-2025, adl_portfolio": {"liquidation.policy": "adl_portfolio"},
+        "oct-2025, generic pools": {
+            "liquidation.pool_initial_usd": generic.pool_initial_usd,
+            **fast,
+        },
+        "oct-2025, its pools unwound fast": fast,
         **scan,
         "tails' leverage ×3, second round off": {**tails_at(3.0), **HOLD},
         "tails' leverage ×3, same open interest": same_oi,
@@ -84,84 +94,11 @@ def variants() -> dict[str, dict[str, Any]]:
     }
 
 
-HEDGED_BOOKS = ("BasisTrader", "MarketNeutralFund", "MarketMaker")
 HALF = 0.5
 """A long-tail perp "fell by half or more" (10 Oct: the average Binance coin −63 %, §8.1)."""
 EXHAUSTED = 0.99
 """A pool is exhausted when its largest fall reaches this share of its start (validation's
 `tail_pool_loss` threshold)."""
-
-
-def run_one(seed: int, overrides: Mapping[str, Any]) -> dict[str, float]:
-    """One oct-2025 run (in a worker): hedge breaks, what ADL closed from whom, pool falls,
-    drawdowns from the pre-shock level (`model.summary`), and the paths `fall_after_first_sale`
-    compares."""
-    from model import CascadeModel
-
-    m = CascadeModel(scenario="oct-2025", rng=int(seed), **dict(overrides))
-    summary = m.run()
-    kinds = np.array([a.kind for a in m.cfg.assets])
-    out = {
-        **_paths(m, kinds),
-        "hedge_breaks": float(summary["hedge_breaks"]),
-        "broken_hedge_sold_usd": float(summary["broken_hedge_sold_usd"]),
-        "btc_drawdown": float(summary["drawdown_BTC"]),
-        "tail_drawdown": float(np.mean([summary[f"drawdown_{s}"] for s in _tails(m, kinds)])),
-        "tail_max_drawdown": float(max(summary[f"drawdown_{s}"] for s in _tails(m, kinds))),
-        **_pool_falls(m, kinds),
-        **_adl_by_holder(m),
-    }
-    return out
-
-
-def _paths(m, kinds: np.ndarray) -> dict[str, Any]:
-    """From minute 0 on: BTC's mark and the long tail's (each tail perp's mark over its
-    minute-0 level, averaged), both 1.0 at index 0; their open-to-low falls (1 − the path's
-    low: how 10 Oct's falls are quoted, "average Binance coin −63 % open to low", §8.1); and
-    the first minute whose orders answered a broken hedge (NaN if none)."""
-    marks = m.recorder.series["mark_usd"][: m.recorder.n]
-    rel = marks / marks[0]
-    tail = rel[:, kinds == "tail"].mean(axis=1)
-    sold = np.nansum(m.recorder.series["broken_hedge_sold_usd"][: m.recorder.n], axis=1)
-    first = np.flatnonzero(sold > 0)
-    return {
-        "btc_path": rel[:, 0].tolist(),
-        "tail_path": tail.tolist(),
-        "btc_open_to_low": float(1.0 - np.nanmin(rel[:, 0])),
-        "tail_open_to_low": float(1.0 - np.nanmin(tail)),
-        "first_sale_minute": float(first[0]) if first.size else np.nan,
-    }
-
-
-def _tails(m, kinds: np.ndarray) -> list[str]:
-    return [s for s, k in zip(m.symbols, kinds, strict=True) if k == "tail"]
-
-
-def _pool_falls(m, kinds: np.ndarray) -> dict[str, float]:
-    """Largest fall, as a share of its start, of the pool serving the tails and of BTC's."""
-    pools = m.recorder.pool_usd[: m.recorder.n]
-    fall = 1.0 - np.nanmin(pools, axis=0) / np.maximum(pools[0], 1e-9)
-    pool_of = np.array(m.exchange.liquidator.pools.pool_of_market)
-    return {
-        "tail_pool_fall": float(fall[pool_of[kinds == "tail"]].max()),
-        "btc_pool_fall": float(fall[pool_of[0]]),
-    }
-
-
-def _adl_by_holder(m) -> dict[str, float]:
-    """ADL notional closed (qty × mark) and value taken from hedged books and from others, and
-    the hedge breaks that came before the news."""
-    adl = m.exchange.events.frame("adl")
-    owner = {int(a): type(t).__name__ for t in m.traders for a in t.account_ids}
-    hedged = adl.account.map(lambda a: owner.get(int(a), "") in HEDGED_BOOKS).astype(bool)
-    notional = adl.qty * adl.mark_usd
-    news = min(s.start_minute for s in m.cfg.shocks)
-    return {
-        "hedge_breaks_before_news": float((adl.is_hedge_break & (adl.t < news)).sum()),
-        "adl_hedged_usd": float(notional[hedged].sum()),
-        "adl_others_usd": float(notional[~hedged].sum()),
-        "taken_others_usd": float(adl.value_taken_usd[~hedged].sum()),
-    }
 
 
 def run_study(n_seeds: int, n_jobs: int) -> pd.DataFrame:
@@ -179,6 +116,16 @@ def run_study(n_seeds: int, n_jobs: int) -> pd.DataFrame:
 
 def _spread(x: pd.Series, scale: float, fmt: str) -> str:
     return f"{x.mean() / scale:{fmt}} [{x.min() / scale:{fmt}}–{x.max() / scale:{fmt}}]"
+
+
+def _pair(closed: pd.Series, ahead: pd.Series) -> str:
+    """Mean ADL closed and mean queue ahead of the first hedged book, M USD ("closed / ahead")."""
+    return f"{closed.mean() / 1e6:.1f} / {ahead.mean() / 1e6:.1f}"
+
+
+def _share(part: pd.Series, whole: pd.Series) -> str:
+    """Σ part / Σ whole over seeds as a percentage ("–" when nothing was closed)."""
+    return f"{part.sum() / whole.sum():.0%}" if whole.sum() > 0 else "–"
 
 
 def _count(hit: pd.Series) -> str:
@@ -199,6 +146,15 @@ def study_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "ADL closed from hedged books, M USD": _spread(g.adl_hedged_usd, 1e6, ".1f"),
                 "ADL closed from other winners, M USD": _spread(g.adl_others_usd, 1e6, ".1f"),
                 "taken from other winners, k USD": _spread(g.taken_others_usd, 1e3, ",.0f"),
+                "of ADL in BTC and ETH": _share(
+                    g.adl_major_usd, g.adl_hedged_usd + g.adl_others_usd
+                ),
+                "BTC: ADL closed / queue ahead of a hedge, M USD": _pair(
+                    g.adl_btc_usd, g.ahead_btc_usd
+                ),
+                "a tail perp: ADL closed / queue ahead, M USD": _pair(
+                    g.adl_tail_usd, g.ahead_tail_usd
+                ),
                 "tail pool exhausted": _count(g.tail_pool_fall >= EXHAUSTED),
                 "BTC pool held": _count(g.btc_pool_fall < EXHAUSTED),
                 "BTC drawdown": _spread(g.btc_drawdown, 1.0, ".3f"),
@@ -261,6 +217,10 @@ AFTER_SALE = (
 
 
 PAIRED = (
+    ("oct-2025, adl_queue", "oct-2025, generic pools", "btc_drawdown",
+     "oct-2025's pools − the generic pools, BTC drawdown", ".3f"),
+    ("oct-2025, adl_queue", "oct-2025, its pools unwound fast", "btc_drawdown",
+     "Unwound at 1 % − at 10 % a minute, BTC drawdown (oct-2025's pools)", ".3f"),
     ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off", "tail_drawdown",
      "Second round on − off, long-tail drawdown (tails' leverage ×3)", ".3f"),
     ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off",

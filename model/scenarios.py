@@ -31,6 +31,20 @@ NEWS_DROP_OCT_2025 = 0.045
 the model's own forced flow."""
 
 
+OCT_2025_POOLS_USD = (18_000_000.0, 11_000_000.0, 300_000.0)
+"""Insurance pools (BTC, ETH, the shared one of the alts and the long tail) sized the way the
+venues size them, against the open interest they cover. BTC's and ETH's ≈ 4 % of theirs (442
+and 285 M USD here): Binance's fund for its BTC, ETH and BNB contracts held ≈ $1.23B on 10 Oct
+against ≈ $16B of Binance BTC open interest and ≈ $9B of ETH [INF: ETH's all-venue OI $38B
+against BTC's $67B] (exchange-mechanics §2.3, §8.1). The shared pool 0.2 % of its 158 M USD:
+small-cap pools are small (Bybit's isolated ones hold 20–100 k USDT, its API example of May
+2025); assumed. The generic default (3, 2 and 3 M USD) is 0.7 % of the majors' open interest
+and 1.9 % of the rest's, the other way round."""
+OCT_2025_UNWIND = 0.01
+"""Pools offload what they took over at 1 % of it a minute (Binance: the fund "offloads them
+onto the market slowly", exchange-mechanics §2.3; rate assumed; the generic default is 10 %)."""
+
+
 def oct_2025() -> ModelConfig:
     """A replica of 10–11 Oct 2025 (literature §2.4, exchange-mechanics §7.1, §8.1).
 
@@ -39,7 +53,8 @@ def oct_2025() -> ModelConfig:
     of accounts at 50–100x and 2 % at 8–25x over a lightly levered majority, open interest
     of 100–250 depths, long-tail books at half their usual depth with thin latent books below
     value, makers withdrawing 95 % of depth, no exogenous selling, and the calm scenario's
-    clustered volatility, which the fall lifts (aftershocks).
+    clustered volatility, which the fall lifts (aftershocks); insurance pools sized against
+    the open interest they cover, offloading slowly (OCT_2025_POOLS_USD, OCT_2025_UNWIND).
     """
     base = ModelConfig(world=CLUSTERED_WORLD)
     retail = dataclasses.replace(
@@ -60,7 +75,12 @@ def oct_2025() -> ModelConfig:
         mm_risk_off=0.95,
         recovery_minutes=360,
     )
-    return dataclasses.replace(base, retail=retail, assets=assets, shocks=(event,))
+    pools = dataclasses.replace(
+        base.liquidation, pool_initial_usd=OCT_2025_POOLS_USD, pool_unwind_fraction=OCT_2025_UNWIND
+    )
+    return dataclasses.replace(
+        base, retail=retail, assets=assets, shocks=(event,), liquidation=pools
+    )
 
 
 SCENARIOS = {"calm": calm, "shock": shock, "oct-2025": oct_2025}

@@ -19,7 +19,8 @@ def _runs() -> pd.DataFrame:
     base = {
         "broken_hedge_sold_usd": 0.0, "btc_drawdown": 0.1, "adl_hedged_usd": 0.0,
         "adl_others_usd": 2e6, "taken_others_usd": 1e3, "btc_pool_fall": 0.5,
-        "tail_max_drawdown": 0.6, "hedge_breaks_before_news": 0.0,
+        "tail_max_drawdown": 0.6, "hedge_breaks_before_news": 0.0, "adl_major_usd": 0.5e6,
+        "adl_btc_usd": 0.4e6, "adl_tail_usd": 1e6, "ahead_btc_usd": 30e6, "ahead_tail_usd": 2e6,
     }  # fmt: skip
     rows = [
         ("stressed, adl_queue", 7, 3.0, 0.40, 1.0),
@@ -70,6 +71,15 @@ def test_the_table_counts_seeds_and_exhausted_pools():
     assert t.loc["stressed, adl_queue", "ADL closed from other winners, M USD"] == "2.0 [2.0–2.0]"
 
 
+def test_the_table_sets_adl_closed_against_the_queue_ahead_of_the_hedged_books():
+    """Per run 0.5 M of 0 + 2 M ADL in BTC and ETH → 25 %; BTC closed 0.4 M against 30 M
+    ahead of its first hedged book; a tail perp 1 M against 2 M."""
+    t = h.study_table(_runs()).set_index("variant").loc["stressed, adl_queue"]
+    assert t["of ADL in BTC and ETH"] == "25%"
+    assert t["BTC: ADL closed / queue ahead of a hedge, M USD"] == "0.4 / 30.0"
+    assert t["a tail perp: ADL closed / queue ahead, M USD"] == "1.0 / 2.0"
+
+
 def test_a_stressed_run_reaches_the_hedged_books_and_splits_adl_by_holder():
     """40 % of the crowd at 50–100x, pools of 2,000 USD: ADL closes hedged books' shorts,
     and the split by holder adds up to every ADL close."""
@@ -78,6 +88,25 @@ def test_a_stressed_run_reaches_the_hedged_books_and_splits_adl_by_holder():
     assert 0 <= r["hedge_breaks_before_news"] <= r["hedge_breaks"]
     assert r["tail_pool_fall"] >= h.EXHAUSTED
     assert r["adl_hedged_usd"] + r["adl_others_usd"] > r["adl_others_usd"] > 0
+
+
+def test_the_queue_ahead_of_the_hedged_books_is_what_the_engine_closes_first():
+    """At the news of a real run, the engine's own ADL allocation (`Policy.queue_allocation`)
+    against a long of the lots ahead leaves every hedged book whole; one lot more reaches one."""
+    from experiments.hedge_run import HEDGED_BOOKS, queue_ahead_usd
+    from model import CascadeModel
+
+    m = CascadeModel(scenario="oct-2025", rng=3, **TINY)
+    while m.t < 150:
+        m.step()
+    ex, k = m.exchange, 0
+    hedged = [a for t in m.traders if type(t).__name__ in HEDGED_BOOKS for a in t.account_ids]
+    lots = round(queue_ahead_usd(m, k) / (ex.perps[k].lot_size * ex.prices.mark_usd[k]))
+    long_acct = int(np.flatnonzero(ex.accounts.qty_lots[:, k] > 0)[0])
+    policy = ex.liquidator.policy
+    for n, reached in ((lots, 0), (lots + 1, 1)):
+        cands, alloc, _ = policy.queue_allocation(long_acct, k, 1, n)
+        assert alloc.sum() == n and alloc[np.isin(cands, hedged)].sum() == reached
 
 
 def _paths(on: list[float], off: list[float], first: float) -> pd.DataFrame:

@@ -31,10 +31,10 @@ SEEDS = {"default": 3, "full": 10}
 
 
 def default_pools_usd() -> tuple[float, ...]:
-    """The default insurance pools (BTC, ETH, the rest) of `ModelConfig.liquidation`."""
-    from model.config import ModelConfig
+    """The insurance pools (BTC, ETH, the rest) of `oct-2025`, the pool sweeps' scenario."""
+    from model.scenarios import scenario
 
-    return tuple(ModelConfig().liquidation.pool_initial_usd)
+    return tuple(scenario("oct-2025").liquidation.pool_initial_usd)
 
 
 Cells = tuple[list[dict], list[dict] | None]

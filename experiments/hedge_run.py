@@ -1,0 +1,112 @@
+"""One run of the hedge-break study (`experiments.hedge_study`), in a worker: hedge breaks,
+what ADL closed from whom and where, the ADL queue ahead of the hedged books at the news, pool
+falls, drawdowns and the marks paths the study compares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+HEDGED_BOOKS = ("BasisTrader", "MarketNeutralFund", "MarketMaker")
+
+
+def run_one(seed: int, overrides: Mapping[str, Any]) -> dict[str, float]:
+    """One oct-2025 run (in a worker): hedge breaks, what ADL closed from whom, pool falls,
+    drawdowns from the pre-shock level (`model.summary`), and the paths `fall_after_first_sale`
+    compares."""
+    from model import CascadeModel
+
+    m = CascadeModel(scenario="oct-2025", rng=int(seed), **dict(overrides))
+    kinds = np.array([a.kind for a in m.cfg.assets])
+    while m.running and m.t < min(s.start_minute for s in m.cfg.shocks):
+        m.step()
+    ahead = {k: queue_ahead_usd(m, k) for k in range(len(kinds))}  # at the news
+    summary = m.run()
+    out = {
+        **_paths(m, kinds),
+        "hedge_breaks": float(summary["hedge_breaks"]),
+        "broken_hedge_sold_usd": float(summary["broken_hedge_sold_usd"]),
+        "btc_drawdown": float(summary["drawdown_BTC"]),
+        "tail_drawdown": float(np.mean([summary[f"drawdown_{s}"] for s in _tails(m, kinds)])),
+        "tail_max_drawdown": float(max(summary[f"drawdown_{s}"] for s in _tails(m, kinds))),
+        **_pool_falls(m, kinds),
+        **_adl_by_holder(m),
+        "adl_major_usd": _adl_in(m, kinds == "major"),
+        "adl_btc_usd": _adl_in(m, np.arange(len(kinds)) == 0),
+        "adl_tail_usd": _adl_in(m, kinds == "tail") / max(1, int((kinds == "tail").sum())),
+        "ahead_btc_usd": ahead[0],  # ADL per tail perp and queue ahead: means over the tails
+        "ahead_tail_usd": float(np.mean([ahead[k] for k in np.flatnonzero(kinds == "tail")])),
+    }
+    return out
+
+
+def _paths(m, kinds: np.ndarray) -> dict[str, Any]:
+    """From minute 0 on: BTC's mark and the long tail's (each tail perp's mark over its
+    minute-0 level, averaged), both 1.0 at index 0; their open-to-low falls (1 − the path's
+    low: how 10 Oct's falls are quoted, "average Binance coin −63 % open to low", §8.1); and
+    the first minute whose orders answered a broken hedge (NaN if none)."""
+    marks = m.recorder.series["mark_usd"][: m.recorder.n]
+    rel = marks / marks[0]
+    tail = rel[:, kinds == "tail"].mean(axis=1)
+    sold = np.nansum(m.recorder.series["broken_hedge_sold_usd"][: m.recorder.n], axis=1)
+    first = np.flatnonzero(sold > 0)
+    return {
+        "btc_path": rel[:, 0].tolist(),
+        "tail_path": tail.tolist(),
+        "btc_open_to_low": float(1.0 - np.nanmin(rel[:, 0])),
+        "tail_open_to_low": float(1.0 - np.nanmin(tail)),
+        "first_sale_minute": float(first[0]) if first.size else np.nan,
+    }
+
+
+def _tails(m, kinds: np.ndarray) -> list[str]:
+    return [s for s, k in zip(m.symbols, kinds, strict=True) if k == "tail"]
+
+
+def _pool_falls(m, kinds: np.ndarray) -> dict[str, float]:
+    """Largest fall, as a share of its start, of the pool serving the tails and of BTC's."""
+    pools = m.recorder.pool_usd[: m.recorder.n]
+    fall = 1.0 - np.nanmin(pools, axis=0) / np.maximum(pools[0], 1e-9)
+    pool_of = np.array(m.exchange.liquidator.pools.pool_of_market)
+    return {
+        "tail_pool_fall": float(fall[pool_of[kinds == "tail"]].max()),
+        "btc_pool_fall": float(fall[pool_of[0]]),
+    }
+
+
+def _adl_by_holder(m) -> dict[str, float]:
+    """ADL notional closed (qty × mark) and value taken from hedged books and from others, and
+    the hedge breaks that came before the news."""
+    adl = m.exchange.events.frame("adl")
+    owner = {int(a): type(t).__name__ for t in m.traders for a in t.account_ids}
+    hedged = adl.account.map(lambda a: owner.get(int(a), "") in HEDGED_BOOKS).astype(bool)
+    notional = adl.qty * adl.mark_usd
+    news = min(s.start_minute for s in m.cfg.shocks)
+    return {
+        "hedge_breaks_before_news": float((adl.is_hedge_break & (adl.t < news)).sum()),
+        "adl_hedged_usd": float(notional[hedged].sum()),
+        "adl_others_usd": float(notional[~hedged].sum()),
+        "taken_others_usd": float(adl.value_taken_usd[~hedged].sum()),
+    }
+
+
+def queue_ahead_usd(m, k: int) -> float:
+    """Short notional (qty × mark, USD) that perp k's ADL queue ranks above its first hedged
+    book now: what ADL must close in k against liquidated longs before it breaks a hedge
+    (the run's own policy scores, `Policy.scores`; inf when no hedged book is short)."""
+    ex = m.exchange
+    shorts = np.flatnonzero(ex.accounts.qty_lots[:, k] < 0)
+    hedged = np.isin(shorts, [a for t in m.traders if type(t).__name__ in HEDGED_BOOKS
+                              for a in t.account_ids])  # fmt: skip
+    order = np.argsort(-ex.liquidator.policy.scores(shorts, k), kind="stable")  # NaN last
+    usd = -ex.accounts.qty_lots[shorts, k] * ex.perps[k].lot_size * ex.prices.mark_usd[k]
+    first = np.flatnonzero(hedged[order])
+    return float(usd[order][: first[0]].sum()) if first.size else np.inf
+
+
+def _adl_in(m, markets: np.ndarray) -> float:
+    """ADL notional closed (qty × mark) in the markets flagged by `markets` (one per perp)."""
+    adl = m.exchange.events.frame("adl")
+    return float((adl.qty * adl.mark_usd)[markets[adl.market.to_numpy(int)]].sum())
