@@ -3,7 +3,7 @@ deepen the fall, and what does a portfolio-aware ADL cost the other winners?
 
     python -m experiments.hedge_study [--seeds 10] [--jobs 2] [--out results/tables]
 
-Sixteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
+Seventeen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
 so "second round off" is paired with its variant seed by seed:
 
 - oct-2025 as calibrated, under `adl_queue` and under `adl_portfolio`;
@@ -11,7 +11,7 @@ so "second round off" is paired with its variant seed by seed:
   10 % a minute) instead of its own (sized against the open interest they cover, unwound at
   1 % a minute, `model.scenarios.OCT_2025_POOLS_USD`), and with its own pools unwound fast;
 - the long tail's crowd at 1.5, 2, 3 and 5× the default leverage mix, under `adl_queue` (a
-  scan between the calibrated mix and the one below), and at 3× with the second round off,
+  scan between the calibrated mix and the one below), at 1.5× and 3× with the second round off,
   and at 3× with the tails' deposits cut to a third (the same open interest, more levered);
 - levered tails: the long tail's crowd at 10× the default leverage mix (an assumption under
   which the long tail cascades and ADL reaches the hedged books), under `adl_queue`, with the
@@ -83,6 +83,7 @@ def variants() -> dict[str, dict[str, Any]]:
         },
         "oct-2025, its pools unwound fast": fast,
         **scan,
+        "tails' leverage ×1.5, second round off": {**tails_at(1.5), **HOLD},
         "tails' leverage ×3, second round off": {**tails_at(3.0), **HOLD},
         "tails' leverage ×3, same open interest": same_oi,
         "levered tails, adl_queue": levered,
@@ -204,6 +205,8 @@ def fall_after_first_sale(
 
 
 AFTER_SALE = (
+    ("tails' leverage ×1.5, adl_queue", "tails' leverage ×1.5, second round off", "tail_path",
+     "long tail (tails' leverage ×1.5)"),
     ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off", "tail_path",
      "long tail (tails' leverage ×3)"),
     ("levered tails, adl_queue", "levered tails, second round off", "tail_path",
@@ -221,6 +224,11 @@ PAIRED = (
      "oct-2025's pools − the generic pools, BTC drawdown", ".3f"),
     ("oct-2025, adl_queue", "oct-2025, its pools unwound fast", "btc_drawdown",
      "Unwound at 1 % − at 10 % a minute, BTC drawdown (oct-2025's pools)", ".3f"),
+    ("tails' leverage ×1.5, adl_queue", "tails' leverage ×1.5, second round off",
+     "tail_drawdown", "Second round on − off, long-tail drawdown (tails' leverage ×1.5)", ".3f"),
+    ("tails' leverage ×1.5, adl_queue", "tails' leverage ×1.5, second round off",
+     "tail_open_to_low",
+     "Second round on − off, long-tail fall open to low (tails' leverage ×1.5)", ".3f"),
     ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off", "tail_drawdown",
      "Second round on − off, long-tail drawdown (tails' leverage ×3)", ".3f"),
     ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off",

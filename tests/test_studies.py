@@ -93,14 +93,14 @@ def missed(key: str, lo: float, hi: float, measured: str):
     ("key", "lo", "hi"),
     [
         ("drawdown_BTC", 0.10, 0.15),
-        missed("endogenous_share_BTC", 0.50, 1.0, "43.0 % (validate 45.5 %)"),
-        missed("drawdown_TAILA", 0.50, 0.80, "14.7 % (validate 18.1 %)"),
-        missed("endogenous_share_TAILA", 0.70, 1.0, "12.9 % (validate 1.2 %)"),
+        ("endogenous_share_BTC", 0.50, 1.0),  # 53.4 % here, 55.0 % over validate's seeds
+        missed("drawdown_TAILA", 0.50, 0.80, "14.2 % (validate 17.1 %)"),
+        missed("endogenous_share_TAILA", 0.70, 1.0, "13.3 % (validate 7.0 %)"),
         ("liq_over_oi_after_shock", 0.05, 0.15),
         ("pre_shock_share", 0.0, 0.15),
-        missed("liq_long_share", 0.85, 0.90, "95.1 % (validate 94.6 %)"),
-        ("worst40_share", 0.60, 1.0),  # 66.1 % here, 58.3 % over validate's seeds
-        missed("oi_drop_frac", 0.30, 0.60, "15.8 % (validate 15.7 %)"),
+        missed("liq_long_share", 0.85, 0.90, "94.3 % (validate 93.2 %)"),
+        missed("worst40_share", 0.60, 1.0, "53.7 % (validate 54.2 %)"),
+        missed("oi_drop_frac", 0.30, 0.60, "17.0 % (validate 20.8 %)"),
     ],
 )
 def test_oct_2025_medians_over_20_seeds(key, lo, hi):
