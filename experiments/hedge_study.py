@@ -3,10 +3,11 @@ deepen the fall, and what does a portfolio-aware ADL cost the other winners?
 
     python -m experiments.hedge_study [--seeds 10] [--jobs 2] [--out results/tables]
 
-Seventeen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
+Eighteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
 so "second round off" is paired with its variant seed by seed:
 
-- oct-2025 as calibrated, under `adl_queue` and under `adl_portfolio`;
+- oct-2025 as calibrated, under `adl_queue` and under `adl_portfolio`, and with the queue
+  ranked by Binance's documented LeveragePnL instead of BitMEX's PnL % × leverage;
 - oct-2025 with the generic insurance pools (`ModelConfig`'s: 3, 2 and 3 M USD, unwound at
   10 % a minute) instead of its own (sized against the open interest they cover, unwound at
   1 % a minute, `model.scenarios.OCT_2025_POOLS_USD`), and with its own pools unwound fast;
@@ -77,6 +78,7 @@ def variants() -> dict[str, dict[str, Any]]:
     return {
         "oct-2025, adl_queue": {},
         "oct-2025, adl_portfolio": {"liquidation.policy": "adl_portfolio"},
+        "oct-2025, Binance's LeveragePnL ranking": {"liquidation.adl_score": "binance"},
         "oct-2025, generic pools": {
             "liquidation.pool_initial_usd": generic.pool_initial_usd,
             **fast,
