@@ -35,8 +35,9 @@ def run_one(seed: int, overrides: Mapping[str, Any]) -> dict[str, float]:
         **_adl_by_holder(m),
         "adl_major_usd": _adl_in(m, kinds == "major"),
         "adl_btc_usd": _adl_in(m, np.arange(len(kinds)) == 0),
+        # per long-tail perp: ADL closed and the queue ahead, means over the tails
         "adl_tail_usd": _adl_in(m, kinds == "tail") / max(1, int((kinds == "tail").sum())),
-        "ahead_btc_usd": ahead[0],  # ADL per tail perp and queue ahead: means over the tails
+        "ahead_btc_usd": ahead[0],
         "ahead_tail_usd": float(np.mean([ahead[k] for k in np.flatnonzero(kinds == "tail")])),
     }
     return out
@@ -80,8 +81,7 @@ def _adl_by_holder(m) -> dict[str, float]:
     """ADL notional closed (qty × mark) and value taken from hedged books and from others, and
     the hedge breaks that came before the news."""
     adl = m.exchange.events.frame("adl")
-    owner = {int(a): type(t).__name__ for t in m.traders for a in t.account_ids}
-    hedged = adl.account.map(lambda a: owner.get(int(a), "") in HEDGED_BOOKS).astype(bool)
+    hedged = adl.account.isin(_hedged_accounts(m)).to_numpy()
     notional = adl.qty * adl.mark_usd
     news = min(s.start_minute for s in m.cfg.shocks)
     return {
@@ -98,12 +98,16 @@ def queue_ahead_usd(m, k: int) -> float:
     (the run's own policy scores, `Policy.scores`; inf when no hedged book is short)."""
     ex = m.exchange
     shorts = np.flatnonzero(ex.accounts.qty_lots[:, k] < 0)
-    hedged = np.isin(shorts, [a for t in m.traders if type(t).__name__ in HEDGED_BOOKS
-                              for a in t.account_ids])  # fmt: skip
+    hedged = np.isin(shorts, _hedged_accounts(m))
     order = np.argsort(-ex.liquidator.policy.scores(shorts, k), kind="stable")  # NaN last
     usd = -ex.accounts.qty_lots[shorts, k] * ex.perps[k].lot_size * ex.prices.mark_usd[k]
     first = np.flatnonzero(hedged[order])
     return float(usd[order][: first[0]].sum()) if first.size else np.inf
+
+
+def _hedged_accounts(m) -> list[int]:
+    """Account ids of the hedged books (`HEDGED_BOOKS`)."""
+    return [int(a) for t in m.traders if type(t).__name__ in HEDGED_BOOKS for a in t.account_ids]
 
 
 def _adl_in(m, markets: np.ndarray) -> float:
