@@ -119,7 +119,12 @@ def _venues(size: str) -> Cells:
     from model.venues import VENUES, venue_overrides
 
     n_assets = len(default_assets())
-    return [venue_overrides(v, n_assets) for v in VENUES], [{"venue": v} for v in VENUES]
+    # the same loss-absorbing capital on both: Hyperliquid's vault gets oct-2025's pools' sum
+    vault = {"liquidation.vault_initial_usd": sum(default_pools_usd())}
+    cells = [
+        {**venue_overrides(v, n_assets), **(vault if v == "hyperliquid" else {})} for v in VENUES
+    ]
+    return cells, [{"venue": v} for v in VENUES]
 
 
 EXPERIMENTS = {
