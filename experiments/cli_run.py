@@ -138,7 +138,7 @@ def _scenario_config(args: argparse.Namespace) -> tuple[dict, object]:
 
     base = scenario(args.target)
     sets = parse_sets(args.set)
-    overrides = {**venue_overrides(args.venue or "binance", len(base.assets))}
+    overrides = {**venue_overrides(args.venue or "binance", base)}
     if args.horizon is not None:
         overrides.update(scaled_timeline(base, args.horizon))
     overrides.update(sets)  # the user's own keys win

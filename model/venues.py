@@ -17,11 +17,12 @@ markets, so one path decides how it is closed.
 
 from __future__ import annotations
 
-VENUES = ("binance", "hyperliquid")
+from typing import TYPE_CHECKING
 
-HYPERLIQUID_VAULT_USD = 8_000_000.0
-"""The liquidator vault's capital: the default scenario's three insurance pools together
-(3M + 2M + 3M); Hyperliquid caps it at "a small percentage" of HLP's ≈ 420M (§5.3), assumed."""
+if TYPE_CHECKING:
+    from model.config import ModelConfig
+
+VENUES = ("binance", "hyperliquid")
 
 HYPERLIQUID_LIQUIDATION = {
     "liquidation.policy": "backstop_vault",
@@ -31,17 +32,26 @@ HYPERLIQUID_LIQUIDATION = {
     "liquidation.adl_score": "hyperliquid",
     "liquidation.residual_to_pool": 0.0,
     "liquidation.pool_initial_usd": 0.0,
-    "liquidation.vault_initial_usd": HYPERLIQUID_VAULT_USD,
 }
-"""Hyperliquid's liquidation path as dotted overrides (§5.2–5.4); no insurance fund."""
+"""Hyperliquid's liquidation path as dotted overrides (§5.2–5.4); no insurance fund. The
+liquidator vault's capital is set by `venue_overrides`."""
 
 
-def venue_overrides(venue: str, n_assets: int) -> dict[str, object]:
-    """Dotted overrides that put a run on `venue`'s rules (every market and the liquidation
-    path); a user's own overrides applied after them win."""
+def venue_overrides(venue: str, base: ModelConfig) -> dict[str, object]:
+    """Dotted overrides that put a run of the configuration `base` on `venue`'s rules (every
+    market and the liquidation path); a user's own overrides applied after them win.
+
+    On Hyperliquid's rules the liquidator vault gets the capital `base` gives its insurance
+    pools (their sum: 8 M USD for the generic 3 + 2 + 3 M, 29.3 M for oct-2025's), so both
+    venues absorb losses with the same money; Hyperliquid caps the vault at "a small
+    percentage" of HLP's ≈ 420M (§5.3), assumed.
+    """
     if venue not in VENUES:
         raise ValueError(f"unknown venue {venue!r}; valid: {', '.join(VENUES)}")
     if venue == "binance":
         return {}
+    n_assets = len(base.assets)
+    liq = base.liquidation
+    vault_usd = sum(liq.pool_balances(max(liq.pool_of_market(n_assets)) + 1))
     markets = {f"assets.{i}.venue": venue for i in range(n_assets)}
-    return {**HYPERLIQUID_LIQUIDATION, **markets}
+    return {**HYPERLIQUID_LIQUIDATION, "liquidation.vault_initial_usd": vault_usd, **markets}

@@ -286,13 +286,14 @@ def test_a_run_on_hyperliquids_rules_keeps_its_books_and_pays_funding_hourly():
     oracle, charges no clearance fee; the liquidation path is the vault's (backstop below 2/3
     of maintenance, ADL at the mark). Over 200 minutes each of the 6 markets settles 3 times
     (minutes 60, 120, 180); the books balance and nobody is below zero unrecorded."""
+    from model.scenarios import scenario
     from model.venues import venue_overrides
     from tests.conftest import hidden_deficits
 
     model = CascadeModel(
         scenario="oct-2025",
         rng=3,
-        **{**venue_overrides("hyperliquid", 6), "horizon_minutes": 200,
+        **{**venue_overrides("hyperliquid", scenario("oct-2025")), "horizon_minutes": 200,
            "retail.n_accounts": 1_000, "shocks.0.start_minute": 90, SHARE: 0.3},
     )  # fmt: skip
     model.run()

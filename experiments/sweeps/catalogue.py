@@ -30,7 +30,7 @@ the open interest of the scenario's 10,000."""
 SEEDS = {"default": 3, "full": 10}
 
 
-def default_pools_usd() -> tuple[float, ...]:
+def oct_2025_pools_usd() -> tuple[float, ...]:
     """The insurance pools (BTC, ETH, the rest) of `oct-2025`, the pool sweeps' scenario."""
     from model.scenarios import scenario
 
@@ -82,14 +82,14 @@ def _price_discovery(size: str) -> Cells:
 
 
 def pool_cell(scale: float) -> dict:
-    """Overrides that scale every insurance pool by `scale` (`default_pools_usd`)."""
-    return {"liquidation.pool_initial_usd": tuple(scale * usd for usd in default_pools_usd())}
+    """Overrides that scale every insurance pool by `scale` (`oct_2025_pools_usd`)."""
+    return {"liquidation.pool_initial_usd": tuple(scale * usd for usd in oct_2025_pools_usd())}
 
 
 def _policy_cell(policy: str, scale: float) -> dict:
     cell = {"liquidation.policy": policy, **pool_cell(scale)}
     if uses_vault(policy):  # the vault gets the pools' capital, or it never acts
-        cell["liquidation.vault_initial_usd"] = scale * sum(default_pools_usd())
+        cell["liquidation.vault_initial_usd"] = scale * sum(oct_2025_pools_usd())
     return cell
 
 
@@ -115,16 +115,11 @@ def _insurance_size(size: str) -> Cells:
 
 
 def _venues(size: str) -> Cells:
-    from model.config import default_assets
+    from model.scenarios import scenario
     from model.venues import VENUES, venue_overrides
 
-    n_assets = len(default_assets())
-    # the same loss-absorbing capital on both: Hyperliquid's vault gets oct-2025's pools' sum
-    vault = {"liquidation.vault_initial_usd": sum(default_pools_usd())}
-    cells = [
-        {**venue_overrides(v, n_assets), **(vault if v == "hyperliquid" else {})} for v in VENUES
-    ]
-    return cells, [{"venue": v} for v in VENUES]
+    base = scenario("oct-2025")
+    return [venue_overrides(v, base) for v in VENUES], [{"venue": v} for v in VENUES]
 
 
 EXPERIMENTS = {
