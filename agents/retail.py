@@ -19,6 +19,9 @@ FUNDING_AWARE_MAX_RATE = 0.0003
 """Funding per 8 h above which funding-aware accounts skip longs: 0.0003 × 3 × 365 ≈ 33 % APR."""
 RUIN_EQUITY_SHARE = 0.10
 """A flat account whose equity is below this share of its initial deposit is ruined."""
+LEVERAGE_GROUPS = ("low", "mid", "high", "moderate")
+"""The leverage groups, in the order `RetailCohort.leverage_groups` indexes them; group g
+draws from `RetailConfig.<g>_leverage`."""
 _EPS = 1e-9  # slack for float noise before floor/ceil onto the lot and tick grids
 
 
@@ -46,8 +49,9 @@ class RetailCohort(Trader):
 
         - home asset ~ Categorical(asset_weights); an account only ever trades it;
         - leverage ~ U(high_leverage) with probability high_leverage_share, U(mid_leverage)
-          with probability mid_leverage_share, else U(low_leverage) (uniform within each
-          group, not log-uniform); the order uses
+          with probability mid_leverage_share, U(moderate_leverage) with probability
+          moderate_leverage_share, else U(low_leverage) (uniform within each group, not
+          log-uniform); the order uses
           L = min(leverage, view.max_leverage[asset]) (tier-1 cap only; a big account's
           notional can still exceed a higher bracket's cap, and the exchange rejects it);
         - side quantile u ~ U(0, 1): long-biased iff u < long_bias. An entry goes long iff
@@ -106,12 +110,16 @@ class RetailCohort(Trader):
         self.home_assets: IntArray = rng.choice(n_assets, size=n, p=weights / weights.sum())
         group = rng.random(n)
         self.has_high_leverage: BoolArray = group < cfg.high_leverage_share
-        is_mid = ~self.has_high_leverage & (
-            group < cfg.high_leverage_share + cfg.mid_leverage_share
+        cuts = np.cumsum(
+            [cfg.high_leverage_share, cfg.mid_leverage_share, cfg.moderate_leverage_share]
         )
-        ranges = np.array([cfg.low_leverage, cfg.mid_leverage, cfg.high_leverage])
-        which = np.where(self.has_high_leverage, 2, np.where(is_mid, 1, 0))
-        self.leverages: FloatArray = rng.uniform(ranges[which, 0], ranges[which, 1])
+        # the draw's bins (high, mid, moderate, the rest) as indices into LEVERAGE_GROUPS
+        bins = np.searchsorted(cuts, group, side="right")
+        self.leverage_groups: IntArray = np.array([2, 1, 3, 0])[bins]
+        ranges = np.array([getattr(cfg, f"{name}_leverage") for name in LEVERAGE_GROUPS])
+        self.leverages: FloatArray = rng.uniform(
+            ranges[self.leverage_groups, 0], ranges[self.leverage_groups, 1]
+        )
         if leverage_scales is not None:
             self.leverages = self.leverages * leverage_scales[self.home_assets]
         self.margin_fractions: FloatArray = np.where(

@@ -252,12 +252,14 @@ class ModelConfig(Validated):
                     f"below {self.horizon_minutes} (e.g. shocks.{i}.start_minute="
                     f"{self.horizon_minutes // 2}) or horizon_minutes above {shock.start_minute}"
                 )
-        if self.retail.high_leverage_share + self.retail.mid_leverage_share > 1.0:
+        shares = ("high_leverage_share", "mid_leverage_share", "moderate_leverage_share")
+        if sum(getattr(self.retail, name) for name in shares) > 1.0:
             raise ValueError(
-                "retail.high_leverage_share + retail.mid_leverage_share must be at most 1, got "
-                f"{self.retail.high_leverage_share} + {self.retail.mid_leverage_share}"
+                " + ".join(f"retail.{name}" for name in shares)
+                + " must be at most 1, got "
+                + " + ".join(str(getattr(self.retail, name)) for name in shares)
             )
-        for name in ("low_leverage", "mid_leverage", "high_leverage"):
+        for name in ("low_leverage", "moderate_leverage", "mid_leverage", "high_leverage"):
             lo, hi = getattr(self.retail, name)
             if not 0 < lo <= hi:
                 raise ValueError(

@@ -54,6 +54,14 @@ class RetailConfig(Validated):
         0.0,
         1.0,
     )
+    moderate_leverage_share: float = param(
+        0.0,
+        "share of accounts at moderate leverage",
+        "the 3–7x traders; on Hyperliquid (Dec 2025) 3–7x held 48 % of open interest, 0–3x "
+        "36 % and above 7x the rest (docs/bibliography.md, added outside the notes)",
+        0.0,
+        1.0,
+    )
     low_leverage: tuple[float, float] = param(
         (1.0, 4.0),
         "x",
@@ -61,6 +69,9 @@ class RetailConfig(Validated):
         "was liquidated (§8.1); assumed",
         1.0,
         150.0,
+    )
+    moderate_leverage: tuple[float, float] = param(
+        (3.0, 7.0), "x", "the 3–7x bucket of Hyperliquid's open interest (bibliography)", 1.0, 150.0
     )
     mid_leverage: tuple[float, float] = param((8.0, 25.0), "x", "assumed", 1.0, 150.0)
     high_leverage: tuple[float, float] = param((50.0, 100.0), "x", "the seeds' 50–100x", 1.0, 150.0)

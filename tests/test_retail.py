@@ -14,7 +14,7 @@ import mesa
 import numpy as np
 import pytest
 
-from agents.retail import FUNDING_AWARE_MAX_RATE, RetailCohort, stop_triggers
+from agents.retail import FUNDING_AWARE_MAX_RATE, LEVERAGE_GROUPS, RetailCohort, stop_triggers
 from model.config import ModelConfig
 from model.engine.orders import Order
 from model.engine.types import OrderKind
@@ -142,25 +142,32 @@ def test_another_seed_gives_different_orders() -> None:
 
 # ------------------------------------------------------------------------------ traits
 def test_leverage_groups_follow_their_shares_and_ranges() -> None:
-    # the three ranges do not overlap, so a leverage names its group
+    # the four ranges do not overlap, so a leverage names its group
     cohort = make_cohort(
         N_STAT,
         high_leverage_share=0.2,
         mid_leverage_share=0.3,
+        moderate_leverage_share=0.25,
         low_leverage=(1.0, 3.0),
+        moderate_leverage=(4.0, 7.0),
         mid_leverage=(8.0, 25.0),
         high_leverage=(50.0, 100.0),
     )
     lev = cohort.leverages
 
-    is_high, is_mid, is_low = lev >= 50.0, (lev >= 8.0) & (lev <= 25.0), lev <= 3.0
+    is_high, is_mid = lev >= 50.0, (lev >= 8.0) & (lev <= 25.0)
+    is_moderate, is_low = (lev >= 4.0) & (lev <= 7.0), lev <= 3.0
 
     assert abs(is_high.mean() - 0.2) < BAND
     assert abs(is_mid.mean() - 0.3) < BAND
-    assert abs(is_low.mean() - 0.5) < BAND
-    assert np.all(is_high | is_mid | is_low)
+    assert abs(is_moderate.mean() - 0.25) < BAND
+    assert abs(is_low.mean() - 0.25) < BAND
+    assert np.all(is_high | is_mid | is_moderate | is_low)
     assert np.all((lev >= 1.0) & (lev <= 100.0))
     np.testing.assert_array_equal(is_high, cohort.has_high_leverage)
+    names = np.array(LEVERAGE_GROUPS)[cohort.leverage_groups]
+    for name, member in (("high", is_high), ("mid", is_mid), ("moderate", is_moderate)):
+        np.testing.assert_array_equal(names == name, member)
 
 
 def test_only_high_leverage_accounts_use_the_small_margin_fraction() -> None:
@@ -703,9 +710,16 @@ def test_explicit_initial_deposits_are_used() -> None:
     assert cohort.deposit_requests == [(FIRST_ID, 3_000.0), (FIRST_ID + 1, 40_000.0)]
 
 
-def test_leverage_group_shares_above_one_are_refused_naming_both():
+def test_leverage_group_shares_above_one_are_refused_naming_them():
     # 0.6 + 0.5 = 1.1 of the accounts cannot be at high or mid leverage
     with pytest.raises(ValueError, match=r"high_leverage_share \+ retail\.mid_leverage_share"):
         with_overrides(
             ModelConfig(), {"retail.high_leverage_share": 0.6, "retail.mid_leverage_share": 0.5}
         )
+    # 0.2 + 0.3 + 0.6 = 1.1 with the 3–7x group; the message gives the three values
+    with pytest.raises(ValueError, match=r"moderate_leverage_share must be at most 1, got 0.2 "):
+        with_overrides(
+            ModelConfig(),
+            {"retail.high_leverage_share": 0.2, "retail.mid_leverage_share": 0.3,
+             "retail.moderate_leverage_share": 0.6},
+        )  # fmt: skip

@@ -168,14 +168,12 @@ def long_share(res: Results, side: str) -> str | None:
 
 
 def _holders(res: Results) -> str:
-    high, mid = (
-        med(res, OCT, "long_oi_share_retail_high"),
-        med(res, OCT, "long_oi_share_retail_mid"),
+    high, mid, moderate, low = (
+        med(res, OCT, f"long_oi_share_retail_{g}") for g in ("high", "mid", "moderate", "low")
     )
-    low = med(res, OCT, "long_oi_share_retail_low")
     return (
-        f"retail holds {high + mid + low:.0%} of the long open interest before the shock "
-        f"({high:.0%} at 50–100x, {mid:.0%} at mid leverage) and "
+        f"retail holds {high + mid + moderate + low:.0%} of the long open interest before the "
+        f"shock ({high:.0%} at 50–100x, {mid:.0%} at 8–25x, {moderate:.0%} at 3–7x) and "
         f"{med(res, OCT, 'crowding_within_5pct'):.0%} of it has its liquidation price within "
         "5 % of the mark"
     )

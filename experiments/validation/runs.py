@@ -166,11 +166,12 @@ def book_metrics(
 def long_oi_holders(model) -> dict[str, float]:
     """Who holds the long open interest now: share of Σ long notional per trader type.
 
-    Keys: ``retail_high`` (the 50–100x accounts), ``retail_mid`` (the others levered above
-    the top of `retail.low_leverage`: the 8–25x layer), ``retail_low`` and each other
-    trader's class name in lower case; shares sum to 1 over the traders (pools and the vault
-    aside).
+    Keys: ``retail_<group>`` for each leverage group of the crowd (`LEVERAGE_GROUPS`: low,
+    moderate 3–7x, mid 8–25x, high 50–100x) and each other trader's class name in lower
+    case; shares sum to 1 over the traders (pools and the vault aside).
     """
+    from agents.retail import LEVERAGE_GROUPS
+
     ex = model.exchange
     notional = ex.accounts.qty_lots * ex.perp_lot_sizes * ex.prices.mark_usd
     long_usd = np.where(notional > 0, notional, 0.0).sum(axis=1)
@@ -178,20 +179,17 @@ def long_oi_holders(model) -> dict[str, float]:
     out: dict[str, float] = {}
     for trader in model.traders:
         ids = np.asarray(trader.account_ids)
-        if hasattr(trader, "has_high_leverage"):
-            groups = _retail_groups(ids, trader, model.cfg.retail.low_leverage[1])
+        if hasattr(trader, "leverage_groups"):
+            groups = {
+                f"retail_{name}": ids[np.asarray(trader.leverage_groups) == g]
+                for g, name in enumerate(LEVERAGE_GROUPS)
+            }
         else:
             groups = {type(trader).__name__.lower(): ids}
         for name, members in groups.items():
             share = float(long_usd[members].sum()) / total if total > 0 else float("nan")
             out[name] = out.get(name, 0.0) + share
     return out
-
-
-def _retail_groups(ids: np.ndarray, cohort, low_top: float) -> dict[str, np.ndarray]:
-    high = np.asarray(cohort.has_high_leverage)
-    mid = ~high & (np.asarray(cohort.leverages) > low_top)
-    return {"retail_high": ids[high], "retail_mid": ids[mid], "retail_low": ids[~high & ~mid]}
 
 
 def cascade_metrics(s: Mapping[str, np.ndarray], s0: int, kinds: np.ndarray) -> dict[str, float]:
