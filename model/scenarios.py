@@ -45,12 +45,28 @@ OCT_2025_UNWIND = 0.01
 onto the market slowly", exchange-mechanics §2.3; rate assumed; the generic default is 10 %)."""
 
 
+OCT_2025_LEVERAGE_MIX = {
+    "low_leverage": (1.0, 3.0),
+    "moderate_leverage_share": 0.336,
+    "mid_leverage_share": 0.03,
+    "high_leverage_share": 0.005,
+}
+"""The crowd's leverage mix, shares of accounts: 62.9 % at 1–3x, 33.6 % at 3–7x, 3 % at 8–25x
+and 0.5 % at 50–100x (a twentieth of its margin). Weighted by notional it puts 36 % of the
+crowd's open interest at 0–3x, 48 % at 3–7x and 15 % above 7x, the split of Hyperliquid's
+$7.63B of open interest by leverage in Dec 2025 (Ai Yi via Odaily, docs/bibliography.md
+"Added outside the notes"; $2.77B at 0–3x, $3.7B at 3–7x), measured on the model's opening
+book by tests/test_model.py. All markets alike: the source gives no split by market. After
+the flush ("many [at 10x and more] have been wiped out"), so a floor on the day's leverage.
+Replaces 97.5 % at 1–4x and 2 % at 8–25x (assumed), which left no open interest at 4–7x."""
+
+
 def oct_2025() -> ModelConfig:
     """A replica of 10–11 Oct 2025 (literature §2.4, exchange-mechanics §7.1, §8.1).
 
     The news moves the common factor by what it justified (NEWS_DROP_OCT_2025, over 40
-    minutes); the rest is made inside the market. Crowded longs (80 % of positions), 0.5 %
-    of accounts at 50–100x and 2 % at 8–25x over a lightly levered majority, open interest
+    minutes); the rest is made inside the market. Crowded longs (80 % of positions) with
+    a leverage mix sourced by its open interest (OCT_2025_LEVERAGE_MIX), open interest
     of 100–250 depths, long-tail books at half their usual depth with thin latent books below
     value, makers withdrawing 95 % of depth, no exogenous selling, and the calm scenario's
     clustered volatility, which the fall lifts (aftershocks); insurance pools sized against
@@ -58,11 +74,7 @@ def oct_2025() -> ModelConfig:
     """
     base = ModelConfig(world=CLUSTERED_WORLD)
     retail = dataclasses.replace(
-        base.retail,
-        long_bias=0.8,
-        high_leverage_share=0.005,
-        mid_leverage_share=0.02,
-        entry_prob=0.003,
+        base.retail, long_bias=0.8, entry_prob=0.003, **OCT_2025_LEVERAGE_MIX
     )
     assets = tuple(
         dataclasses.replace(a, depth_usd=a.depth_usd * 0.5) if a.kind == "tail" else a
