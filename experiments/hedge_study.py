@@ -3,18 +3,19 @@ deepen the fall, and what does a portfolio-aware ADL cost the other winners?
 
     python -m experiments.hedge_study [--seeds 10] [--jobs 2] [--out results/tables]
 
-Eighteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
+Nineteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
 so "second round off" is paired with its variant seed by seed:
 
-- oct-2025 as calibrated, under `adl_queue` and under `adl_portfolio`, and with the queue
-  ranked by Binance's documented LeveragePnL instead of BitMEX's PnL % × leverage;
+- oct-2025 as calibrated, under `adl_queue`, with the second round off, under
+  `adl_portfolio`, and with the queue ranked by Binance's documented LeveragePnL instead of
+  BitMEX's PnL % × leverage;
 - oct-2025 with the generic insurance pools (`ModelConfig`'s: 3, 2 and 3 M USD, unwound at
   10 % a minute) instead of its own (sized against the open interest they cover, unwound at
   1 % a minute, `model.scenarios.OCT_2025_POOLS_USD`), and with its own pools unwound fast;
-- the long tail's crowd at 1.5, 2, 3 and 5× the default leverage mix, under `adl_queue` (a
+- the long tail's crowd at 1.5, 2, 3 and 5× oct-2025's leverage mix, under `adl_queue` (a
   scan between the calibrated mix and the one below), at 1.5× and 3× with the second round off,
   and at 3× with the tails' deposits cut to a third (the same open interest, more levered);
-- levered tails: the long tail's crowd at 10× the default leverage mix (an assumption under
+- levered tails: the long tail's crowd at 10× oct-2025's leverage mix (an assumption under
   which the long tail cascades and ADL reaches the hedged books), under `adl_queue`, with the
   second round off (basis traders and funds hold what a broken hedge left naked), and under
   `adl_portfolio`;
@@ -45,7 +46,7 @@ from experiments.sweeps.design import replicate_seeds
 STRESS = {"retail.high_leverage_share": 0.4, "liquidation.pool_initial_usd": 2_000.0}
 """The golden runs' harsh settings (tests/golden_runs.HARSH without the short horizon)."""
 TAIL_LEVERAGE_SCALE = 10.0
-"""The long tail's crowd at 10× the default leverage mix (1–4x → 10–40x, capped by the tail
+"""The long tail's crowd at 10× oct-2025's leverage mix (1–3x → 10–30x, capped by the tail
 brackets): an assumption, not a calibration, under which the long tail cascades."""
 TAIL_LEVERAGE_SCAN = (1.5, 2.0, 3.0, 5.0)
 """The long tail's leverage multipliers scanned between the calibrated 1× and the 10× above
@@ -77,6 +78,7 @@ def variants() -> dict[str, dict[str, Any]]:
     scan = {f"tails' leverage ×{x:g}, adl_queue": tails_at(x) for x in TAIL_LEVERAGE_SCAN}
     return {
         "oct-2025, adl_queue": {},
+        "oct-2025, second round off": HOLD,
         "oct-2025, adl_portfolio": {"liquidation.policy": "adl_portfolio"},
         "oct-2025, Binance's LeveragePnL ranking": {"liquidation.adl_score": "binance"},
         "oct-2025, generic pools": {
@@ -207,6 +209,8 @@ def fall_after_first_sale(
 
 
 AFTER_SALE = (
+    ("oct-2025, adl_queue", "oct-2025, second round off", "tail_path", "long tail (oct-2025)"),
+    ("oct-2025, adl_queue", "oct-2025, second round off", "btc_path", "BTC (oct-2025)"),
     ("tails' leverage ×1.5, adl_queue", "tails' leverage ×1.5, second round off", "tail_path",
      "long tail (tails' leverage ×1.5)"),
     ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off", "tail_path",
@@ -222,6 +226,17 @@ AFTER_SALE = (
 
 
 PAIRED = (
+    ("oct-2025, adl_queue", "oct-2025, second round off", "tail_drawdown",
+     "Second round on − off, long-tail drawdown (oct-2025)", ".3f"),
+    ("oct-2025, adl_queue", "oct-2025, second round off", "tail_open_to_low",
+     "Second round on − off, long-tail fall open to low (oct-2025)", ".3f"),
+    ("oct-2025, adl_queue", "oct-2025, second round off", "btc_drawdown",
+     "Second round on − off, BTC drawdown (oct-2025)", ".3f"),
+    ("oct-2025, adl_portfolio", "oct-2025, adl_queue", "hedge_breaks",
+     "adl_portfolio − adl_queue, hedge breaks (oct-2025)", ".1f"),
+    ("oct-2025, adl_portfolio", "oct-2025, adl_queue", "adl_others_usd",
+     "adl_portfolio − adl_queue, ADL notional closed from other winners, USD (oct-2025)",
+     ",.0f"),
     ("oct-2025, adl_queue", "oct-2025, generic pools", "btc_drawdown",
      "oct-2025's pools − the generic pools, BTC drawdown", ".3f"),
     ("oct-2025, adl_queue", "oct-2025, its pools unwound fast", "btc_drawdown",

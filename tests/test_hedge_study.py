@@ -80,14 +80,17 @@ def test_the_table_sets_adl_closed_against_the_queue_ahead_of_the_hedged_books()
     assert t["a tail perp: ADL closed / queue ahead, M USD"] == "1.0 / 2.0"
 
 
-def test_a_stressed_run_reaches_the_hedged_books_and_splits_adl_by_holder():
-    """40 % of the crowd at 50–100x, pools of 2,000 USD: ADL closes hedged books' shorts,
-    and the split by holder adds up to every ADL close."""
-    r = h.run_one(1, {**h.STRESS, **TINY})
-    assert r["hedge_breaks"] > 0 and r["adl_hedged_usd"] > 0
-    assert 0 <= r["hedge_breaks_before_news"] <= r["hedge_breaks"]
-    assert r["tail_pool_fall"] >= h.EXHAUSTED
-    assert r["adl_hedged_usd"] + r["adl_others_usd"] > r["adl_others_usd"] > 0
+def test_stressed_runs_reach_the_hedged_books_and_split_adl_by_holder():
+    """40 % of the crowd at 50–100x, pools of 2,000 USD, 4 seeds: ADL closes hedged books'
+    shorts in every run and breaks a hedge in most (a close inside the 20 % band reaches a
+    book without breaking it), the tail pool runs dry, and the split by holder adds up to every
+    ADL close."""
+    runs = [h.run_one(seed, {**h.STRESS, **TINY}) for seed in range(1, 5)]
+    assert sum(r["hedge_breaks"] > 0 for r in runs) >= 3, [r["hedge_breaks"] for r in runs]
+    for r in runs:
+        assert 0 <= r["hedge_breaks_before_news"] <= r["hedge_breaks"]
+        assert r["tail_pool_fall"] >= h.EXHAUSTED
+        assert r["adl_hedged_usd"] + r["adl_others_usd"] > r["adl_others_usd"] > 0
 
 
 def test_the_queue_ahead_of_the_hedged_books_is_what_the_engine_closes_first():
