@@ -19,9 +19,9 @@ FUNDING_AWARE_MAX_RATE = 0.0003
 """Funding per 8 h above which funding-aware accounts skip longs: 0.0003 × 3 × 365 ≈ 33 % APR."""
 RUIN_EQUITY_SHARE = 0.10
 """A flat account whose equity is below this share of its initial deposit is ruined."""
-LEVERAGE_GROUPS = ("low", "mid", "high", "moderate")
+LEVERAGE_GROUPS = ("high", "mid", "moderate", "low")
 """The leverage groups, in the order `RetailCohort.leverage_groups` indexes them; group g
-draws from `RetailConfig.<g>_leverage`."""
+draws from `RetailConfig.<g>_leverage` with probability `<g>_leverage_share` (low: the rest)."""
 _EPS = 1e-9  # slack for float noise before floor/ceil onto the lot and tick grids
 
 
@@ -108,14 +108,11 @@ class RetailCohort(Trader):
         n = len(self.account_ids)
         self.cfg = cfg
         self.home_assets: IntArray = rng.choice(n_assets, size=n, p=weights / weights.sum())
-        group = rng.random(n)
-        self.has_high_leverage: BoolArray = group < cfg.high_leverage_share
-        cuts = np.cumsum(
-            [cfg.high_leverage_share, cfg.mid_leverage_share, cfg.moderate_leverage_share]
+        shares = [getattr(cfg, f"{name}_leverage_share") for name in LEVERAGE_GROUPS[:-1]]
+        self.leverage_groups: IntArray = np.searchsorted(
+            np.cumsum(shares), rng.random(n), side="right"
         )
-        # the draw's bins (high, mid, moderate, the rest) as indices into LEVERAGE_GROUPS
-        bins = np.searchsorted(cuts, group, side="right")
-        self.leverage_groups: IntArray = np.array([2, 1, 3, 0])[bins]
+        self.has_high_leverage: BoolArray = self.leverage_groups == LEVERAGE_GROUPS.index("high")
         ranges = np.array([getattr(cfg, f"{name}_leverage") for name in LEVERAGE_GROUPS])
         self.leverages: FloatArray = rng.uniform(
             ranges[self.leverage_groups, 0], ranges[self.leverage_groups, 1]
