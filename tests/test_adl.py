@@ -395,6 +395,27 @@ def test_naked_lots_is_the_part_of_a_position_its_owner_is_net_exposed_on():
     assert naked.tolist() == [4, 0, 10, 2]
 
 
+def test_hedges_broken_on_the_account_or_on_the_closed_leg():
+    """Band 0.2, winners short, a long liquidated (side +1: the shorts are bought back).
+    A: 10 coins of spot against a 10-coin short at 97: d = 0, g = 1,940; closing all (970)
+    → d' = 970 > 0.2 · 970: broken. B: the same book, 1 coin closed (97) → d' = 97 ≤ 0.2 ·
+    1,843 = 368.6: still hedged. C: a naked short (d = −970, g = 970), closed: never hedged.
+    D: hedged as a whole (d = 100, g = 9,000) but its leg is naked (leg d = −900 = −g):
+    closing 900 → whole d' = 1,000 ≤ 0.2 · 8,100 still, leg g' = 0: not hedged before or after
+    on the leg, still hedged on the account: no break. E: D's account, its leg hedged (leg
+    d = 0, g = 1,800), all 900 closed → leg d' = 900 = g': broken on the leg alone."""
+    whole = ([0.0, 0.0, -970.0, 100.0, 100.0], [1_940.0, 1_940.0, 970.0, 9_000.0, 9_000.0])
+    leg = ([0.0, 0.0, -970.0, -900.0, 0.0], [1_940.0, 1_940.0, 970.0, 900.0, 1_800.0])
+    closed = [970.0, 97.0, 970.0, 900.0, 900.0]
+    broken = adl.hedges_broken(whole, leg, closed, side=1, band=0.2)
+    assert broken.tolist() == [True, False, False, False, True]
+
+
+def test_hedges_broken_refuses_a_negative_close_naming_it():
+    with pytest.raises(ValueError, match="closed_usd"):
+        adl.hedges_broken(([0.0], [1.0]), ([0.0], [1.0]), [-1.0], side=1, band=0.2)
+
+
 def test_portfolio_allocation_takes_naked_lots_first_then_hedges_by_score():
     """Scores 3, 2, 1; held 5, 5, 5; naked 0, 5, 2. Closing 9: naked first by score → B 5,
     C 2 (7); the hedged rest by score → A 2. Closing 4: B 4 only; A's hedge untouched."""

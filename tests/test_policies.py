@@ -977,17 +977,13 @@ def test_a_backstop_ratio_needs_the_vault_policy():
         LiquidationConfig(backstop_equity_ratio=0.5, policy="adl_queue")
 
 
-@pytest.mark.parametrize(("policy", "broken"), [("adl_queue", 1), ("adl_portfolio", 0)])
-def test_the_portfolio_aware_queue_takes_a_hedge_last(policy, broken):
+def _hedger_and_naked(policy: str, *, replay: bool = False):
     """Setup: fee-free perp with a spot book, empty pool, no bids. H (10 coins of spot, a
     basis trade) and N (naked) each sell 5 to L (deposit 25, 40x) and 5 to a rich R, both at
-    100: each winner is short 10; H at 10x, N at 2x.
-    Mark 97: L's equity 25 − 30 < 0, the book is empty, its 10 lots go to ADL. Both winners
-    gain the same per lot and H is more levered: the queue (BitMEX score) closes H's short, a
-    hedge break; the portfolio-aware queue closes N's naked short and leaves H's hedge whole,
-    N (the other winner) paying for it."""
+    100: each winner is short 10; H at 10x, N at 2x. Then the mark goes to 97: L's equity
+    25 − 30 < 0, the book is empty, its 10 lots go to ADL. Returns (exchange, H, N)."""
     spot = SpotSpec("TEST", tick_size=0.01, lot_size=1.0)
-    ex = _exchange([_market()], [ENTRY], (spot,), policy=policy)
+    ex = _exchange([_market()], [ENTRY], (spot,), policy=policy, adl_replay=replay)
     hedger, naked = ex.open_account(RICH_USD / 10), ex.open_account(RICH_USD)
     ex.deposit_spot(hedger, 0, 10)
     loser = ex.open_account(25.0)
@@ -1005,15 +1001,45 @@ def test_the_portfolio_aware_queue_takes_a_hedge_last(policy, broken):
         == 10.0
     )
     ex.set_index([97.0])
-
     ex.liquidate()
-
     ex.check_invariants()
+    return ex, hedger, naked
+
+
+@pytest.mark.parametrize(("policy", "broken"), [("adl_queue", 1), ("adl_portfolio", 0)])
+def test_the_portfolio_aware_queue_takes_a_hedge_last(policy, broken):
+    """Both winners gain the same per lot and H is more levered: the queue (BitMEX score)
+    closes H's short, a hedge break; the portfolio-aware queue closes N's naked short and
+    leaves H's hedge whole, N (the other winner) paying for it (`_hedger_and_naked`)."""
+    ex, hedger, naked = _hedger_and_naked(policy)
+
     adl = ex.events.frame("adl")
     assert adl.qty.sum() == 10.0
     assert int(adl.is_hedge_break.sum()) == broken
     assert set(adl.account) == ({hedger} if broken else {naked})
     assert hidden_deficits(ex) == {}
+
+
+@pytest.mark.parametrize("policy", ["adl_queue", "adl_portfolio"])
+def test_the_replay_allocates_the_same_shortfall_both_ways_and_moves_nothing(policy):
+    """The same 10 lots (`_hedger_and_naked`), replayed: the queue would close H's 10 lots,
+    all hedged (H's net delta 10·97 − 10·97 = 0, so 0 naked lots), and break H's hedge; the
+    portfolio-aware queue N's 10 naked lots, breaking nothing. Shifted onto N: 10 lots · 1
+    coin · 97 = 970 USD of notional, and the value the ADL price takes on them, equal to
+    what the queue run took from H. The run's own closes are those of the run without it."""
+    ex, _, _ = _hedger_and_naked(policy, replay=True)
+    plain, _, _ = _hedger_and_naked(policy)
+
+    (row,) = ex.events.rows["adl_replay"]
+    assert (row.lots, row.queue_hedged_lots, row.portfolio_hedged_lots) == (10, 10, 0)
+    assert (row.queue_breaks, row.portfolio_breaks) == (1, 0)
+    assert row.shifted_usd == pytest.approx(970.0)
+    queue_run, _, _ = _hedger_and_naked("adl_queue")
+    assert row.shifted_taken_usd == pytest.approx(
+        queue_run.events.frame("adl").value_taken_usd.sum()
+    )
+    assert ex.events.rows["adl"] == plain.events.rows["adl"]
+    assert plain.events.rows["adl_replay"] == []
 
 
 def _assert_adl_signs(ex: Exchange) -> None:

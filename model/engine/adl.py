@@ -314,3 +314,35 @@ def adl_overshoot_usd(value_taken_usd: float, needed_budget_usd: float) -> float
     """Return (value taken - needed budget)_+ in USD (Chitra §7.3 overshoot; $45.0M in v3)."""
     taken_usd = scalar("value_taken_usd", value_taken_usd)
     return max(taken_usd - scalar("needed_budget_usd", needed_budget_usd), 0.0)
+
+
+def hedges_broken(
+    account_usd: tuple[npt.ArrayLike, npt.ArrayLike],
+    leg_usd: tuple[npt.ArrayLike, npt.ArrayLike],
+    closed_usd: npt.ArrayLike,
+    side: int,
+    band: float,
+) -> npt.NDArray[np.bool_]:
+    """Which winners an ADL close of `closed_usd` (at the mark) would turn from hedged to not.
+
+    Hedged: g > 0 and |d| ≤ band · g, with d the net USD delta and g the gross exposure, over
+    the whole account (`account_usd` = (d, g)) or in the closed perp's asset (`leg_usd`). The
+    close moves the winner's perp toward flat: d' = d + side · c, g' = g − c, side the
+    liquidated position's (+1 long: the winner's short is bought back). A break is a hedge
+    that holds before and not after, on either measure (`Policy.hedges`). Example: 10 coins of
+    spot against a 10-coin short, mark 97: d = 0, g = 1,940; closing all, c = 970: d' = 970,
+    g' = 970 → broken; closing 1, c = 97: d' = 97 ≤ 0.2 · 1,843 → still hedged.
+    """
+    c = real_array("closed_usd", closed_usd, nonneg=True, ndim=1)
+    width = scalar("band", band)
+
+    def within(d: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return (g > 0) & (np.abs(d) <= width * g)
+
+    broken = np.zeros(len(c), dtype=bool)
+    for name, (d, g) in (("account_usd", account_usd), ("leg_usd", leg_usd)):
+        d = real_array(f"{name}[0]", d, ndim=1)
+        g = real_array(f"{name}[1]", g, nonneg=True, ndim=1)
+        same_shape(closed_usd=c, **{name: d})
+        broken |= within(d, g) & ~within(d + side * c, g - c)
+    return broken

@@ -134,6 +134,28 @@ class Haircut(NamedTuple):
     needed_usd: float
 
 
+class AdlReplay(NamedTuple):
+    """One shortfall sent to ADL, allocated on the same state by the queue and by the
+    portfolio-aware queue (`liquidation.adl_replay`; analysis only, nothing is closed).
+
+    hedged lots = Σ (lots closed − the winner's naked lots)_+ (`adl.naked_lots`); breaks =
+    winners turned from hedged to not (`adl.hedges_broken`) not yet counted for that ranking
+    in this market (`Policy.replay`). shifted_usd = (queue − portfolio
+    hedged lots) · lot · mark, the notional the portfolio-aware queue moves off hedges onto
+    naked positions; shifted_taken_usd the value the ADL price takes on those lots."""
+
+    t: int
+    round: int
+    market: int
+    lots: int
+    queue_hedged_lots: int
+    portfolio_hedged_lots: int
+    queue_breaks: int
+    portfolio_breaks: int
+    shifted_usd: float
+    shifted_taken_usd: float
+
+
 class BadDebt(NamedTuple):
     """A deficit nobody covered."""
 
@@ -144,7 +166,18 @@ class BadDebt(NamedTuple):
     amount_usd: float
 
 
-Event = Fill | Reject | Opening | Funding | Liquidation | Insurance | Adl | Haircut | BadDebt
+Event = (
+    Fill
+    | Reject
+    | Opening
+    | Funding
+    | Liquidation
+    | Insurance
+    | Adl
+    | AdlReplay
+    | Haircut
+    | BadDebt
+)
 ROW_TYPES: dict[str, type] = {
     "fill": Fill,
     "reject": Reject,
@@ -153,6 +186,7 @@ ROW_TYPES: dict[str, type] = {
     "liquidation": Liquidation,
     "insurance": Insurance,
     "adl": Adl,
+    "adl_replay": AdlReplay,
     "haircut": Haircut,
     "bad_debt": BadDebt,
 }

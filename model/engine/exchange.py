@@ -48,7 +48,8 @@ ORDER_METHODS = (
 RISK_METHODS = ("risk_arrays", "upnl_usd", "equity_usd")
 PHASE_METHODS = (
     "set_index", "update_index", "perp_mids", "update_marks", "remark", "sample_premium",
-    "settle_funding", "spot_price_usd", "delta_usd", "leg_delta_usd", "deltas_usd",
+    "settle_funding", "spot_price_usd", "delta_usd", "leg_delta_usd", "leg_deltas_usd",
+    "deltas_usd",
 )  # fmt: skip
 
 

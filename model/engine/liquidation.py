@@ -255,6 +255,8 @@ class Liquidator:
         if rest:
             rest = self._pool_takeover(acct, k, side, rest, bp)
         if rest:
+            if self.cfg.adl_replay:
+                self.policy.replay(acct, k, side, rest, bp, self.round)
             backstop = self.policy.absorb(acct, k, side, rest, bp, self.round) or 0
             for lots, kind in ((backstop, "vault"), (rest - backstop, self.policy.name)):
                 if lots:

@@ -123,16 +123,21 @@ class MarketPhases:
         return float(net[0]), float(gross[0])
 
     def leg_delta_usd(self, account: int, k: int) -> tuple[float, float]:
-        """(net USD delta, gross USD exposure) of one account in perp k's asset: the perp
-        position at the mark plus the coins of its spot (if it has one) at the index."""
-        perp = self.ledger.qty_lots[account, k] * self.ledger.perp_lot_sizes[k]
-        perp_usd = float(perp * self.prices.mark_usd[k])
+        """(net USD delta, gross USD exposure) of one account in perp k's asset."""
+        net, gross = self.leg_deltas_usd(np.array([account]), k)
+        return float(net[0]), float(gross[0])
+
+    def leg_deltas_usd(self, rows: np.ndarray, k: int) -> tuple[FloatArray, FloatArray]:
+        """(net USD delta, gross USD exposure) in perp k's asset of each account of `rows`: the
+        perp position at the mark plus the coins of its spot (if it has one) at the index."""
+        perp_usd = self.ledger.qty_lots[rows, k] * self.ledger.perp_lot_sizes[k]
+        perp_usd = perp_usd * float(self.prices.mark_usd[k])
+        spot_usd = np.zeros(len(rows))
         a = self.spot_of_perp[k]
-        spot_usd = 0.0
         if a >= 0:
-            coins = self.ledger.spot_lots[account, a] * self._spot_lot_sizes[a]
-            spot_usd = float(coins * self.prices.index_usd[k])
-        return perp_usd + spot_usd, abs(perp_usd) + abs(spot_usd)
+            coins = self.ledger.spot_lots[rows, a] * self._spot_lot_sizes[a]
+            spot_usd = coins * float(self.prices.index_usd[k])
+        return perp_usd + spot_usd, np.abs(perp_usd) + np.abs(spot_usd)
 
     def deltas_usd(self, rows: np.ndarray) -> tuple[FloatArray, FloatArray]:
         """(net USD delta, gross USD exposure) of each account of `rows` over spot and perps:

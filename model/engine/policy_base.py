@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model.engine import adl, adl_rank, adl_scores
-from model.engine.events import Adl, BadDebt, Haircut, Insurance
+from model.engine.events import Adl, AdlReplay, BadDebt, Haircut, Insurance
 from model.engine.margin import bankruptcy_price_at_mark
 
 if TYPE_CHECKING:  # the configuration reads the policies' registry
@@ -28,6 +28,8 @@ class Policy:
     def __init__(self, ex, pools, cfg: LiquidationConfig) -> None:
         self.ex, self.pools, self.cfg = ex, pools, cfg
         self._ranking = adl_rank.AdlRanking(self)
+        # (account, market) pairs each ranking's replay has counted as broken (`replay`)
+        self._replay_broken: tuple[set, set] = (set(), set())
 
     # -- interface -----------------------------------------------------------------------
     def absorb(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> int:
@@ -152,6 +154,43 @@ class Policy:
                     margin_to_winner_usd=handed,
                 )
             )
+
+    def replay(self, acct: int, k: int, side: int, lots: int, bp: float, rnd: int) -> None:
+        """Log how the queue and the portfolio-aware queue would allocate these `lots` on the
+        present state (events.AdlReplay): the same shortfall under both rankings, the run's
+        own policy untouched (Chitra 2025 compares policies on the same shocks this way).
+
+        A break is counted once per (account, market) and ranking: a hedge the run's path
+        keeps would otherwise be counted again at every later shortfall that would break it.
+        """
+        ex = self.ex
+        cands = self._candidates(acct, k, side)
+        if not len(cands):
+            return
+        pos = ex.accounts.qty_lots[cands, k]
+        lot, mark = ex.perps[k].lot_size, float(ex.prices.mark_usd[k])
+        held, scores = np.abs(pos).astype(np.int64), self.scores(cands, k)
+        whole, leg = ex.deltas_usd(cands), ex.leg_deltas_usd(cands, k)
+        naked = adl.naked_lots(pos, lot, mark, whole[0])
+        by_queue = adl.queue_allocation(scores, held, lots)
+        by_portfolio = adl.portfolio_allocation(scores, held, naked, lots)
+        hedged, breaks = [], []
+        for alloc, seen in zip((by_queue, by_portfolio), self._replay_broken, strict=True):
+            hedged.append(int(np.maximum(alloc - naked, 0).sum()))
+            hit = adl.hedges_broken(whole, leg, alloc * lot * mark, side, self.cfg.hedge_band)
+            new = {(int(a), k) for a in cands[hit]} - seen
+            seen |= new
+            breaks.append(len(new))
+        shift = hedged[0] - hedged[1]
+        ex.events.add(
+            AdlReplay(
+                t=ex.t, round=rnd, market=k, lots=int(lots),
+                queue_hedged_lots=hedged[0], portfolio_hedged_lots=hedged[1],
+                queue_breaks=breaks[0], portfolio_breaks=breaks[1],
+                shifted_usd=shift * lot * mark,
+                shifted_taken_usd=shift * lot * max(0.0, side * (self.adl_price(k, bp) - mark)),
+            )
+        )  # fmt: skip
 
     def is_hedged(self, acct: int) -> bool:
         """|net USD delta over spot and perps| ≤ hedge_band × gross exposure."""

@@ -126,6 +126,9 @@ class LiquidationConfig(Validated):
     vault_max_position_ratio: float = param(
         3.0, "notional per symbol / vault equity", "assumed", 0.0, open_lo=True
     )
+    adl_replay: bool = False
+    """Analysis only: allocate each shortfall sent to ADL by the queue and by the
+    portfolio-aware queue on the same state and log both (events.AdlReplay); nothing moves."""
     hedge_band: float = param(
         0.2,
         "fraction of gross exposure",
