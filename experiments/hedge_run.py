@@ -10,6 +10,11 @@ from typing import Any
 import numpy as np
 
 HEDGED_BOOKS = ("BasisTrader", "MarketNeutralFund", "MarketMaker")
+REPLAYED = (
+    "replay_queue_breaks", "replay_portfolio_breaks", "replay_shifted_usd",
+    "replay_shifted_taken_usd",
+)  # fmt: skip
+"""`run_one`'s measures of the replay (`_replayed`)."""
 
 
 def run_one(seed: int, overrides: Mapping[str, Any]) -> dict[str, float]:
@@ -31,6 +36,8 @@ def run_one(seed: int, overrides: Mapping[str, Any]) -> dict[str, float]:
         "btc_drawdown": float(summary["drawdown_BTC"]),
         "tail_drawdown": float(np.mean([summary[f"drawdown_{s}"] for s in _tails(m, kinds)])),
         "tail_max_drawdown": float(max(summary[f"drawdown_{s}"] for s in _tails(m, kinds))),
+        "tail_day_drawdown": _day_drawdown(m, kinds == "tail"),
+        **_replayed(m),
         **_pool_falls(m, kinds),
         **_adl_by_holder(m),
         "adl_major_usd": _adl_in(m, kinds == "major"),
@@ -60,6 +67,30 @@ def _paths(m, kinds: np.ndarray) -> dict[str, Any]:
         "tail_open_to_low": float(1.0 - np.nanmin(tail)),
         "first_sale_minute": float(first[0]) if first.size else np.nan,
     }
+
+
+def _day_drawdown(m, markets: np.ndarray) -> float:
+    """Mean over the flagged perps of the fall from the pre-shock level to the day's low
+    (`model.summary.drawdown` with no window). Most broken-hedge sales come hours after the
+    news, past the summary's 240-minute window, as 10 Oct's cascade came six hours after its
+    news (14:57 → 20:50 UTC, exchange-mechanics §7.1)."""
+    from model.summary import drawdown
+
+    marks = m.recorder.series["mark_usd"][: m.recorder.n]
+    news = min(s.start_minute for s in m.cfg.shocks)
+    return float(np.mean([drawdown(marks[:, k], news, None) for k in np.flatnonzero(markets)]))
+
+
+def _replayed(m) -> dict[str, float]:
+    """Σ over the run's shortfalls sent to ADL, each allocated on the same state by the queue
+    and by the portfolio-aware queue (events.AdlReplay): the hedges each would break, and
+    the notional and value the portfolio-aware one moves off hedges onto naked positions
+    (NaN when the run did not replay: `liquidation.adl_replay` off)."""
+    if not m.cfg.liquidation.adl_replay:
+        return dict.fromkeys(REPLAYED, np.nan)
+    rows = m.exchange.events.frame("adl_replay")
+    columns = ("queue_breaks", "portfolio_breaks", "shifted_usd", "shifted_taken_usd")
+    return {name: float(rows[c].sum()) for name, c in zip(REPLAYED, columns, strict=True)}
 
 
 def _tails(m, kinds: np.ndarray) -> list[str]:

@@ -1,7 +1,7 @@
 """The hedge-break study (issue 17): does ADL reach the hedged books, does their second round
 deepen the fall, and what does a portfolio-aware ADL cost the other winners?
 
-    python -m experiments.hedge_study [--seeds 10] [--jobs 2] [--out results/tables]
+    python -m experiments.hedge_study [--seeds 20] [--jobs 2] [--out results/tables]
 
 Nineteen variants of `oct-2025`, each on the same seeds (`replicate_seeds(DEFAULT_ROOT_SEED, n)`),
 so "second round off" is paired with its variant seed by seed:
@@ -23,7 +23,9 @@ so "second round off" is paired with its variant seed by seed:
   settings), under the same three.
 
 Writes `hedge_study.md` (one row per variant, mean [min–max] over seeds, then the paired
-differences, over the day and in the hour after the first broken-hedge sale) and
+differences, over the day and in the hour after the first broken-hedge sale, and on the three
+`adl_queue` variants each shortfall sent to ADL allocated by both rankings on the same state,
+`REPLAY`) and
 `hedge_study_runs.parquet` (one row per run) to `--out`. ADL closes are split by who was
 closed: the hedged books (basis traders, market-neutral funds, market makers) and the other
 winners (the retail crowd and the background traders).
@@ -38,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from experiments.hedge_run import run_one
 from experiments.sweeps.catalogue import DEFAULT_ROOT_SEED
@@ -53,6 +56,9 @@ TAIL_LEVERAGE_SCAN = (1.5, 2.0, 3.0, 5.0)
 (under `adl_queue`): where ADL starts to reach the hedged books and the tail pool runs dry."""
 AFTER_SALE_MINUTES = 60
 """The window after the first broken-hedge sale in which the paired fall is measured."""
+REPLAY = {"liquidation.adl_replay": True}
+"""Also allocate each shortfall sent to ADL by the queue and by the portfolio-aware queue on
+the same state (`Policy.replay`; it moves nothing): on the `REPLAYED` variants."""
 HOLD = {"basis.naked_spot": "hold", "funds.on_broken_hedge": "hold"}
 """The second round switched off: the spot or alts a broken hedge left naked are held."""
 
@@ -77,7 +83,7 @@ def variants() -> dict[str, dict[str, Any]]:
     levered = tails_at(TAIL_LEVERAGE_SCALE)
     scan = {f"tails' leverage ×{x:g}, adl_queue": tails_at(x) for x in TAIL_LEVERAGE_SCAN}
     return {
-        "oct-2025, adl_queue": {},
+        "oct-2025, adl_queue": REPLAY,
         "oct-2025, second round off": HOLD,
         "oct-2025, adl_portfolio": {"liquidation.policy": "adl_portfolio"},
         "oct-2025, Binance's LeveragePnL ranking": {"liquidation.adl_score": "binance"},
@@ -90,10 +96,10 @@ def variants() -> dict[str, dict[str, Any]]:
         "tails' leverage ×1.5, second round off": {**tails_at(1.5), **HOLD},
         "tails' leverage ×3, second round off": {**tails_at(3.0), **HOLD},
         "tails' leverage ×3, same open interest": same_oi,
-        "levered tails, adl_queue": levered,
+        "levered tails, adl_queue": {**levered, **REPLAY},
         "levered tails, second round off": {**levered, **HOLD},
         "levered tails, adl_portfolio": {**levered, "liquidation.policy": "adl_portfolio"},
-        "stressed, adl_queue": STRESS,
+        "stressed, adl_queue": {**STRESS, **REPLAY},
         "stressed, second round off": {**STRESS, **HOLD},
         "stressed, adl_portfolio": {**STRESS, "liquidation.policy": "adl_portfolio"},
     }
@@ -164,6 +170,7 @@ def study_table(runs: pd.DataFrame) -> pd.DataFrame:
                 "BTC pool held": _count(g.btc_pool_fall < EXHAUSTED),
                 "BTC drawdown": _spread(g.btc_drawdown, 1.0, ".3f"),
                 "long-tail drawdown": _spread(g.tail_drawdown, 1.0, ".3f"),
+                "long-tail drawdown to the day's low": _spread(g.tail_day_drawdown, 1.0, ".3f"),
                 "a tail perp down ≥ 50 %": _count(g.tail_max_drawdown >= HALF),
             }
         )
@@ -178,9 +185,27 @@ def paired_difference(runs: pd.DataFrame, on: str, off: str, metric: str) -> dic
 
 
 def _describe(d: pd.Series) -> dict[str, float]:
-    """Mean, min, max of paired differences and how many of the n seeds are above zero."""
+    """Mean, min, max of paired differences, how many of the n seeds are above and below zero
+    (the rest are ties: seeds where, say, no hedge broke and the pair did not differ), and the
+    two-sided Wilcoxon signed-rank p over the non-zero ones (NaN with fewer than six: even
+    the most one-sided five give p = 0.0625)."""
+    nonzero = d[d != 0].to_numpy()
+    p = stats.wilcoxon(nonzero).pvalue if len(nonzero) >= 6 else np.nan
     return {"mean": d.mean(), "min": d.min(), "max": d.max(), "positive": int((d > 0).sum()),
-            "n": len(d)}  # fmt: skip
+            "negative": int((d < 0).sum()), "n": len(d), "p": float(p)}  # fmt: skip
+
+
+def replayed_difference(runs: pd.DataFrame, variant: str, metric: str) -> dict[str, float]:
+    """Within each run of `variant`: replay_portfolio_`metric` − replay_queue_`metric`, the
+    same shortfalls allocated by both rankings (`hedge_run._replayed`), described as
+    `paired_difference` is."""
+    g = runs[runs.variant == variant]
+    return _describe(g[f"replay_portfolio_{metric}"] - g[f"replay_queue_{metric}"])
+
+
+def _counts(d: dict[str, float]) -> str:
+    p = f"; Wilcoxon p = {d['p']:.2g}" if np.isfinite(d["p"]) else ""
+    return f"above zero in {d['positive']}, below in {d['negative']} of {d['n']} seeds{p}"
 
 
 def fall_after_first_sale(
@@ -228,6 +253,10 @@ AFTER_SALE = (
 PAIRED = (
     ("oct-2025, adl_queue", "oct-2025, second round off", "tail_drawdown",
      "Second round on − off, long-tail drawdown (oct-2025)", ".3f"),
+    ("oct-2025, adl_queue", "oct-2025, second round off",
+     "tail_day_drawdown",
+     "Second round on − off, long-tail drawdown to the day's low (oct-2025)",
+     ".3f"),
     ("oct-2025, adl_queue", "oct-2025, second round off", "tail_open_to_low",
      "Second round on − off, long-tail fall open to low (oct-2025)", ".3f"),
     ("oct-2025, adl_queue", "oct-2025, second round off", "btc_drawdown",
@@ -244,15 +273,27 @@ PAIRED = (
     ("tails' leverage ×1.5, adl_queue", "tails' leverage ×1.5, second round off",
      "tail_drawdown", "Second round on − off, long-tail drawdown (tails' leverage ×1.5)", ".3f"),
     ("tails' leverage ×1.5, adl_queue", "tails' leverage ×1.5, second round off",
+     "tail_day_drawdown",
+     "Second round on − off, long-tail drawdown to the day's low (tails' leverage ×1.5)",
+     ".3f"),
+    ("tails' leverage ×1.5, adl_queue", "tails' leverage ×1.5, second round off",
      "tail_open_to_low",
      "Second round on − off, long-tail fall open to low (tails' leverage ×1.5)", ".3f"),
     ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off", "tail_drawdown",
      "Second round on − off, long-tail drawdown (tails' leverage ×3)", ".3f"),
     ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off",
+     "tail_day_drawdown",
+     "Second round on − off, long-tail drawdown to the day's low (tails' leverage ×3)",
+     ".3f"),
+    ("tails' leverage ×3, adl_queue", "tails' leverage ×3, second round off",
      "tail_open_to_low", "Second round on − off, long-tail fall open to low (tails' leverage ×3)",
      ".3f"),
     ("levered tails, adl_queue", "levered tails, second round off", "tail_drawdown",
      "Second round on − off, long-tail drawdown (levered tails)", ".3f"),
+    ("levered tails, adl_queue", "levered tails, second round off",
+     "tail_day_drawdown",
+     "Second round on − off, long-tail drawdown to the day's low (levered tails)",
+     ".3f"),
     ("levered tails, adl_queue", "levered tails, second round off", "tail_open_to_low",
      "Second round on − off, long-tail fall open to low (levered tails)", ".3f"),
     ("levered tails, adl_portfolio", "levered tails, adl_queue", "hedge_breaks",
@@ -262,6 +303,10 @@ PAIRED = (
      ",.0f"),
     ("stressed, adl_queue", "stressed, second round off", "tail_drawdown",
      "Second round on − off, long-tail drawdown (stressed)", ".3f"),
+    ("stressed, adl_queue", "stressed, second round off",
+     "tail_day_drawdown",
+     "Second round on − off, long-tail drawdown to the day's low (stressed)",
+     ".3f"),
     ("stressed, adl_queue", "stressed, second round off", "btc_drawdown",
      "Second round on − off, BTC drawdown (stressed)", ".3f"),
     ("stressed, adl_queue", "stressed, second round off", "tail_open_to_low",
@@ -291,7 +336,7 @@ def markdown(runs: pd.DataFrame) -> str:
             continue
         lines.append(
             f"{what}, paired seeds: {d['mean']:+{fmt}} [{d['min']:+{fmt}} to "
-            f"{d['max']:+{fmt}}], above zero in {d['positive']} of {d['n']} seeds."
+            f"{d['max']:+{fmt}}], {_counts(d)}."
         )
     for on, off, path, what in AFTER_SALE:
         if {on, off} - set(runs.variant) or path not in runs:
@@ -300,16 +345,37 @@ def markdown(runs: pd.DataFrame) -> str:
         lines.append(
             f"Second round on − off, {what}: fall in the {AFTER_SALE_MINUTES} minutes after "
             f"the first broken-hedge sale, paired seeds: {d['mean']:+.4f} [{d['min']:+.4f} to "
-            f"{d['max']:+.4f}], above zero in {d['positive']} of {d['n']} seeds."
+            f"{d['max']:+.4f}], {_counts(d)}."
         )
+    if "replay_queue_breaks" in runs:  # runs stored before the replay existed have none
+        lines += [_replay_line(runs, v) for v in REPLAYED if v in set(runs.variant)]
     n = runs.seed.nunique()
     lines.append(f"_Generated by `python -m experiments.hedge_study --seeds {n}`._")
     return "\n\n".join(lines) + "\n"
 
 
+REPLAYED = ("oct-2025, adl_queue", "levered tails, adl_queue", "stressed, adl_queue")
+"""Variants whose shortfalls are compared under both rankings on the same state."""
+
+
+def _replay_line(runs: pd.DataFrame, variant: str) -> str:
+    """The same shortfalls under adl_portfolio and adl_queue, within each run of `variant`."""
+    g = runs[runs.variant == variant]
+    d = replayed_difference(runs, variant, "breaks")
+    return (
+        f"Same shortfalls, both rankings ({variant}; `liquidation.adl_replay`): the queue would "
+        f"break {g.replay_queue_breaks.mean():.1f} hedges per run, adl_portfolio "
+        f"{g.replay_portfolio_breaks.mean():.1f}; adl_portfolio − adl_queue {d['mean']:+.1f} "
+        f"[{d['min']:+.0f} to {d['max']:+.0f}], {_counts(d)}. The other winners pay for it: "
+        f"adl_portfolio moves {_spread(g.replay_shifted_usd, 1e6, '.1f')} M USD of ADL "
+        f"notional per run off hedges onto naked positions, and "
+        f"{_spread(g.replay_shifted_taken_usd, 1e3, ',.0f')} k USD of value taken."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.hedge_study", description=__doc__)
-    p.add_argument("--seeds", type=int, default=10, help="seeds per variant (default 10)")
+    p.add_argument("--seeds", type=int, default=20, help="seeds per variant (default 20)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--out", type=Path, default=Path("results/tables"), help="output folder")
     a = p.parse_args(argv)

@@ -19,7 +19,8 @@ def _runs() -> pd.DataFrame:
     base = {
         "broken_hedge_sold_usd": 0.0, "btc_drawdown": 0.1, "adl_hedged_usd": 0.0,
         "adl_others_usd": 2e6, "taken_others_usd": 1e3, "btc_pool_fall": 0.5,
-        "tail_max_drawdown": 0.6, "hedge_breaks_before_news": 0.0, "adl_major_usd": 0.5e6,
+        "tail_max_drawdown": 0.6, "tail_day_drawdown": 0.7, "hedge_breaks_before_news": 0.0,
+        "adl_major_usd": 0.5e6,
         "adl_btc_usd": 0.4e6, "adl_tail_usd": 1e6, "ahead_btc_usd": 30e6, "ahead_tail_usd": 2e6,
     }  # fmt: skip
     rows = [
@@ -60,6 +61,23 @@ def test_markdown_gives_the_pairs_it_has_and_skips_the_others():
     assert "levered tails" not in text
 
 
+def test_the_replay_line_sets_both_rankings_side_by_side_within_each_run():
+    """Seed 7: the queue would break 5, adl_portfolio 3 (−2), moving 2 M USD and 40 k of
+    value; seed 8: 2 and 2 (0), nothing moved → −1.0 per run [−2 to +0], below zero in 1 of
+    2 seeds; moved 1.0 [0.0–2.0] M USD and 20 [0–40] k USD."""
+    runs = _runs()
+    runs["replay_queue_breaks"] = [5.0, 2.0, 0.0, 0.0]
+    runs["replay_portfolio_breaks"] = [3.0, 2.0, 0.0, 0.0]
+    runs["replay_shifted_usd"] = [2e6, 0.0, 0.0, 0.0]
+    runs["replay_shifted_taken_usd"] = [40e3, 0.0, 0.0, 0.0]
+    d = h.replayed_difference(runs, "stressed, adl_queue", "breaks")
+    assert (d["mean"], d["positive"], d["negative"], d["n"]) == (-1.0, 0, 1, 2)
+    text = h.markdown(runs)
+    assert "the queue would break 3.5 hedges per run, adl_portfolio 2.5" in text
+    assert "adl_queue -1.0 [-2 to +0], above zero in 0, below in 1 of 2 seeds" in text
+    assert "moves 1.0 [0.0–2.0] M USD" in text and "20 [0–40] k USD" in text
+
+
 def test_the_table_counts_seeds_and_exhausted_pools():
     """queue: breaks 3 and 0 → "1 of 2" seeds; drawdowns 0.40 and 0.20 → 0.300 [0.200–0.400];
     pools 1.0 and 0.5 → 1 of 2 exhausted (≥ 0.99); second round off: 1.0 and 0.995 → 2 of 2."""
@@ -85,12 +103,18 @@ def test_stressed_runs_reach_the_hedged_books_and_split_adl_by_holder():
     shorts in every run and breaks a hedge in most (a close inside the 20 % band reaches a
     book without breaking it), the tail pool runs dry, and the split by holder adds up to every
     ADL close."""
-    runs = [h.run_one(seed, {**h.STRESS, **TINY}) for seed in range(1, 5)]
+    runs = [h.run_one(seed, {**h.STRESS, **h.REPLAY, **TINY}) for seed in range(1, 5)]
     assert sum(r["hedge_breaks"] > 0 for r in runs) >= 3, [r["hedge_breaks"] for r in runs]
     for r in runs:
         assert 0 <= r["hedge_breaks_before_news"] <= r["hedge_breaks"]
         assert r["tail_pool_fall"] >= h.EXHAUSTED
         assert r["adl_hedged_usd"] + r["adl_others_usd"] > r["adl_others_usd"] > 0
+        # the replay's queue is the run's own: its breaks, each (account, market) once (a book
+        # re-hedged and broken again counts once); the portfolio-aware queue takes hedged lots
+        # only after every naked lot, so it never moves notional onto hedges
+        assert r["replay_queue_breaks"] <= r["hedge_breaks"]
+        assert (r["replay_queue_breaks"] > 0) == (r["hedge_breaks"] > 0)
+        assert r["replay_shifted_usd"] >= 0 and r["replay_shifted_taken_usd"] >= 0
 
 
 def test_the_queue_ahead_of_the_hedged_books_is_what_the_engine_closes_first():
