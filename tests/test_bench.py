@@ -44,10 +44,15 @@ def test_quick_bench_writes_valid_json(tmp_path):
     for key in ("cpu_count", "cpu_model", "python", "numpy", "mesa"):
         assert res["machine"][key]
     assert set(res["targets"]) == set(TARGETS) == set(res["figures"])
-    assert all(_finite_positive(v) for v in res["figures"].values())
+    # every figure is a positive measure but the cost exponent, a fitted slope of log time on
+    # log N: near 0 in quick mode (the per-step overhead dominates), so noise can make it ≤ 0
+    figures = dict(res["figures"])
+    assert math.isfinite(figures.pop("scale_exponent"))
+    assert all(_finite_positive(v) for v in figures.values())
     assert [row["key"] for row in res["table"]] == list(TARGETS)
     for row in res["table"]:
-        assert row["target"] and isinstance(row["meets"], bool) and _finite_positive(row["value"])
+        assert row["target"] and isinstance(row["meets"], bool) and math.isfinite(row["value"])
+        assert row["key"] == "scale_exponent" or row["value"] > 0
         assert row["figure"] in done.stdout  # printed next to its target
     risk = res["risk"]
     assert risk["agent_flags_agree"] is True  # vectorised and per-agent checks agree
