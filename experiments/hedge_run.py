@@ -25,7 +25,7 @@ def run_one(seed: int, overrides: Mapping[str, Any]) -> dict[str, float]:
 
     m = CascadeModel(scenario="oct-2025", rng=int(seed), **dict(overrides))
     kinds = np.array([a.kind for a in m.cfg.assets])
-    while m.running and m.t < min(s.start_minute for s in m.cfg.shocks):
+    while m.running and m.t < m.shock_start:
         m.step()
     ahead = {k: queue_ahead_usd(m, k) for k in range(len(kinds))}  # at the news
     summary = m.run()
@@ -77,7 +77,7 @@ def _day_drawdown(m, markets: np.ndarray) -> float:
     from model.summary import drawdown
 
     marks = m.recorder.series["mark_usd"][: m.recorder.n]
-    news = min(s.start_minute for s in m.cfg.shocks)
+    news = m.shock_start
     return float(np.mean([drawdown(marks[:, k], news, None) for k in np.flatnonzero(markets)]))
 
 
@@ -114,7 +114,7 @@ def _adl_by_holder(m) -> dict[str, float]:
     adl = m.exchange.events.frame("adl")
     hedged = adl.account.isin(_hedged_accounts(m)).to_numpy()
     notional = adl.qty * adl.mark_usd
-    news = min(s.start_minute for s in m.cfg.shocks)
+    news = m.shock_start
     return {
         "hedge_breaks_before_news": float((adl.is_hedge_break & (adl.t < news)).sum()),
         "adl_hedged_usd": float(notional[hedged].sum()),

@@ -104,11 +104,7 @@ class AdlPortfolio(Policy):
         ex = self.ex
         cands = self._candidates(acct, k, side)
         if len(cands):
-            held = np.abs(ex.accounts.qty_lots[cands, k]).astype(np.int64)
-            net, _ = ex.deltas_usd(cands)
-            mark = float(ex.prices.mark_usd[k])
-            naked = adl.naked_lots(ex.accounts.qty_lots[cands, k], ex.perps[k].lot_size, mark, net)
-            scores = self.scores(cands, k)
+            held, naked, scores = self._ranked_lots(cands, k, ex.deltas_usd(cands)[0])
             alloc = adl.portfolio_allocation(scores, held, naked, lots)
             self._close_against(acct, cands, alloc, k, side, self.adl_price(k, bp), scores, rnd)
             lots -= int(alloc.sum())

@@ -167,11 +167,9 @@ class Policy:
         cands = self._candidates(acct, k, side)
         if not len(cands):
             return
-        pos = ex.accounts.qty_lots[cands, k]
         lot, mark = ex.perps[k].lot_size, float(ex.prices.mark_usd[k])
-        held, scores = np.abs(pos).astype(np.int64), self.scores(cands, k)
         whole, leg = ex.deltas_usd(cands), ex.leg_deltas_usd(cands, k)
-        naked = adl.naked_lots(pos, lot, mark, whole[0])
+        held, naked, scores = self._ranked_lots(cands, k, whole[0])
         by_queue = adl.queue_allocation(scores, held, lots)
         by_portfolio = adl.portfolio_allocation(scores, held, naked, lots)
         hedged, breaks = [], []
@@ -191,6 +189,14 @@ class Policy:
                 shifted_taken_usd=shift * lot * max(0.0, side * (self.adl_price(k, bp) - mark)),
             )
         )  # fmt: skip
+
+    def _ranked_lots(self, cands: np.ndarray, k: int, net_usd: np.ndarray):
+        """(lots held, naked lots, ADL score) of each candidate in market k, with net_usd each
+        one's net USD delta over spot and perps (`adl.naked_lots`, `scores`)."""
+        pos = self.ex.accounts.qty_lots[cands, k]
+        mark = float(self.ex.prices.mark_usd[k])
+        naked = adl.naked_lots(pos, self.ex.perps[k].lot_size, mark, net_usd)
+        return np.abs(pos).astype(np.int64), naked, self.scores(cands, k)
 
     def is_hedged(self, acct: int) -> bool:
         """|net USD delta over spot and perps| ≤ hedge_band × gross exposure."""
